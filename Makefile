@@ -1,0 +1,20 @@
+# The two commands a fresh machine needs: `make demo` and `make test`.
+.PHONY: setup demo test test-fast bench
+
+VENV := .venv/bin
+
+setup: .venv/.installed
+
+.venv/.installed: pyproject.toml scripts/setup.sh
+	./scripts/setup.sh
+	touch $@
+
+demo: setup
+	HF_HUB_OFFLINE=1 $(VENV)/hiddenparams demo --out demo-out
+
+# Every tier that runs without a GPU: the fast unit tier and the slow end-to-end tier.
+test: setup
+	HF_HUB_OFFLINE=1 $(VENV)/python -m pytest -m "not gpu" -q
+
+test-fast: setup
+	$(VENV)/python -m pytest -q
