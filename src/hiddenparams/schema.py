@@ -78,9 +78,19 @@ def _reject_constant(literal: str) -> Any:
     raise _Reject(Invalid.NON_FINITE, f"{literal} is not valid JSON")
 
 
+def _parse_int(literal: str) -> int:
+    # int() raises ValueError past 4300 digits (CPython's DoS guard); a literal that long is out of range anyway.
+    if len(literal) > 20:
+        raise _Reject(Invalid.OUT_OF_RANGE, f"a {len(literal)}-character integer is outside {MIN_VALUE}..{MAX_VALUE}")
+    return int(literal)
+
+
 # Python's json accepts NaN/Infinity and floats; these hooks make it as strict as the JSON grammar and our schema.
 _DECODER = json.JSONDecoder(
-    object_pairs_hook=_no_duplicates, parse_float=_reject_float, parse_constant=_reject_constant
+    object_pairs_hook=_no_duplicates,
+    parse_float=_reject_float,
+    parse_int=_parse_int,
+    parse_constant=_reject_constant,
 )
 _FENCE = re.compile(r"^```")
 
@@ -125,7 +135,8 @@ def parse_strict(text: str) -> ParseResult:
     if _FENCE.match(s):
         return ParseResult(None, Invalid.CODE_FENCE, "output is wrapped in a code fence")
     try:
-        if not s.startswith("{") and "{" in s:
+        # A top-level array is JSON, not prose before an object: let it decode and fail as NOT_OBJECT.
+        if not s.startswith(("{", "[")) and "{" in s:
             raise _Reject(Invalid.TEXT_BEFORE, f"text before the object: {s[: s.index('{')][:40]!r}")
         obj, end = _DECODER.raw_decode(s)  # a bare scalar decodes here and is NOT_OBJECT below
         if end != len(s):

@@ -1,0 +1,74 @@
+"""Jobs: one interface (submit, status, logs, cancel, wait) over two backends, local and Hugging Face Jobs.
+
+    backend = LocalBackend(artifacts_dir)                  # or HfJobsBackend(namespace)
+    handle = submit(JobSpec(entry="hiddenparams.train_job", args=[...]), backend, Ledger(artifacts_dir))
+    status = hiddenparams.status.wait_job(handle.job_id, Ledger(artifacts_dir), on_log=print)
+
+The backends run jobs and report on them; `submit` here and `hiddenparams.status` record what happened in the ledger.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from ..ledger import Ledger, LedgerEntry, LedgerEvent
+from .base import TERMINAL_STAGES, JobBackend, JobError, JobHandle, JobSpec, JobStage, JobStatus
+from .hf import HfJobsBackend
+from .local import LocalBackend
+
+BACKENDS = ("local", "hf-jobs")
+
+__all__ = [
+    "BACKENDS",
+    "TERMINAL_STAGES",
+    "HfJobsBackend",
+    "JobBackend",
+    "JobError",
+    "JobHandle",
+    "JobSpec",
+    "JobStage",
+    "JobStatus",
+    "LocalBackend",
+    "backend_for",
+    "get_backend",
+    "submit",
+]
+
+
+def get_backend(name: str, artifacts: str | Path | None = None, namespace: str | None = None) -> JobBackend:
+    if name == "local":
+        return LocalBackend(artifacts)
+    if name == "hf-jobs":
+        if not namespace:
+            raise JobError("hf-jobs needs a namespace (the user or organisation that owns the job)")
+        return HfJobsBackend(namespace)
+    raise JobError(f"unknown backend {name!r}: use one of {', '.join(BACKENDS)}")
+
+
+def backend_for(entry: LedgerEntry, artifacts: str | Path | None = None) -> JobBackend:
+    """The backend that runs a job recorded in the ledger."""
+    if not entry.backend:
+        raise JobError(f"the ledger does not say which backend ran {entry.job_id}")
+    return get_backend(entry.backend, artifacts, entry.details.get("namespace"))
+
+
+def submit(spec: JobSpec, backend: JobBackend, ledger: Ledger) -> JobHandle:
+    """Submit the job and write its `submitted` ledger line (job id, URL, flavor, config hash, model repo)."""
+    handle = backend.submit(spec)
+    ledger.append(
+        LedgerEvent.SUBMITTED,
+        job_id=handle.job_id,
+        backend=handle.backend,
+        job_url=handle.url,
+        flavor=spec.flavor if handle.backend == "hf-jobs" else None,
+        config_hash=spec.config_hash,
+        model_repo=spec.model_repo,
+        state=JobStage.SCHEDULING.value,
+        details={
+            "name": spec.name,
+            "entry": spec.entry,
+            "namespace": handle.namespace,
+            "data": spec.data,
+        },
+    )
+    return handle

@@ -1,0 +1,115 @@
+"""What every job backend shares: the spec of a job, its handle and status, and the interface."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import asdict, dataclass, field
+from enum import Enum
+from typing import Any, Protocol
+
+from ..ledger import redact
+
+
+class JobStage(str, Enum):
+    """The stages of a job, the same values as `huggingface_hub.JobStage` so both backends read alike."""
+
+    SCHEDULING = "SCHEDULING"
+    RUNNING = "RUNNING"
+    COMPLETED = "COMPLETED"
+    CANCELED = "CANCELED"
+    ERROR = "ERROR"
+    DELETED = "DELETED"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STAGES
+
+
+TERMINAL_STAGES = frozenset({JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, JobStage.DELETED})
+LOG_TAIL_LINES = 20
+
+
+class JobError(RuntimeError):
+    """A job could not be submitted, found or controlled. The message says what to do and never holds a secret."""
+
+    def __init__(self, message: str) -> None:
+        super().__init__(redact(message))
+
+
+@dataclass
+class JobSpec:
+    """One job: a Python module (`hiddenparams.train_job`) or a `.py` script, with its arguments and resources.
+
+    `num_processes > 1` runs it under `accelerate launch`. On hf-jobs that number comes from the flavor
+    (`a100x4` -> 4); `flavor`, `timeout` and `namespace` only matter there.
+    """
+
+    entry: str
+    args: list[str] = field(default_factory=list)
+    name: str = "job"  # what the job does (train, eval): a label on the job and a field in the ledger
+    flavor: str = "cpu-basic"
+    timeout: str | None = None
+    namespace: str | None = None
+    num_processes: int = 1
+    env: dict[str, str] = field(default_factory=dict)  # never secrets: those go through the backend's own channel
+    config_hash: str | None = None
+    model_repo: str | None = None  # where the job's model lands: a Hub repo id or a local folder
+    data: str | None = None  # where the job reads its data: a Hub dataset id or a local folder
+
+    @property
+    def is_script(self) -> bool:
+        return self.entry.endswith(".py")
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass
+class JobHandle:
+    job_id: str
+    backend: str
+    url: str  # https://huggingface.co/jobs/{namespace}/{id} on hf-jobs, file:// of the log locally
+    namespace: str | None = None
+
+
+@dataclass
+class JobStatus:
+    job_id: str
+    backend: str
+    stage: JobStage
+    message: str | None = None
+    exit_code: int | None = None
+    log_tail: list[str] = field(default_factory=list)  # filled for ERROR: the last lines of the job's log
+
+    @property
+    def finished(self) -> bool:
+        return self.stage.terminal
+
+    @property
+    def ok(self) -> bool:
+        return self.stage is JobStage.COMPLETED
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**asdict(self), "stage": self.stage.value}
+
+
+class JobBackend(Protocol):
+    name: str
+
+    def describe(self, spec: JobSpec) -> dict[str, Any]:
+        """What `submit` would run, computed offline and without secret values (the dry run prints it)."""
+        ...
+
+    def submit(self, spec: JobSpec) -> JobHandle: ...
+
+    def status(self, job_id: str) -> JobStatus: ...
+
+    def logs(self, job_id: str, follow: bool = False) -> Iterator[str]:
+        """The job's log lines, redacted; with `follow`, until the job ends."""
+        ...
+
+    def cancel(self, job_id: str) -> JobStatus: ...
+
+    def wait(self, job_id: str, on_log: Callable[[str], None] | None = None) -> JobStatus:
+        """Block until the job ends; with `on_log`, follow its log into it meanwhile. Never raises on a failed job."""
+        ...

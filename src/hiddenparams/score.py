@@ -1,0 +1,259 @@
+"""The strict scorer: raw generations + canonical rows (`convert.Row`) -> `eval_report.json`.
+
+Pure core; the `score` command (cli/score_cmds.py) reads the files and writes the report.
+
+Report schema (`EvalReport.to_dict()`):
+
+    valid_cases   int, outputs that pass `schema.parse_strict`
+    total         int, rows scored
+    cases         one per row, in data order:
+                  {id, valid, error_code, error, output, target, prediction}
+                  error_code / error: null when valid, else the `Invalid` code and its one-line message;
+                  target: the six ints in KEYS order; prediction: the six ints, or null when invalid
+    error_counts  {error_code: count}, most frequent first
+    metrics       headline = over_valid: {mae, mae_per_key, exact, within1, all_exact} at the top level,
+                  plus {over_valid: Metrics | null, over_all: Metrics}
+    baselines     {train_mean: Metrics + {prediction}, tfidf_ridge: Metrics}, on the same rows
+    inputs        {data, predictions, train}: the paths scored (added by the `score` command)
+Metrics = {n, mae, mae_per_key, exact, within1, all_exact}; per-key fields are {key: float} in KEYS order.
+
+Headline: `metrics.mae` (and its siblings at the top level of `metrics`) are over valid cases, as the contract
+defines `mae`; they are null when no case is valid. Read them with `valid_cases`: `metrics.over_all` is the number
+that cannot be gamed by refusing hard rows. In `over_all` an invalid case counts as the worst in-range prediction
+for each key (error max(t, 10 - t)), so it is never exact nor within 1: an unusable answer is scored no better
+than the worst answer the schema allows.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from .convert import DataError, Row
+from .schema import KEYS, MAX_VALUE, MIN_VALUE, Params, parse_strict
+
+
+# --- reading -------------------------------------------------------------------------------------------------
+
+
+def _prediction_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank line. Decodes line by line so that a bad byte names its line."""
+    with open(path, "rb") as f:
+        for lineno, raw in enumerate(f, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
+            if not line.strip():
+                continue
+            try:
+                obj = json.loads(line)
+            except json.JSONDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not a JSON line ({exc.msg} at char {exc.pos})") from None
+            if not isinstance(obj, dict):
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def read_predictions(path: Path, ids: Sequence[str]) -> list[str]:
+    """Raw outputs from `{"output": str, "id"?: str}` lines, in the order of `ids` (the data rows).
+
+    Everything is checked before anything is scored: a malformed line, an `id` that is not the data's id at that
+    position, or a file shorter or longer than the data is a `DataError` naming the file (and line).
+    """
+    outputs: list[str] = []
+    for lineno, obj in _prediction_lines(path):
+        if not isinstance(obj.get("output"), str):
+            raise DataError(f"{path}:{lineno}: field 'output' must be a string (the raw generation)")
+        i = len(outputs)
+        if "id" in obj and i < len(ids) and obj["id"] != ids[i]:
+            raise DataError(
+                f"{path}:{lineno}: id {obj['id']!r} but data row {i + 1} has id {ids[i]!r}; "
+                "predictions must follow the order of --data"
+            )
+        outputs.append(obj["output"])
+    if len(outputs) != len(ids):
+        raise DataError(
+            f"{path}: {len(outputs)} predictions for {len(ids)} data rows; generate one output per data row"
+        )
+    return outputs
+
+
+# --- metrics -------------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Metrics:
+    n: int
+    mae: float
+    mae_per_key: dict[str, float]
+    exact: dict[str, float]
+    within1: dict[str, float]
+    all_exact: float
+
+
+def _per_key(values: np.ndarray) -> dict[str, float]:
+    return {key: float(v) for key, v in zip(KEYS, values)}
+
+
+def compute_metrics(targets: np.ndarray, predictions: np.ndarray) -> Metrics | None:
+    """Metrics of (n, 6) integer arrays in KEYS order; None when there is nothing to measure."""
+    if len(targets) == 0:
+        return None
+    err = np.abs(targets - predictions)
+    mae_per_key = err.mean(axis=0)
+    return Metrics(
+        n=len(targets),
+        mae=float(mae_per_key.mean()),
+        mae_per_key=_per_key(mae_per_key),
+        exact=_per_key((err == 0).mean(axis=0)),
+        within1=_per_key((err <= 1).mean(axis=0)),
+        all_exact=float((err == 0).all(axis=1).mean()),
+    )
+
+
+def _as_array(params: Sequence[Params]) -> np.ndarray:
+    return np.array([[p[k] for k in KEYS] for p in params], dtype=np.int64).reshape(-1, len(KEYS))
+
+
+def _worst_prediction(targets: np.ndarray) -> np.ndarray:
+    """The in-range value farthest from each target: what an invalid output is scored as in `over_all`."""
+    midpoint = (MIN_VALUE + MAX_VALUE) / 2
+    return np.where(targets >= midpoint, MIN_VALUE, MAX_VALUE)
+
+
+# --- baselines -----------------------------------------------------------------------------------------------
+
+
+def _to_scale(values: np.ndarray) -> np.ndarray:
+    """Nearest integer on the 0..10 scale, halves rounded up (Python's round() would send 2.5 to 2 but 3.5 to 4)."""
+    return np.clip(np.floor(values + 0.5), MIN_VALUE, MAX_VALUE).astype(np.int64)
+
+
+def _train_mean(train_rows: Sequence[Row]) -> Params:
+    means = _as_array([r.hidden_params for r in train_rows]).mean(axis=0)
+    return {key: int(v) for key, v in zip(KEYS, _to_scale(means))}
+
+
+def _tfidf_ridge(train_rows: Sequence[Row], texts: Sequence[str]) -> np.ndarray:
+    """TF-IDF of words (1-2 grams) and characters (2-5 grams, robust to typos) -> one multi-output ridge."""
+    # Imported here: scikit-learn takes about a second to import and every other CLI command would pay for it.
+    from sklearn.feature_extraction.text import TfidfVectorizer
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline, make_union
+
+    model = make_pipeline(
+        make_union(
+            TfidfVectorizer(analyzer="word", ngram_range=(1, 2), sublinear_tf=True),
+            TfidfVectorizer(analyzer="char_wb", ngram_range=(2, 5), sublinear_tf=True),
+        ),
+        Ridge(alpha=1.0),
+    )
+    model.fit([r.request_text for r in train_rows], _as_array([r.hidden_params for r in train_rows]))
+    return _to_scale(model.predict(list(texts)).reshape(len(texts), len(KEYS)))
+
+
+def compute_baselines(train_rows: Sequence[Row], rows: Sequence[Row]) -> dict[str, Any]:
+    """Baselines fitted on the train split and measured on `rows`: a fine-tune must beat both to have learned."""
+    if not train_rows:
+        raise DataError("the train split is empty; baselines need labelled train rows")
+    targets = _as_array([r.hidden_params for r in rows])
+    constant = _train_mean(train_rows)
+    mean_metrics = compute_metrics(targets, np.broadcast_to(_as_array([constant]), targets.shape))
+    ridge_metrics = compute_metrics(targets, _tfidf_ridge(train_rows, [r.request_text for r in rows]))
+    return {
+        "train_mean": {**asdict(mean_metrics), "prediction": constant},
+        "tfidf_ridge": asdict(ridge_metrics),
+    }
+
+
+# --- the report ----------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Case:
+    id: str
+    valid: bool
+    error_code: str | None
+    error: str | None
+    output: str
+    target: list[int]
+    prediction: list[int] | None
+
+
+@dataclass(frozen=True)
+class EvalReport:
+    valid_cases: int
+    total: int
+    cases: list[Case]
+    error_counts: dict[str, int]
+    over_valid: Metrics | None
+    over_all: Metrics
+    baselines: dict[str, Any]
+
+    def to_dict(self) -> dict[str, Any]:
+        over_valid = asdict(self.over_valid) if self.over_valid else None
+        headline = {f: (over_valid or {}).get(f) for f in ("mae", "mae_per_key", "exact", "within1", "all_exact")}
+        return {
+            "valid_cases": self.valid_cases,
+            "total": self.total,
+            "metrics": {**headline, "over_valid": over_valid, "over_all": asdict(self.over_all)},
+            "baselines": self.baselines,
+            "error_counts": self.error_counts,
+            "cases": [asdict(c) for c in self.cases],
+        }
+
+
+def score(rows: Sequence[Row], outputs: Sequence[str], train_rows: Sequence[Row]) -> EvalReport:
+    """Score raw generations (one per row, same order) under the strict rules, with baselines from `train_rows`."""
+    if not rows:
+        raise DataError("no rows to score: the data file is empty")
+    if len(outputs) != len(rows):
+        raise DataError(f"{len(outputs)} outputs for {len(rows)} rows")
+    cases = []
+    for row, output in zip(rows, outputs):
+        parsed = parse_strict(output)
+        cases.append(
+            Case(
+                id=row.id,
+                valid=parsed.valid,
+                error_code=parsed.error.value if parsed.error else None,
+                error=parsed.message,
+                output=output,
+                target=[row.hidden_params[k] for k in KEYS],
+                prediction=[parsed.params[k] for k in KEYS] if parsed.params else None,
+            )
+        )
+    targets = np.array([c.target for c in cases], dtype=np.int64)
+    valid = np.array([c.valid for c in cases])
+    # An invalid row's placeholder (its target) is never read: `scored` swaps in the worst in-range prediction.
+    predicted = np.array([c.prediction if c.valid else c.target for c in cases], dtype=np.int64)
+    scored = np.where(valid[:, None], predicted, _worst_prediction(targets))
+    return EvalReport(
+        valid_cases=int(valid.sum()),
+        total=len(cases),
+        cases=cases,
+        error_counts=dict(Counter(c.error_code for c in cases if c.error_code).most_common()),
+        over_valid=compute_metrics(targets[valid], predicted[valid]),
+        over_all=compute_metrics(targets, scored),
+        baselines=compute_baselines(train_rows, rows),
+    )
+
+
+def representative_failures(cases: Sequence[Mapping[str, Any]], limit: int = 5) -> list[Mapping[str, Any]]:
+    """Up to `limit` invalid cases: the first of each distinct reason (most frequent reason first), then the rest
+    in data order, so a handful of examples shows every kind of failure before repeating one."""
+    invalid = [c for c in cases if not c["valid"]]
+    by_reason = Counter(c["error_code"] for c in invalid)
+    firsts: dict[str, Mapping[str, Any]] = {}
+    for c in invalid:
+        firsts.setdefault(c["error_code"], c)
+    picked = [firsts[code] for code, _ in by_reason.most_common()]
+    picked += [c for c in invalid if all(c is not p for p in picked)]
+    return picked[:limit]

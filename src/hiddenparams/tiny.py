@@ -1,0 +1,180 @@
+"""The embedded default model: Ministral-3's architecture at toy size, so every code path of the 3B model runs
+offline on a CPU.
+
+`Mistral3ForConditionalGeneration` with a one-layer Pixtral tower, the projector and a ~0.5M-parameter
+`Ministral3` text model (tied embeddings, YaRN rope), a small byte-level BPE vocabulary that keeps the tekken
+control-token ids (so the chat format is the real one, token for token in structure), and a brief full-parameter
+pre-training. LoRA on a randomly initialised base stalls (frozen tied embeddings of init scale cap the logits);
+the pre-training fixes that. It never sees the labelled task: it models unlabelled request text and JSON objects
+of *other* keys with unrelated values, so whatever the adapter adds later is learned from the labels.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+from dataclasses import asdict, dataclass
+from pathlib import Path
+from typing import Any
+
+from .chat_format import MINISTRAL3_CHAT_TEMPLATE, SPECIAL_TOKENS, TEKKEN_CONTROL_TOKENS
+from .schema import KEYS, MAX_VALUE, MIN_VALUE
+
+# Keys of the pre-training JSON objects: plausible music words, none of them ours.
+_OTHER_KEYS = (
+    "tempo", "mood", "loudness", "density", "darkness", "length", "rhythm", "tension", "space", "groove",
+    "volume", "speed", "texture", "depth", "swing", "drive", "calm", "grit", "shine", "bass", "reverb", "pitch",
+)  # fmt: skip
+assert not set(_OTHER_KEYS) & set(KEYS)
+_OTHER_SYSTEM = "Describe the request as one JSON object with the keys {keys}, each an integer from {lo} to {hi}."
+
+
+@dataclass(frozen=True)
+class TinySpec:
+    vocab_size: int = 1536
+    hidden_size: int = 128
+    intermediate_size: int = 384
+    num_hidden_layers: int = 2
+    num_attention_heads: int = 4
+    num_key_value_heads: int = 2
+    head_dim: int = 32
+    max_position_embeddings: int = 512
+    pretrain_steps: int = 400
+    pretrain_batch_size: int = 32
+    pretrain_lr: float = 3e-3
+    corpus_size: int = 12000
+    seed: int = 0
+
+
+def build_tokenizer(texts: list[str], vocab_size: int) -> Any:
+    """Byte-level BPE trained on `texts`, digits split one by one (as tekken does), tekken control ids 0..19."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import PreTrainedTokenizerFast
+
+    tok = Tokenizer(models.BPE())
+    tok.pre_tokenizer = pre_tokenizers.Sequence(
+        [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
+    )
+    tok.decoder = decoders.ByteLevel()
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(TEKKEN_CONTROL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
+    tok.train_from_iterator(texts, trainer=trainer)
+    fast = PreTrainedTokenizerFast(tokenizer_object=tok, chat_template=MINISTRAL3_CHAT_TEMPLATE, **SPECIAL_TOKENS)
+    for i, name in enumerate(TEKKEN_CONTROL_TOKENS):
+        assert fast.convert_tokens_to_ids(name) == i, f"control token {name} must keep tekken id {i}"
+    return fast
+
+
+def build_model(spec: TinySpec, vocab_size: int) -> Any:
+    import torch
+    from transformers import Ministral3Config, Mistral3Config, Mistral3ForConditionalGeneration, PixtralVisionConfig
+
+    torch.manual_seed(spec.seed)
+    text = Ministral3Config(
+        vocab_size=vocab_size,
+        hidden_size=spec.hidden_size,
+        intermediate_size=spec.intermediate_size,
+        num_hidden_layers=spec.num_hidden_layers,
+        num_attention_heads=spec.num_attention_heads,
+        num_key_value_heads=spec.num_key_value_heads,
+        head_dim=spec.head_dim,
+        max_position_embeddings=spec.max_position_embeddings,
+        # YaRN as in the real model, with a consistent original context so transformers does not warn.
+        rope_parameters={
+            "rope_type": "yarn",
+            "rope_theta": 1_000_000.0,
+            "factor": 4.0,
+            "original_max_position_embeddings": spec.max_position_embeddings // 4,
+            "beta_fast": 32.0,
+            "beta_slow": 1.0,
+            "mscale": 1.0,
+            "mscale_all_dim": 1.0,
+            "llama_4_scaling_beta": 0.1,
+        },
+        tie_word_embeddings=True,
+        bos_token_id=1,
+        eos_token_id=2,
+        pad_token_id=11,
+    )
+    vision = PixtralVisionConfig(
+        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, head_dim=16,
+        image_size=64, patch_size=16,
+    )  # fmt: skip
+    # Ministral3Config alone defaults to untied embeddings; tying comes from Mistral3Config.
+    config = Mistral3Config(text_config=text, vision_config=vision, image_token_index=10, tie_word_embeddings=True)
+    return Mistral3ForConditionalGeneration(config)
+
+
+def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int) -> list[str]:
+    """Plain request text, and chat turns that answer with JSON objects of other keys and random values."""
+    rng = random.Random(seed)
+    corpus = []
+    for text in texts:
+        if rng.random() < 0.3:
+            corpus.append(f"{tokenizer.bos_token}{text}{tokenizer.eos_token}")
+            continue
+        keys = rng.sample(_OTHER_KEYS, rng.randint(3, 7))
+        answer = json.dumps({k: rng.randint(MIN_VALUE, MAX_VALUE) for k in keys}, separators=(", ", ": "))
+        system = _OTHER_SYSTEM.format(keys=", ".join(keys), lo=MIN_VALUE, hi=MAX_VALUE)
+        messages = [
+            {"role": "system", "content": system},
+            {"role": "user", "content": text},
+            {"role": "assistant", "content": answer},
+        ]
+        corpus.append(tokenizer.apply_chat_template(messages, tokenize=False))
+    return corpus
+
+
+def pretrain(model: Any, tokenizer: Any, corpus: list[str], spec: TinySpec, work_dir: Path) -> float:
+    """Full-parameter language modelling with TRL's SFTTrainer on the text corpus. Returns the final loss."""
+    from datasets import Dataset
+    from trl import SFTConfig, SFTTrainer
+
+    args = SFTConfig(
+        output_dir=str(work_dir),
+        max_steps=spec.pretrain_steps,
+        per_device_train_batch_size=spec.pretrain_batch_size,
+        learning_rate=spec.pretrain_lr,
+        lr_scheduler_type="cosine",
+        warmup_steps=0.05,
+        weight_decay=0.0,
+        logging_steps=50,
+        save_strategy="no",
+        report_to="none",
+        seed=spec.seed,
+        max_length=256,
+        use_cpu=True,
+        dataloader_num_workers=0,
+        disable_tqdm=True,
+    )
+    trainer = SFTTrainer(model=model, args=args, train_dataset=Dataset.from_dict({"text": corpus}), processing_class=tokenizer)
+    result = trainer.train()
+    return float(result.training_loss)
+
+
+def make_tiny_model(out: str | Path, spec: TinySpec = TinySpec()) -> dict[str, Any]:
+    """Build, pre-train and save the tiny model with its tokenizer and chat template. Returns a summary."""
+    import tempfile
+
+    from .sample import generate_texts
+
+    out = Path(out)
+    texts = generate_texts(spec.corpus_size, seed=spec.seed + 1000)  # other seed than the labelled sample set
+    tokenizer = build_tokenizer(texts + [_OTHER_SYSTEM] + list(_OTHER_KEYS), spec.vocab_size)
+    model = build_model(spec, len(tokenizer))
+    summary: dict[str, Any] = {"spec": asdict(spec), "parameters": sum(p.numel() for p in model.parameters())}
+    if spec.pretrain_steps > 0:
+        with tempfile.TemporaryDirectory() as tmp:
+            summary["pretrain_loss"] = pretrain(model, tokenizer, pretraining_corpus(tokenizer, texts, spec.seed), spec, Path(tmp))
+    model.generation_config.eos_token_id = tokenizer.eos_token_id
+    model.generation_config.pad_token_id = tokenizer.pad_token_id
+    model.generation_config.bos_token_id = tokenizer.bos_token_id
+    out.mkdir(parents=True, exist_ok=True)
+    model.save_pretrained(out)
+    tokenizer.save_pretrained(out)
+    (out / "tiny_model.json").write_text(json.dumps(summary, indent=2))
+    return summary

@@ -1,0 +1,221 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#   "torch>=2.13",
+#   "transformers>=5.23,!=5.8.*,!=5.9.0",
+#   "trl>=1.16",
+#   "peft>=0.21.2",
+#   "datasets>=5.2",
+#   "accelerate>=1.15",
+#   "huggingface_hub>=2.4",
+#   "mistral-common>=1.13.1",
+#   "tokenizers>=0.23.3",
+#   "safetensors>=0.8",
+#   "tensorboard>=2.21",
+#   "pyyaml>=6",
+# ]
+# ///
+"""The training job: TRL SFTTrainer + PEFT LoRA on prompt-completion rows. One plain script that runs unchanged as
+`python -m hiddenparams.train_job`, as the uv script of a Hugging Face job, and under `accelerate launch`.
+
+    python -m hiddenparams.train_job --config run.yaml [--set field=value ...]
+    python -m hiddenparams.train_job --config-json '{"model_id": ..., ...}'
+
+Writes under `output_dir`: `checkpoints/` (resumable), `tb/` (TensorBoard), and `adapter/` (or `model/` for a full
+fine-tune) holding the weights, the tokenizer with its chat template, `resolved_config.yaml`, `train_summary.json`
+(losses, data hashes, code version) and a model card; pushes that folder to `hub_model_id` when one is given.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from hiddenparams import __version__
+from hiddenparams.card import model_card
+from hiddenparams.config import TrainConfig, load_config, parse_overrides
+
+
+def code_version() -> str:
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
+        ).stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        sha = ""
+    return f"{__version__}+{sha}" if sha else __version__
+
+
+def file_sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def load_data(data_dir: str) -> tuple[Any, Any, dict[str, Any]]:
+    """Train (and validation, when present) from a local folder or a Hub dataset repo of our converted files."""
+    from datasets import load_dataset
+
+    local = Path(data_dir)
+    if local.is_dir():
+        files = {s: str(local / f"{s}.jsonl") for s in ("train", "validation") if (local / f"{s}.jsonl").is_file()}
+        hashes = {s: file_sha256(Path(f)) for s, f in files.items()}
+        ds = load_dataset("json", data_files=files)
+    else:
+        ds = load_dataset(data_dir)
+        hashes = {s: ds[s]._fingerprint for s in ds}
+    if "train" not in ds or len(ds["train"]) == 0:
+        raise SystemExit(f"{data_dir}: no training rows")
+    summary = {"source": data_dir, "rows": {s: len(ds[s]) for s in ds}, "sha256": hashes}
+    return ds["train"], ds.get("validation"), summary
+
+
+def longest_example(tokenizer: Any, dataset: Any) -> int:
+    """max_length from the data instead of TRL's 1024 default: the longest prompt+completion, in tokens."""
+    longest = 0
+    for row in dataset:
+        text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
+        longest = max(longest, len(tokenizer(text, add_special_tokens=False)["input_ids"]))
+    return longest
+
+
+def last_checkpoint(checkpoints: Path) -> str | None:
+    from transformers.trainer_utils import get_last_checkpoint
+
+    return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    import torch
+    from datasets.utils.logging import disable_progress_bar
+    from peft import LoraConfig
+    from trl import SFTConfig, SFTTrainer
+
+    from hiddenparams.model import load_model, load_tokenizer, lora_targets
+
+    disable_progress_bar()
+    out = Path(cfg.output_dir)
+    final_dir = out / ("model" if cfg.full_finetune else "adapter")
+    os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tb"))
+    started = time.time()
+
+    train_ds, eval_ds, data_summary = load_data(cfg.data_dir)
+    cuda = torch.cuda.is_available()
+    bf16 = cuda if cfg.bf16 is None else cfg.bf16
+    model, load_report = load_model(cfg.model_id, dtype=torch.bfloat16 if bf16 else torch.float32)
+    tokenizer = load_tokenizer(cfg.model_id, model.config)
+    max_length = cfg.max_length or longest_example(tokenizer, train_ds if eval_ds is None else [*train_ds, *eval_ds])
+    targets = lora_targets(model.config) if cfg.lora_target_modules == "auto" else cfg.lora_target_modules
+    peft_config = None if cfg.full_finetune else LoraConfig(
+        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
+        task_type="CAUSAL_LM", bias="none",
+    )  # fmt: skip
+    has_eval = eval_ds is not None and len(eval_ds) > 0
+    args = SFTConfig(
+        output_dir=str(out / "checkpoints"),
+        max_length=max_length,
+        completion_only_loss=True,  # loss on the JSON answer (and its EOS) only
+        num_train_epochs=cfg.num_train_epochs,
+        max_steps=cfg.max_steps,
+        per_device_train_batch_size=cfg.per_device_train_batch_size,
+        per_device_eval_batch_size=cfg.per_device_eval_batch_size,
+        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
+        learning_rate=cfg.learning_rate,
+        lr_scheduler_type=cfg.lr_scheduler_type,
+        warmup_steps=cfg.warmup_steps,
+        weight_decay=cfg.weight_decay,
+        bf16=bf16,
+        use_cpu=not cuda,
+        gradient_checkpointing=cfg.gradient_checkpointing,
+        padding_free=cfg.padding_free,
+        use_liger_kernel=cfg.use_liger_kernel,
+        torch_compile=cfg.torch_compile,
+        logging_steps=cfg.logging_steps,
+        eval_strategy="steps" if has_eval else "no",
+        eval_steps=cfg.eval_steps,
+        save_strategy="steps",
+        save_steps=cfg.save_steps,
+        save_total_limit=cfg.save_total_limit,
+        report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],
+        seed=cfg.seed,
+        disable_tqdm=not sys.stderr.isatty(),
+        dataloader_num_workers=0 if not cuda else 2,
+    )
+    trainer = SFTTrainer(
+        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds if has_eval else None,
+        processing_class=tokenizer, peft_config=peft_config,
+    )  # fmt: skip
+    resume_from = last_checkpoint(out / "checkpoints") if cfg.resume else None
+    result = trainer.train(resume_from_checkpoint=resume_from)
+    losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
+    eval_losses = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
+    if has_eval:
+        eval_losses.append(trainer.evaluate()["eval_loss"])
+    summary = {
+        "model_id": cfg.model_id,
+        "model_class": load_report.model_class,
+        "fp8_dequantized": load_report.fp8_dequantized,
+        "method": "full" if cfg.full_finetune else "lora",
+        "lora_target_modules": None if cfg.full_finetune else targets,
+        "max_length": max_length,
+        "global_step": trainer.state.global_step,
+        "train_loss": float(result.training_loss),
+        "first_logged_loss": losses[0] if losses else None,
+        "last_logged_loss": losses[-1] if losses else None,
+        "eval_loss": eval_losses[-1] if eval_losses else None,
+        "eval_losses": eval_losses,
+        "resumed_from": resume_from,
+        "data": data_summary,
+        "config_hash": cfg.config_hash(),
+        "code_version": code_version(),
+        "seconds": round(time.time() - started, 1),
+    }
+    if trainer.is_world_process_zero():
+        trainer.save_model(str(final_dir))
+        tokenizer.save_pretrained(str(final_dir))
+        cfg.save(final_dir / "resolved_config.yaml")
+        (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        kind = "full" if cfg.full_finetune else "adapter-only"
+        (final_dir / "README.md").write_text(model_card(cfg.model_id, kind, data_summary=data_summary))
+        if cfg.hub_model_id:
+            summary["pushed"] = push(final_dir, cfg)
+            (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+    summary["output"] = str(final_dir)
+    return summary
+
+
+def push(folder: Path, cfg: TrainConfig) -> dict[str, str]:
+    """One commit with weights, tokenizer, card, config and summary. The token comes from HF_TOKEN, never an argument."""
+    from huggingface_hub import HfApi
+
+    api = HfApi()
+    api.create_repo(cfg.hub_model_id, private=cfg.hub_private, exist_ok=True)
+    commit = api.upload_folder(repo_id=cfg.hub_model_id, folder_path=str(folder), commit_message="hiddenparams: train job output")
+    return {"repo": cfg.hub_model_id, "url": f"https://huggingface.co/{cfg.hub_model_id}", "commit": commit.oid}
+
+
+def parse_args(argv: list[str] | None) -> TrainConfig:
+    parser = argparse.ArgumentParser(prog="hiddenparams.train_job", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--config", help="YAML run config")
+    parser.add_argument("--config-json", help="the resolved config as JSON (how the job backends pass it)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
+    ns = parser.parse_args(argv)
+    overrides = json.loads(ns.config_json) if ns.config_json else {}
+    overrides.update(parse_overrides(ns.set))
+    return load_config(ns.config, overrides)
+
+
+def main(argv: list[str] | None = None) -> int:
+    cfg = parse_args(argv)
+    summary = train(cfg)
+    print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
