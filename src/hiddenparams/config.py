@@ -10,7 +10,6 @@ import dataclasses
 import hashlib
 import json
 import re
-import types
 import typing
 from dataclasses import dataclass, field, fields
 from pathlib import Path
@@ -107,6 +106,10 @@ class TrainConfig:
         blob = json.dumps(self.to_dict(), sort_keys=True).encode()
         return hashlib.sha256(blob).hexdigest()[:16]
 
+    def model_dir(self) -> Path:
+        """Where the job writes the final weights: `output_dir/adapter` for LoRA, `output_dir/model` for full FT."""
+        return Path(self.output_dir) / ("model" if self.full_finetune else "adapter")
+
     def save(self, path: str | Path) -> Path:
         path = Path(path)
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -114,12 +117,10 @@ class TrainConfig:
         return path
 
 
-def _coerce(value: Any, annotation: Any, name: str, source: str) -> Any:
+def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
     """Turn YAML/CLI values into the declared field type, or fail naming the field."""
-    hint = typing.get_type_hints(TrainConfig)[name] if isinstance(annotation, str) else annotation
-    args = typing.get_args(hint)
-    optional = type(None) in args
-    base = next((a for a in args if a is not type(None)), hint) if isinstance(hint, types.UnionType) or args else hint
+    optional = type(None) in typing.get_args(hint)
+    base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
     if value is None or (isinstance(value, str) and value.lower() in ("null", "none") and optional):
         if optional:
             return None

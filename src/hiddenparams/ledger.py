@@ -62,9 +62,10 @@ def register_secret(value: str | None) -> None:
 def redact(text: str) -> str:
     """`text` with every token-like string and every known secret value replaced."""
     secrets = set(_registered_secrets)
-    env_token = os.environ.get("HF_TOKEN")
-    if env_token and len(env_token) >= _MIN_SECRET_LENGTH:
-        secrets.add(env_token)
+    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):  # the variables huggingface_hub reads a token from
+        value = os.environ.get(name)
+        if value and len(value) >= _MIN_SECRET_LENGTH:
+            secrets.add(value)
     for secret in sorted(secrets, key=len, reverse=True):
         text = text.replace(secret, REDACTED)
     return TOKEN_PATTERN.sub(REDACTED, text)

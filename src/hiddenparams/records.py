@@ -34,6 +34,8 @@ _KNOWN_FIELDS = frozenset(("id", "request_text", "hidden_params", *KEYS))
 # A CSV cell is text; only a cell that is exactly a JSON integer literal counts as an integer ("07", "5.0", " 5" don't).
 _INT_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by the surrogateescape decoder
+# A JSON escape such as "\ud83d" without its pair decodes to a lone surrogate: not text, and not writable as UTF-8.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_BLANK_LINES_LISTED = 20
 
 
@@ -198,6 +200,9 @@ class _Builder:
             what = "absent" if "request_text" not in obj else f"{json.dumps(text, default=str)[:40]} is not a non-blank string"
             self.reject(line, Reason.MISSING_REQUEST_TEXT, what, "request_text", raw)
             return
+        if _LONE_SURROGATE.search(text):
+            self.reject(line, Reason.UNDECODABLE, "a lone surrogate escape is not text", "request_text", raw)
+            return
         unknown = [k for k in obj if k not in _KNOWN_FIELDS]
         if unknown:
             self.reject(line, Reason.EXTRA_KEY, f"unexpected field {', '.join(map(repr, unknown))}", unknown[0], raw)
@@ -224,8 +229,9 @@ class _Builder:
             rid = f"{self.name}:{line}"  # stable: the same file and line give the same id on every run
         elif isinstance(rid, int) and not isinstance(rid, bool):
             rid = str(rid)
-        elif not isinstance(rid, str):
-            self.reject(line, Reason.BAD_ID, f"id must be a string or an integer, got {json.dumps(rid, default=str)[:40]}", "id", raw)
+        elif not isinstance(rid, str) or _LONE_SURROGATE.search(rid):
+            got = json.dumps(rid, default=str)[:40]
+            self.reject(line, Reason.BAD_ID, f"id must be a string (text) or an integer, got {got}", "id", raw)
             return
         self.stats.records += 1
         self.result.records.append(Record(rid, text, checked.params, self.stats.path, line))
@@ -253,14 +259,15 @@ def _read_jsonl(data: bytes, builder: _Builder) -> None:
         texts = _split_lines(data)
     for number, item in enumerate(texts, start=1):
         if isinstance(item, bytes):
+            item = item[:-1] if item.endswith(b"\r") else item  # CRLF: the CR is part of the terminator
             try:
                 text = item.decode("utf-8")
             except UnicodeDecodeError:
                 builder.undecodable(number, item)
                 continue
         else:
-            text = item
-        text = text.rstrip("\r").lstrip(_BOM)
+            text = item[:-1] if item.endswith("\r") else item
+        text = text.lstrip(_BOM)
         if not text.strip():
             builder.stats.blank(number)
             continue
@@ -412,7 +419,8 @@ def _lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
 def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
     """Write rows as UTF-8 JSON lines; returns how many were written."""
     count = 0
-    with Path(path).open("w", encoding="utf-8", newline="\n") as fh:
+    # A lone surrogate (from a JSON escape in a rejected record) is written as its JSON escape \udXXX: lossless.
+    with Path(path).open("w", encoding="utf-8", errors="backslashreplace", newline="\n") as fh:
         for line in _lines(rows):
             fh.write(line)
             count += 1

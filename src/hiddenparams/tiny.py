@@ -6,18 +6,21 @@ offline on a CPU.
 control-token ids (so the chat format is the real one, token for token in structure), and a brief full-parameter
 pre-training. LoRA on a randomly initialised base stalls (frozen tied embeddings of init scale cap the logits);
 the pre-training fixes that. It never sees the labelled task: it models unlabelled request text and JSON objects
-of *other* keys with unrelated values, so whatever the adapter adds later is learned from the labels.
+of *other* keys valued by a random function of the words, so whatever the adapter adds later is learned from the labels.
 """
 
 from __future__ import annotations
 
 import json
 import random
+import re
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 from .chat_format import MINISTRAL3_CHAT_TEMPLATE, SPECIAL_TOKENS, TEKKEN_CONTROL_TOKENS
+from .prompt import SYSTEM_PROMPT, user_message
 from .schema import KEYS, MAX_VALUE, MIN_VALUE
 
 # Keys of the pre-training JSON objects: plausible music words, none of them ours.
@@ -109,16 +112,30 @@ def build_model(spec: TinySpec, vocab_size: int) -> Any:
     return Mistral3ForConditionalGeneration(config)
 
 
+def _word_effects(text: str, key: str) -> int:
+    """A random, fixed labelling function of the words of a text: about one word in six moves `key` by 1..3.
+
+    Unrelated to our six parameters, it teaches the base that JSON values depend on the request's words, so the
+    adapter only has to learn which words matter for which of our keys.
+    """
+    total = 0
+    for word in re.findall(r"\w+", text.casefold()):
+        h = zlib.crc32(f"{key}|{word}".encode())
+        if h % 6 == 0:
+            total += (1 + (h >> 8) % 3) * (1 if (h >> 16) % 2 else -1)
+    return max(MIN_VALUE, min(MAX_VALUE, 5 + total))
+
+
 def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int) -> list[str]:
-    """Plain request text, and chat turns that answer with JSON objects of other keys and random values."""
+    """Plain request text, and chat turns that answer with JSON objects of other keys, valued by `_word_effects`."""
     rng = random.Random(seed)
     corpus = []
     for text in texts:
-        if rng.random() < 0.3:
+        if rng.random() < 0.2:
             corpus.append(f"{tokenizer.bos_token}{text}{tokenizer.eos_token}")
             continue
         keys = rng.sample(_OTHER_KEYS, rng.randint(3, 7))
-        answer = json.dumps({k: rng.randint(MIN_VALUE, MAX_VALUE) for k in keys}, separators=(", ", ": "))
+        answer = json.dumps({k: _word_effects(text, k) for k in keys}, separators=(", ", ": "))
         system = _OTHER_SYSTEM.format(keys=", ".join(keys), lo=MIN_VALUE, hi=MAX_VALUE)
         messages = [
             {"role": "system", "content": system},
@@ -164,7 +181,11 @@ def make_tiny_model(out: str | Path, spec: TinySpec = TinySpec()) -> dict[str, A
 
     out = Path(out)
     texts = generate_texts(spec.corpus_size, seed=spec.seed + 1000)  # other seed than the labelled sample set
-    tokenizer = build_tokenizer(texts + [_OTHER_SYSTEM] + list(_OTHER_KEYS), spec.vocab_size)
+    # The vocabulary may know our prompt and key names (short sequences make CPU training fast); the weights
+    # never see a labelled example.
+    shapes = [json.dumps(dict.fromkeys(keys, 10), separators=(", ", ": ")) for keys in (KEYS, _OTHER_KEYS)]
+    vocab_corpus = texts + [_OTHER_SYSTEM, SYSTEM_PROMPT, user_message(""), *shapes] * 400
+    tokenizer = build_tokenizer(vocab_corpus, spec.vocab_size)
     model = build_model(spec, len(tokenizer))
     summary: dict[str, Any] = {"spec": asdict(spec), "parameters": sum(p.numel() for p in model.parameters())}
     if spec.pretrain_steps > 0:

@@ -90,7 +90,8 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
+    """The SFTTrainer for a config, and what the summary needs to know about how it was built."""
     import torch
     from datasets.utils.logging import disable_progress_bar
     from peft import LoraConfig
@@ -100,9 +101,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
 
     disable_progress_bar()
     out = Path(cfg.output_dir)
-    final_dir = out / ("model" if cfg.full_finetune else "adapter")
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tb"))
-    started = time.time()
 
     train_ds, eval_ds, data_summary = load_data(cfg.data_dir)
     cuda = torch.cuda.is_available()
@@ -150,19 +149,33 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds if has_eval else None,
         processing_class=tokenizer, peft_config=peft_config,
     )  # fmt: skip
+    info = {
+        "model_class": load_report.model_class,
+        "fp8_dequantized": load_report.fp8_dequantized,
+        "lora_target_modules": None if cfg.full_finetune else targets,
+        "max_length": max_length,
+        "has_eval": has_eval,
+        "data": data_summary,
+    }
+    return trainer, tokenizer, info
+
+
+def train(cfg: TrainConfig) -> dict[str, Any]:
+    started = time.time()
+    out = Path(cfg.output_dir)
+    final_dir = cfg.model_dir()
+    trainer, tokenizer, info = build_trainer(cfg)
     resume_from = last_checkpoint(out / "checkpoints") if cfg.resume else None
     result = trainer.train(resume_from_checkpoint=resume_from)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
-    if has_eval:
+    if info["has_eval"]:
         eval_losses.append(trainer.evaluate()["eval_loss"])
+    data_summary = info["data"]
     summary = {
         "model_id": cfg.model_id,
-        "model_class": load_report.model_class,
-        "fp8_dequantized": load_report.fp8_dequantized,
         "method": "full" if cfg.full_finetune else "lora",
-        "lora_target_modules": None if cfg.full_finetune else targets,
-        "max_length": max_length,
+        **{k: v for k, v in info.items() if k not in ("has_eval", "data")},
         "global_step": trainer.state.global_step,
         "train_loss": float(result.training_loss),
         "first_logged_loss": losses[0] if losses else None,

@@ -1,5 +1,217 @@
-"""CLI commands (registered on import)."""
+"""`hiddenparams train`, `status`, `logs`, `cancel`: run jobs on a backend and follow them through the ledger."""
 
 from __future__ import annotations
 
-from .app import app  # noqa: F401
+import shlex
+from pathlib import Path
+from typing import Any, Optional
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from ..config import ConfigError, load_config, parse_overrides
+from ..jobs import BACKENDS, JobBackend, JobError, JobStatus, LocalBackend, backend_for
+from ..jobs.train import describe_train, launch_train, plan_train
+from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
+from ..status import collect_status, record_status, wait_job
+from .app import JsonOpt, app, console, emit_json, fail
+
+ArtifactsOpt = typer.Option(
+    None, "--artifacts-dir", help=f"Holds the ledger and the local jobs (default: ${ARTIFACTS_ENV} or ./artifacts)."
+)
+stdout = Console(soft_wrap=False)  # tables are the command's output: stdout, unlike messages (stderr)
+
+
+def _echo_log(line: str) -> None:
+    console.print(line, markup=False, highlight=False)
+
+
+def _print_failure(status: JobStatus) -> None:
+    console.print(
+        f"[bold red]job {status.job_id} ended {status.stage.value}[/] {status.message or ''}", highlight=False
+    )
+    if status.log_tail:
+        console.print("last lines of its log:", highlight=False)
+        for line in status.log_tail:
+            _echo_log(f"  {line}")
+    console.print(f"full log: hiddenparams logs {status.job_id}", highlight=False, markup=False)
+
+
+@app.command()
+def train(
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config (fields of TrainConfig)."),
+    backend: Optional[str] = typer.Option(None, "--backend", help=f"Where to run: {' | '.join(BACKENDS)}."),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Check, print the full job spec, submit nothing (offline)."),
+    wait: bool = typer.Option(False, "--wait", help="Follow the job's log to its end; exit non-zero if it failed."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override any config field, e.g. --set lora_r=8 (repeatable)."
+    ),
+    model_id: Optional[str] = typer.Option(None, "--model-id", help="Base model: Hub id or local folder."),
+    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Converted data: local folder or Hub dataset id."),
+    output_dir: Optional[str] = typer.Option(None, "--output-dir", help="Where the job writes its outputs."),
+    hub_model_id: Optional[str] = typer.Option(None, "--hub-model-id", help="Repo the job pushes the model to."),
+    flavor: Optional[str] = typer.Option(None, "--flavor", help="hf-jobs hardware, e.g. a10g-large, a100x4."),
+    timeout: Optional[str] = typer.Option(None, "--timeout", help="hf-jobs time limit, e.g. 4h."),
+    namespace: Optional[str] = typer.Option(
+        None, "--namespace", help="hf-jobs owner (default: the namespace of hub_model_id)."
+    ),
+    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
+    num_processes: int = typer.Option(1, "--num-processes", min=1, help="local: >1 runs under accelerate launch."),
+    artifacts_dir: Optional[Path] = ArtifactsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Fine-tune as a job (LoRA SFT, or full with full_finetune: true). Prints the job id at once.
+
+    Before anything is submitted: the config is validated (unknown fields are errors), the data folder must hold a
+    non-empty train.jsonl, the model must exist (local folder with config.json, or on the Hub), repo names must be
+    valid, and hf-jobs needs a token. Every submission writes a line to the ledger.
+    """
+    flags = {
+        "backend": backend,
+        "model_id": model_id,
+        "data_dir": data_dir,
+        "output_dir": output_dir,
+        "hub_model_id": hub_model_id,
+        "flavor": flavor,
+        "timeout": timeout,
+        "namespace": namespace,
+        "max_steps": max_steps,
+    }
+    try:
+        values = parse_overrides(overrides)
+        values.update({k: v for k, v in flags.items() if v is not None})
+        plan = plan_train(load_config(config, values), num_processes=num_processes)
+        if dry_run:
+            spec = redact_obj(describe_train(plan, artifacts_dir))
+            if as_json:
+                emit_json(spec)
+            else:
+                _print_spec(spec)
+            return
+        ledger = Ledger(artifacts_dir)
+        handle = launch_train(plan, ledger)
+    except (ConfigError, JobError) as exc:
+        fail(redact(str(exc)))
+
+    result: dict[str, Any] = {
+        "job_id": handle.job_id,
+        "backend": handle.backend,
+        "job_url": handle.url,
+        "config_hash": plan.spec.config_hash,
+        "model_repo": plan.spec.model_repo,
+    }
+    if not as_json:
+        typer.echo(handle.job_id)
+        console.print(f"submitted to {handle.backend}: {handle.url}", highlight=False, markup=False)
+        if not wait:
+            console.print(f"follow it: hiddenparams logs {handle.job_id} --follow", highlight=False, markup=False)
+    if wait:
+        try:
+            status = wait_job(handle.job_id, ledger, on_log=_echo_log)
+        except KeyboardInterrupt:
+            fail(f"stopped waiting; the job keeps running (hiddenparams cancel {handle.job_id} stops it)", code=130)
+        except JobError as exc:
+            fail(str(exc))
+        result["state"] = status.stage.value
+        if not status.ok:
+            _print_failure(status)
+    if as_json:
+        emit_json(result)
+    if wait and not status.ok:
+        raise typer.Exit(1)
+
+
+def _print_spec(spec: dict[str, Any]) -> None:
+    lines = [f"backend: {spec['backend']}", f"command: {shlex.join(spec['command'])}"]
+    if spec["backend"] == "hf-jobs":
+        script = spec["script"]
+        lines += [
+            f"namespace: {spec['namespace']}  flavor: {spec['flavor']} ({spec['num_processes']} process(es))"
+            f"  timeout: {spec['timeout']}",
+            f"script: {script['name']} ({script['bytes']} bytes) embedding {', '.join(script['embedded_modules'])}",
+            f"dependencies: {', '.join(script['dependencies'])}",
+            f"secrets: {', '.join(spec['secrets'])} (names only)",
+        ]
+    lines += [
+        f"model repo: {spec['model_repo']}",
+        f"data: {spec['data']['job_reads']}"
+        + (f" (uploaded from {spec['data']['uploaded_from']} at submit)" if spec["data"]["uploaded_from"] else ""),
+        f"config hash: {spec['config_hash']}",
+        *(f"warning: {w}" for w in spec.get("warnings", [])),
+        "dry run: nothing submitted (--json prints the full spec)",
+    ]
+    for line in lines:
+        console.print(line, highlight=False, markup=False)
+
+
+@app.command()
+def status(
+    artifacts_dir: Optional[Path] = ArtifactsOpt,
+    refresh: bool = typer.Option(True, "--refresh/--no-refresh", help="Ask each backend for the current state."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """Every job and model in the ledger: job URL, state (refreshed from its backend), model repo and its kind,
+    adapter-only or full, read from the repo's files now."""
+    ledger = Ledger(artifacts_dir)
+    rows = collect_status(ledger, refresh=refresh)
+    if as_json:
+        emit_json(redact_obj({"ledger": str(ledger.path), "jobs": [row.to_dict() for row in rows]}))
+        return
+    if not rows:
+        console.print(f"no jobs or models in {ledger.path} yet", highlight=False, markup=False)
+        return
+    table = Table(title=f"hiddenparams jobs ({ledger.path})", show_lines=True)
+    for column in ("job", "state", "model", "kind", "job url"):
+        table.add_column(column, overflow="fold")
+    for row in rows:
+        job = "\n".join(x for x in (row.job_id or "-", row.name, row.backend, row.flavor) if x)
+        state = "\n".join(x for x in (row.state or "-", row.message, row.log_hint, *row.notes) if x)
+        model = row.model_url or "-"
+        table.add_row(redact(job), redact(state), redact(model), row.repo_kind or "-", redact(row.job_url or "-"))
+    stdout.print(table)
+
+
+def _backend_of(job_id: str, ledger: Ledger) -> tuple[JobBackend, LedgerEntry | None]:
+    entry = ledger.find(job_id)
+    if entry is not None:
+        return backend_for(entry, ledger.root), entry
+    if job_id.startswith("local-"):
+        return LocalBackend(ledger.root), None
+    raise JobError(f"job {job_id} is not in the ledger {ledger.path} (is --artifacts-dir right?)")
+
+
+@app.command()
+def logs(
+    job_id: str = typer.Argument(..., help="A job id from `hiddenparams train` or `status`."),
+    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+    artifacts_dir: Optional[Path] = ArtifactsOpt,
+) -> None:
+    """Print a job's log (local file or Hugging Face Jobs API), with anything token-like redacted."""
+    try:
+        backend, _ = _backend_of(job_id, Ledger(artifacts_dir))
+        for line in backend.logs(job_id, follow=follow):
+            typer.echo(line)
+    except JobError as exc:
+        fail(str(exc))
+
+
+@app.command()
+def cancel(
+    job_id: str = typer.Argument(..., help="A job id from `hiddenparams train` or `status`."),
+    artifacts_dir: Optional[Path] = ArtifactsOpt,
+    as_json: bool = JsonOpt,
+) -> None:
+    """Stop a running job (local: its whole process group; hf-jobs: the Jobs API). A finished job is left as is."""
+    ledger = Ledger(artifacts_dir)
+    try:
+        backend, entry = _backend_of(job_id, ledger)
+        result = backend.cancel(job_id)
+    except JobError as exc:
+        fail(str(exc))
+    if entry is not None:
+        record_status(ledger, entry, result)
+    if as_json:
+        emit_json(result.to_dict())
+    else:
+        console.print(f"{job_id}: {result.stage.value}", highlight=False, markup=False)

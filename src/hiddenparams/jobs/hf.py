@@ -21,8 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
+import httpx2
 from huggingface_hub import HfApi, get_token
-from huggingface_hub.errors import HfHubHTTPError, OfflineModeIsEnabled
+from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..ledger import redact, redact_obj, register_secret
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
@@ -40,6 +41,8 @@ NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write 
 _MULTI_GPU_FLAVOR = re.compile(r"x(\d+)$")  # a10g-largex2, l4x4, h200x8; `cpu-xl` has no count
 _TIMEOUT = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+# What a Hub call raises when it fails: an HTTP error answer (HfHubHTTPError is one), no network, or offline mode.
+HUB_ERRORS = (httpx2.HTTPError, OfflineModeIsEnabled)
 
 
 def job_url(namespace: str, job_id: str) -> str:
@@ -75,6 +78,8 @@ def hub_error(exc: Exception, doing: str) -> NoReturn:
     if isinstance(exc, OfflineModeIsEnabled):
         raise JobError(f"{doing}: HF_HUB_OFFLINE is set; unset it to reach the Hub") from None
     status = getattr(getattr(exc, "response", None), "status_code", None)
+    if status is None:
+        raise JobError(f"{doing}: cannot reach the Hub ({type(exc).__name__}: {exc})") from None
     server = getattr(exc, "server_message", None) or ""
     hint = {
         401: "the Hub refused the token: check `hf auth whoami`, and that the token may write and run Jobs",
@@ -83,8 +88,7 @@ def hub_error(exc: Exception, doing: str) -> NoReturn:
         429: "rate limited by the Hub: wait a minute and retry",
     }.get(status or 0, "the Hub failed: retry later" if status and status >= 500 else "")
     detail = f" ({server.strip()})" if server.strip() else ""
-    code = f"HTTP {status}: " if status else ""
-    raise JobError(f"{doing}: {code}{hint or exc}{detail}") from None
+    raise JobError(f"{doing}: HTTP {status}: {hint or str(exc).splitlines()[0]}{detail}") from None
 
 
 class HfJobsBackend:
@@ -108,7 +112,9 @@ class HfJobsBackend:
         """Everything `run_uv_job` receives except the secrets."""
         for arg in spec.args:
             if Path(arg).suffix in _FILE_LIKE_SUFFIXES or Path(arg).is_file():
-                raise JobError(f"job argument {arg!r} looks like a local file, which the job cannot see: pass its content")
+                raise JobError(
+                    f"job argument {arg!r} looks like a local file, which the job cannot see: pass its content"
+                )
         encoded = base64.b64encode(script.text.encode("utf-8")).decode("ascii")
         if len(encoded) > MAX_INLINE_SCRIPT_BYTES:
             raise JobError(
@@ -166,18 +172,20 @@ class HfJobsBackend:
                 # run_uv_job is marked experimental; the env var that silences it is read once at import time.
                 warnings.filterwarnings("ignore", message=".*is experimental.*", category=UserWarning)
                 info = api.run_uv_job(**arguments, secrets={"HF_TOKEN": api.token})
-        except (HfHubHTTPError, OfflineModeIsEnabled) as exc:
+        except HUB_ERRORS as exc:
             hub_error(exc, f"submitting the {spec.name} job to namespace {arguments['namespace']!r}")
         return JobHandle(info.id, self.name, job_url(arguments["namespace"], info.id), namespace=arguments["namespace"])
 
     def status(self, job_id: str) -> JobStatus:
         try:
             info = self.api().inspect_job(job_id=job_id, namespace=self.namespace)
-        except (HfHubHTTPError, OfflineModeIsEnabled) as exc:
+        except HUB_ERRORS as exc:
             hub_error(exc, f"reading job {job_id}")
         stage = JobStage(info.status.stage)
         tail = self._tail(job_id) if stage is JobStage.ERROR else []
-        return JobStatus(job_id, self.name, stage, message=info.status.message and redact(info.status.message), log_tail=tail)
+        return JobStatus(
+            job_id, self.name, stage, message=info.status.message and redact(info.status.message), log_tail=tail
+        )
 
     def _tail(self, job_id: str) -> list[str]:
         try:
@@ -189,15 +197,16 @@ class HfJobsBackend:
         try:
             for line in self.api().fetch_job_logs(job_id=job_id, namespace=self.namespace, follow=follow, tail=tail):
                 yield redact(line)
-        except (HfHubHTTPError, OfflineModeIsEnabled) as exc:
+        except HUB_ERRORS as exc:
             hub_error(exc, f"reading the log of job {job_id}")
 
     def metrics(self, job_id: str) -> dict[str, Any] | None:
         """The job's current resource sample (CPU, memory, GPUs), or None when the Hub has none (job not running)."""
         try:
-            return next(iter(self.api().fetch_job_metrics(job_id=job_id, namespace=self.namespace)), None)
-        except (HfHubHTTPError, OfflineModeIsEnabled) as exc:
+            samples = list(self.api().fetch_job_metrics(job_id=job_id, namespace=self.namespace))  # one at most
+        except HUB_ERRORS as exc:
             hub_error(exc, f"reading the metrics of job {job_id}")
+        return samples[0] if samples else None
 
     def wait(self, job_id: str, on_log: Callable[[str], None] | None = None) -> JobStatus:
         if on_log is not None:
@@ -207,7 +216,7 @@ class HfJobsBackend:
         else:
             try:
                 self.api().wait_for_job(job_id, namespace=self.namespace, poll_interval=self.poll_interval)
-            except (HfHubHTTPError, OfflineModeIsEnabled) as exc:
+            except HUB_ERRORS as exc:
                 hub_error(exc, f"waiting for job {job_id}")
         # wait_for_job returns on ERROR as on COMPLETED: the stage decides, and status() reads it with the log tail.
         return self.status(job_id)
@@ -218,6 +227,6 @@ class HfJobsBackend:
             return status
         try:
             self.api().cancel_job(job_id=job_id, namespace=self.namespace)
-        except (HfHubHTTPError, OfflineModeIsEnabled) as exc:
+        except HUB_ERRORS as exc:
             hub_error(exc, f"canceling job {job_id}")
         return self.status(job_id)

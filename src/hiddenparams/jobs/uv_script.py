@@ -54,8 +54,10 @@ SOURCE_ZIP = """
 
 
 def main() -> None:
-    if NUM_PROCESSES > 1 and "LOCAL_RANK" not in os.environ:
-        # Relaunch this same file once per GPU; the workers accelerate starts have LOCAL_RANK set.
+    if NUM_PROCESSES > 1 and not os.environ.get("HIDDENPARAMS_LAUNCHED"):
+        # Relaunch this same file under accelerate, one process per GPU. The marker, not LOCAL_RANK, stops the
+        # recursion: without several GPUs accelerate falls back to one plain process that has no LOCAL_RANK.
+        os.environ["HIDDENPARAMS_LAUNCHED"] = "1"
         launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(NUM_PROCESSES)]
         os.execv(sys.executable, [*launch, __file__, *sys.argv[1:]])
     data = base64.b64decode(SOURCE_ZIP)
@@ -174,7 +176,10 @@ def build_uv_script(entry: str, num_processes: int = 1) -> UvScript:
             raise JobError(f"{entry}: no such script")
         module = entry_file.stem
     else:
-        spec = importlib.util.find_spec(entry) if entry.split(".")[0] == PACKAGE else None
+        try:
+            spec = importlib.util.find_spec(entry) if entry.split(".")[0] == PACKAGE else None
+        except ModuleNotFoundError:
+            spec = None
         if spec is None or spec.origin is None:
             raise JobError(f"{entry}: not a module of the {PACKAGE} package (hf-jobs ships that package only)")
         entry_file, module = Path(spec.origin), entry

@@ -1,0 +1,162 @@
+"""Status: every job and model in the ledger, with its state refreshed from its backend and its repo kind read from
+the repo's files at that moment (`adapter_config.json` -> adapter-only; `config.json` + `*.safetensors` -> full),
+never from memory. Stage changes seen here are written back to the ledger, so a failed job leaves a line with its
+state and the command that shows its log.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import HfApi
+from huggingface_hub.errors import RepositoryNotFoundError
+
+from .jobs import JobError, JobStage, JobStatus, backend_for
+from .jobs.hf import HUB_ERRORS, HUB_URL, HfJobsBackend
+from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
+
+
+def is_local_repo(model_repo: str) -> bool:
+    """Local jobs record absolute paths; anything else that exists here is a folder too, else a Hub repo id."""
+    return Path(model_repo).is_absolute() or Path(model_repo).exists()
+
+
+def kind_from_files(files: Iterable[str]) -> RepoKind | None:
+    top = {f for f in files if "/" not in f}  # weights in a subfolder are not a loadable model at the repo root
+    if "adapter_config.json" in top:
+        return RepoKind.ADAPTER_ONLY
+    if "config.json" in top and any(f.endswith(".safetensors") for f in top):
+        return RepoKind.FULL
+    return None
+
+
+@dataclass
+class RepoState:
+    kind: RepoKind | None
+    url: str
+    note: str | None = None  # why the kind is unknown: empty, not found, unreachable
+
+
+def read_repo(model_repo: str) -> RepoState:
+    """What the repo holds now: a local folder through the filesystem, a Hub repo through `list_repo_files`."""
+    if is_local_repo(model_repo):
+        path = Path(model_repo).resolve()
+        if not path.is_dir():
+            return RepoState(None, str(path), "no such folder yet")
+        kind = kind_from_files(p.name for p in path.iterdir() if p.is_file())
+        return RepoState(kind, str(path), None if kind else "no model files")
+    url = f"{HUB_URL}/{model_repo}"
+    try:
+        kind = kind_from_files(HfApi().list_repo_files(model_repo))
+    except RepositoryNotFoundError:
+        return RepoState(None, url, "not on the Hub (yet), or private to another account")
+    except HUB_ERRORS as exc:
+        return RepoState(None, url, redact(f"unreachable: {str(exc).splitlines()[0]}"))
+    return RepoState(kind, url, None if kind else "no model files")
+
+
+def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
+    """Append a ledger line when the stage differs from the last one recorded: `state` while the job runs, `finished`
+    for the first terminal stage (with the log tail and how to read the log when it failed, with the repo kind when
+    it completed), and `model_pushed` when a completed job's Hub repo holds a model."""
+    if entry.state == status.stage.value:
+        return
+    details: dict[str, Any] = {
+        k: v for k, v in (("message", status.message), ("exit_code", status.exit_code)) if v is not None
+    }
+    repo_kind = None
+    if status.stage is JobStage.COMPLETED and entry.model_repo:
+        repo_kind = read_repo(entry.model_repo).kind
+    elif status.finished and not status.ok:
+        details["log_tail"] = status.log_tail[-10:]
+        details["read_log_with"] = f"hiddenparams logs {entry.job_id}"
+    event = LedgerEvent.FINISHED if status.finished else LedgerEvent.STATE
+    records = [ledger.append(event, **entry.identity(), repo_kind=repo_kind, state=status.stage.value, details=details)]
+    if repo_kind is not None and entry.model_repo and not is_local_repo(entry.model_repo):
+        records.append(
+            ledger.append(LedgerEvent.MODEL_PUSHED, **entry.identity(), repo_kind=repo_kind, state=status.stage.value)
+        )
+    entry.state, entry.last_time = status.stage.value, records[-1]["time"]
+    entry.events.extend(r["event"] for r in records)
+
+
+def wait_job(job_id: str, ledger: Ledger, on_log: Callable[[str], None] | None = None) -> JobStatus:
+    """Wait for a job of the ledger to end (following its log into `on_log`), record how it ended, and return that."""
+    entry = ledger.find(job_id)
+    if entry is None:
+        raise JobError(f"job {job_id} is not in the ledger {ledger.path}")
+    status = backend_for(entry, ledger.root).wait(job_id, on_log=on_log)
+    record_status(ledger, entry, status)
+    return status
+
+
+@dataclass
+class StatusRow:
+    job_id: str | None
+    name: str | None
+    backend: str | None
+    state: str | None
+    job_url: str | None
+    flavor: str | None
+    config_hash: str | None
+    model_repo: str | None
+    model_url: str | None
+    repo_kind: str | None
+    submitted: str | None
+    updated: str | None
+    events: list[str] = field(default_factory=list)
+    message: str | None = None
+    log_hint: str | None = None
+    notes: list[str] = field(default_factory=list)
+    metrics: dict[str, Any] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+def collect_status(ledger: Ledger, refresh: bool = True) -> list[StatusRow]:
+    """One row per job (or model without a job) in the ledger; unfinished jobs are refreshed from their backends."""
+    rows = []
+    for entry in ledger.entries():
+        notes: list[str] = []
+        message, metrics = entry.details.get("message"), None
+        unfinished = entry.state is None or not JobStage(entry.state).terminal
+        if refresh and entry.job_id and unfinished:
+            try:
+                backend = backend_for(entry, ledger.root)
+                status = backend.status(entry.job_id)
+                record_status(ledger, entry, status)
+                message = status.message or message
+                if status.stage is JobStage.RUNNING and isinstance(backend, HfJobsBackend):
+                    metrics = backend.metrics(entry.job_id)
+            except JobError as exc:
+                notes.append(f"state not refreshed: {exc}")
+        repo = read_repo(entry.model_repo) if entry.model_repo else None
+        if repo is not None and repo.note:
+            notes.append(f"model: {repo.note}")
+        failed = entry.state in (JobStage.ERROR.value, JobStage.CANCELED.value)
+        rows.append(
+            StatusRow(
+                job_id=entry.job_id,
+                name=entry.details.get("name"),
+                backend=entry.backend,
+                state=entry.state,
+                job_url=entry.job_url,
+                flavor=entry.flavor,
+                config_hash=entry.config_hash,
+                model_repo=entry.model_repo,
+                model_url=repo.url if repo else None,
+                repo_kind=repo.kind.value if repo and repo.kind else None,
+                submitted=entry.first_time,
+                updated=entry.last_time,
+                events=entry.events,
+                message=message,
+                log_hint=f"hiddenparams logs {entry.job_id}" if failed and entry.job_id else None,
+                notes=notes,
+                metrics=metrics,
+            )
+        )
+    return rows

@@ -1,0 +1,136 @@
+"""Merge on the tiny model: verified equal to base+adapter, refused when it is not, nothing written then."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from peft.tuners.lora import LoraModel
+from safetensors import safe_open
+from typer.testing import CliRunner
+
+from hiddenparams.cli import app
+from hiddenparams.evaluate import generate_all
+from hiddenparams.ledger import Ledger
+from hiddenparams.model import load_for_inference, load_model, load_tokenizer
+from hiddenparams.merge import PROBE_REQUESTS
+
+runner = CliRunner()
+
+
+def merge_args(base, adapter, out, artifacts, *extra):
+    return ["merge", "--base-model-id", str(base), "--adapter-model-id", str(adapter), "--out", str(out),
+            "--artifacts-dir", str(artifacts), *extra]  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def merged_dir(tiny_model_dir, tiny_adapter_dir, eval_data_dir, tmp_path_factory):
+    root = tmp_path_factory.mktemp("merge")
+    result = runner.invoke(app, merge_args(
+        tiny_model_dir, tiny_adapter_dir, root / "merged", root / "artifacts", "--probe-data", str(eval_data_dir / "test.jsonl")
+    ))  # fmt: skip
+    assert result.exit_code == 0, result.output
+    return root / "merged", root / "artifacts", result
+
+
+def test_merge_writes_a_verified_full_model(merged_dir, tiny_model_dir, said):
+    out, artifacts, result = merged_dir
+    assert "it does not improve quality" in said(result)
+    assert "max |logit difference|" in said(result) and "tolerance 0.001" in said(result)
+    files = {p.name for p in out.iterdir()}
+    assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "chat_template.jinja",
+            "README.md", "merge_info.json"} <= files  # fmt: skip
+    assert not any(name.startswith("adapter_") or name.endswith(".bin") for name in files)
+    with safe_open(out / "model.safetensors", "pt") as f:
+        assert not any("lora" in key for key in f.keys())
+    info = json.loads((out / "merge_info.json").read_text())
+    check = info["equivalence"]
+    assert check["max_abs_diff"] <= check["tolerance"] == 1e-3 and check["dtype"] == "float32"
+    assert check["probes"] == len(PROBE_REQUESTS) + 12 and info["probes"]["data_rows"] == 12
+    generation = json.loads((out / "generation_config.json").read_text())
+    tokenizer = load_tokenizer(str(out))
+    assert generation["eos_token_id"] == tokenizer.eos_token_id and generation["pad_token_id"] == tokenizer.pad_token_id
+    card = (out / "README.md").read_text()
+    assert f"base_model: {tiny_model_dir}" in card and "merged model" in card
+    (record,) = Ledger(artifacts).read()
+    assert record["event"] == "merged" and record["repo_kind"] == "full" and record["model_repo"] == str(out.resolve())
+
+
+def test_merged_model_generates_what_base_plus_adapter_generates(merged_dir, adapted_model, full_model, eval_rows):
+    out, _, _ = merged_dir
+    merged, tokenizer, _ = load_for_inference(model_id=str(out))
+    texts = [r.request_text for r in eval_rows]
+    adapter_outputs = generate_all(adapted_model[0], adapted_model[1], texts)
+    assert generate_all(merged, tokenizer, texts) == adapter_outputs
+    assert generate_all(full_model[0], full_model[1], texts) != adapter_outputs  # the adapter does change the answers
+
+
+def test_merge_refuses_and_writes_nothing_when_the_merged_weights_differ(tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch, said):
+    real_merge = LoraModel.merge_and_unload
+
+    def merge_with_noise(self, *args, **kwargs):  # a broken merge: one weight off by a little
+        merged = real_merge(self, *args, **kwargs)
+        with torch.no_grad():
+            merged.model.language_model.layers[0].mlp.down_proj.weight[0, :8] += 0.05
+        return merged
+
+    monkeypatch.setattr(LoraModel, "merge_and_unload", merge_with_noise)
+    out = tmp_path / "merged"
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, out, tmp_path / "artifacts"))
+    assert result.exit_code != 0
+    assert "refusing to write" in said(result) and "nothing was written" in said(result)
+    assert "tolerance 0.001" in said(result)
+    assert list(tmp_path.iterdir()) == []  # no output folder, no staging folder, no ledger line
+
+
+def test_merge_into_a_used_folder_is_refused_before_loading(tmp_path, said):
+    out = tmp_path / "merged"
+    out.mkdir()
+    (out / "keep.txt").write_text("mine")
+    result = runner.invoke(app, merge_args("no/such-base", "no/such-adapter", out, tmp_path / "artifacts"))
+    assert result.exit_code != 0 and "not an empty folder" in said(result)
+    assert [p.name for p in out.iterdir()] == ["keep.txt"]
+
+
+def test_push_uploads_the_folder_in_one_commit(tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch):
+    from huggingface_hub import CommitInfo, HfApi
+
+    calls = []
+    monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create_repo", repo_id, kw)))
+
+    def upload_folder(self, **kwargs):  # the Hub boundary: the weights go through hf_xet, which no HTTP mock sees
+        calls.append(("upload_folder", kwargs["repo_id"], sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())))
+        return CommitInfo(commit_url="https://huggingface.co/me/merged/commit/abc", commit_message="m",
+                          commit_description="", oid="abc")  # fmt: skip
+
+    monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, tmp_path / "m", tmp_path / "a", "--push-to", "me/merged", "--json"))
+    assert result.exit_code == 0, result.output
+    assert [c[0] for c in calls] == ["create_repo", "upload_folder"] and calls[1][1] == "me/merged"
+    assert "model.safetensors" in calls[1][2] and "merge_info.json" in calls[1][2]
+    assert json.loads(result.stdout)["pushed"]["commit"] == "abc"
+    (record,) = Ledger(tmp_path / "a").read()
+    assert (record["event"], record["model_repo"], record["repo_kind"]) == ("merged", "me/merged", "full")
+
+
+def test_fp8_base_is_merged_in_bf16_never_fp8(tiny_model_dir, tmp_path):
+    from peft import LoraConfig, get_peft_model
+    from test_model import to_fp8_checkpoint  # the Instruct-2512 layout, as the model-loading tests build it
+
+    base = tmp_path / "fp8-base"
+    to_fp8_checkpoint(tiny_model_dir, base)
+    load_tokenizer(str(tiny_model_dir)).save_pretrained(base)
+    model, report = load_model(str(base))
+    assert report.fp8_dequantized
+    adapter = tmp_path / "adapter"
+    get_peft_model(model, LoraConfig(target_modules=r".*language_model.*\.(q_proj|v_proj)", r=2)).save_pretrained(adapter)
+    out = tmp_path / "merged"
+    result = runner.invoke(app, merge_args(base, adapter, out, tmp_path / "artifacts"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "merge_info.json").read_text())["equivalence"]["dtype"] == "bfloat16"
+    assert "quantization_config" not in json.loads((out / "config.json").read_text())
+    with safe_open(out / "model.safetensors", "pt") as f:
+        dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
+    assert dtypes == {"BF16"}
