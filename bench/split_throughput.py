@@ -54,7 +54,9 @@ def machine() -> str:
         model = re.search(r"^Model name:\s*(.+)$", lscpu, re.M)
     except (OSError, subprocess.CalledProcessError):
         model = None
-    return f"{os.cpu_count()}-core CPU, no GPU ({model.group(1).strip() if model else 'model unknown'})"
+    load = os.getloadavg()[0]  # the machine is shared: a busy one gives slower figures
+    name = model.group(1).strip() if model else "model unknown"
+    return f"{os.cpu_count()}-core CPU, no GPU ({name}; 1-minute load average {load:.1f} at the end)"
 
 
 def run(rows: int, seed: int, workdir: Path) -> dict:
@@ -86,7 +88,10 @@ def run(rows: int, seed: int, workdir: Path) -> dict:
         "total_s": total,
         "peak_rss_gb": peak_rss_gb(),
         "counts": report["counts"],
-        "near_duplicates": {k: report["near_duplicates"][k] for k in ("flagged_by_lsh", "candidate_pairs", "confirmed_pairs", "groups", "largest_group")},
+        "near_duplicates": {
+            k: report["near_duplicates"][k]
+            for k in ("flagged_by_lsh", "candidate_pairs", "confirmed_pairs", "groups", "largest_group")
+        },
         "leakage": report["leakage"]["total"],
         "max_tvd": report["divergence"]["max_tvd"],
     }
@@ -110,12 +115,14 @@ def markdown(figures: dict, command: str) -> str:
         *(f"| {p} | {figures['seconds'].get(p, 0.0):.1f} |" for p in PHASES),
         f"| **total** | **{figures['total_s']:.1f}** |",
         "",
-        f"Outcome: train {c['train']:,}, validation {c['validation']:,}, test {c['test']:,}, rejected {c['rejected']:,} "
+        f"Outcome: train {c['train']:,}, validation {c['validation']:,}, test {c['test']:,}, "
+        f"rejected {c['rejected']:,} "
         f"(exact duplicates and conflicts); {nd['flagged_by_lsh']:,} texts flagged by LSH, {nd['candidate_pairs']:,} "
         f"band collisions checked, {nd['confirmed_pairs']:,} near-duplicate pairs in {nd['groups']:,} groups "
         f"(largest {nd['largest_group']:,}); cross-split leakage {figures['leakage']}; largest label divergence "
         f"{figures['max_tvd']}.",
-        "`leakage` is the independent re-check of the written splits (normalise, MinHash and LSH again).",
+        "`leakage` is the re-check of the final splits: their texts normalised afresh and every cross-split LSH "
+        "candidate confirmed (the MinHash signatures are reused, not recomputed).",
         "",
     ]
     return "\n".join(lines)

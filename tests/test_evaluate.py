@@ -59,9 +59,14 @@ def test_value_scores_are_the_models_probabilities_of_the_canonical_text(adapted
         for k in (0, 3, len(KEYS) - 1):
             for v in (0, 7, 10):
                 values = chosen[:k] + [v] + [0] * (len(KEYS) - 1 - k)
-                ids = prompt_ids(tokenizer, texts[row]) + tokenizer(to_json(dict(zip(KEYS, values))), add_special_tokens=False)["input_ids"]
-                start = len(prompt_ids(tokenizer, texts[row])) + len(pieces.forced[k]) + sum(
-                    len(pieces.forced[j]) + len(pieces.candidates[j][values[j]]) for j in range(k)
+                ids = (
+                    prompt_ids(tokenizer, texts[row])
+                    + tokenizer(to_json(dict(zip(KEYS, values))), add_special_tokens=False)["input_ids"]
+                )
+                start = (
+                    len(prompt_ids(tokenizer, texts[row]))
+                    + len(pieces.forced[k])
+                    + sum(len(pieces.forced[j]) + len(pieces.candidates[j][values[j]]) for j in range(k))
                 )
                 end = start + len(pieces.candidates[k][v])
                 with torch.inference_mode():
@@ -72,10 +77,22 @@ def test_value_scores_are_the_models_probabilities_of_the_canonical_text(adapted
 
 def test_eval_full_mode_writes_predictions_report_and_ledger(tiny_model_dir, eval_data_dir, tmp_path):
     out = tmp_path / "eval"
-    result = runner.invoke(app, [
-        "eval", "--model-id", str(tiny_model_dir), "--data", str(eval_data_dir / "test.jsonl"), "--out", str(out),
-        "--batch-size", "5", "--artifacts-dir", str(tmp_path / "artifacts"),
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--model-id",
+            str(tiny_model_dir),
+            "--data",
+            str(eval_data_dir / "test.jsonl"),
+            "--out",
+            str(out),
+            "--batch-size",
+            "5",
+            "--artifacts-dir",
+            str(tmp_path / "artifacts"),
+        ],
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval_report.json").read_text())
     assert f"valid_cases={report['valid_cases']}/12" in result.stdout
@@ -92,13 +109,31 @@ def test_eval_full_mode_writes_predictions_report_and_ledger(tiny_model_dir, eva
     assert record["details"]["valid_cases"] == report["valid_cases"] and record["details"]["mode"] == "full"
 
 
-def test_eval_adapter_mode_constrained_and_distribution_stay_apart(tiny_model_dir, tiny_adapter_dir, eval_data_dir, tmp_path, said):
+def test_eval_adapter_mode_constrained_and_distribution_stay_apart(
+    tiny_model_dir, tiny_adapter_dir, eval_data_dir, tmp_path, said
+):
     out = tmp_path / "eval"
-    result = runner.invoke(app, [
-        "eval", "--base-model-id", str(tiny_model_dir), "--adapter-model-id", str(tiny_adapter_dir),
-        "--data", str(eval_data_dir / "test.jsonl"), "--out", str(out), "--max-rows", "8",
-        "--constrained", "--distribution", "--artifacts-dir", str(tmp_path / "artifacts"), "--json",
-    ])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--base-model-id",
+            str(tiny_model_dir),
+            "--adapter-model-id",
+            str(tiny_adapter_dir),
+            "--data",
+            str(eval_data_dir / "test.jsonl"),
+            "--out",
+            str(out),
+            "--max-rows",
+            "8",
+            "--constrained",
+            "--distribution",
+            "--artifacts-dir",
+            str(tmp_path / "artifacts"),
+            "--json",
+        ],
+    )
     assert result.exit_code == 0, result.output
     headline = json.loads((out / "eval_report.json").read_text())
     assert headline["model"]["mode"] == "base+adapter" and headline["total"] == 8

@@ -21,16 +21,34 @@ runner = CliRunner()
 
 
 def merge_args(base, adapter, out, artifacts, *extra):
-    return ["merge", "--base-model-id", str(base), "--adapter-model-id", str(adapter), "--out", str(out),
-            "--artifacts-dir", str(artifacts), *extra]  # fmt: skip
+    return [
+        "merge",
+        "--base-model-id",
+        str(base),
+        "--adapter-model-id",
+        str(adapter),
+        "--out",
+        str(out),
+        "--artifacts-dir",
+        str(artifacts),
+        *extra,
+    ]
 
 
 @pytest.fixture(scope="module")
 def merged_dir(tiny_model_dir, tiny_adapter_dir, eval_data_dir, tmp_path_factory):
     root = tmp_path_factory.mktemp("merge")
-    result = runner.invoke(app, merge_args(
-        tiny_model_dir, tiny_adapter_dir, root / "merged", root / "artifacts", "--probe-data", str(eval_data_dir / "test.jsonl")
-    ))  # fmt: skip
+    result = runner.invoke(
+        app,
+        merge_args(
+            tiny_model_dir,
+            tiny_adapter_dir,
+            root / "merged",
+            root / "artifacts",
+            "--probe-data",
+            str(eval_data_dir / "test.jsonl"),
+        ),
+    )
     assert result.exit_code == 0, result.output
     return root / "merged", root / "artifacts", result
 
@@ -40,8 +58,15 @@ def test_merge_writes_a_verified_full_model(merged_dir, tiny_model_dir, said):
     assert "it does not improve quality" in said(result)
     assert "max |logit difference|" in said(result) and "tolerance 0.001" in said(result)
     files = {p.name for p in out.iterdir()}
-    assert {"model.safetensors", "config.json", "generation_config.json", "tokenizer.json", "chat_template.jinja",
-            "README.md", "merge_info.json"} <= files  # fmt: skip
+    assert {
+        "model.safetensors",
+        "config.json",
+        "generation_config.json",
+        "tokenizer.json",
+        "chat_template.jinja",
+        "README.md",
+        "merge_info.json",
+    } <= files
     assert not any(name.startswith("adapter_") or name.endswith(".bin") for name in files)
     with safe_open(out / "model.safetensors", "pt") as f:
         assert not any("lora" in key for key in f.keys())
@@ -67,7 +92,9 @@ def test_merged_model_generates_what_base_plus_adapter_generates(merged_dir, ada
     assert generate_all(full_model[0], full_model[1], texts) != adapter_outputs  # the adapter does change the answers
 
 
-def test_merge_refuses_and_writes_nothing_when_the_merged_weights_differ(tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch, said):
+def test_merge_refuses_and_writes_nothing_when_the_merged_weights_differ(
+    tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch, said
+):
     real_merge = LoraModel.merge_and_unload
 
     def merge_with_noise(self, *args, **kwargs):  # a broken merge: one weight off by a little
@@ -101,12 +128,23 @@ def test_push_uploads_the_folder_in_one_commit(tiny_model_dir, tiny_adapter_dir,
     monkeypatch.setattr(HfApi, "create_repo", lambda self, repo_id, **kw: calls.append(("create_repo", repo_id, kw)))
 
     def upload_folder(self, **kwargs):  # the Hub boundary: the weights go through hf_xet, which no HTTP mock sees
-        calls.append(("upload_folder", kwargs["repo_id"], sorted(p.name for p in Path(kwargs["folder_path"]).iterdir())))
-        return CommitInfo(commit_url="https://huggingface.co/me/merged/commit/abc", commit_message="m",
-                          commit_description="", oid="abc")  # fmt: skip
+        calls.append(
+            ("upload_folder", kwargs["repo_id"], sorted(p.name for p in Path(kwargs["folder_path"]).iterdir()))
+        )
+        return CommitInfo(
+            commit_url="https://huggingface.co/me/merged/commit/abc",
+            commit_message="m",
+            commit_description="",
+            oid="abc",
+        )
 
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
-    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, tmp_path / "m", tmp_path / "a", "--push-to", "me/merged", "--json"))
+    result = runner.invoke(
+        app,
+        merge_args(
+            tiny_model_dir, tiny_adapter_dir, tmp_path / "m", tmp_path / "a", "--push-to", "me/merged", "--json"
+        ),
+    )
     assert result.exit_code == 0, result.output
     assert [c[0] for c in calls] == ["create_repo", "upload_folder"] and calls[1][1] == "me/merged"
     assert "model.safetensors" in calls[1][2] and "merge_info.json" in calls[1][2]
@@ -125,7 +163,9 @@ def test_fp8_base_is_merged_in_bf16_never_fp8(tiny_model_dir, tmp_path):
     model, report = load_model(str(base))
     assert report.fp8_dequantized
     adapter = tmp_path / "adapter"
-    get_peft_model(model, LoraConfig(target_modules=r".*language_model.*\.(q_proj|v_proj)", r=2)).save_pretrained(adapter)
+    get_peft_model(model, LoraConfig(target_modules=r".*language_model.*\.(q_proj|v_proj)", r=2)).save_pretrained(
+        adapter
+    )
     out = tmp_path / "merged"
     result = runner.invoke(app, merge_args(base, adapter, out, tmp_path / "artifacts"))
     assert result.exit_code == 0, result.output

@@ -39,8 +39,11 @@ MESSY: list[tuple[bytes, str | None]] = [
     (b'{"request_text": "broken", ', Reason.UNPARSEABLE.value),
     (line(rec(energy=True)), Reason.NOT_INTEGER.value),
     (line(rec(warmth=None)), Reason.NOT_INTEGER.value),
-    (b'{"id": "f", "request_text": "x y z", "hidden_params": {"energy": 5.5, "warmth": 5, "brightness": 5, '
-     b'"acousticness": 5, "complexity": 5, "nostalgia": 5}}', Reason.NOT_INTEGER.value),
+    (
+        b'{"id": "f", "request_text": "x y z", "hidden_params": {"energy": 5.5, "warmth": 5, "brightness": 5, '
+        b'"acousticness": 5, "complexity": 5, "nostalgia": 5}}',
+        Reason.NOT_INTEGER.value,
+    ),
     (line(rec(brightness=11)), Reason.OUT_OF_RANGE.value),
     (line(rec(acousticness=-1)), Reason.OUT_OF_RANGE.value),
     (line(rec(complexity=[5])), Reason.NOT_INTEGER.value),
@@ -57,8 +60,11 @@ MESSY: list[tuple[bytes, str | None]] = [
     (line({"request_text": "unknown column", "hidden_params": GOOD, "note": "hi"}), Reason.EXTRA_KEY.value),
     (line({"hidden_params": GOOD}), Reason.MISSING_REQUEST_TEXT.value),
     (line({"request_text": 7, "hidden_params": GOOD}), Reason.MISSING_REQUEST_TEXT.value),
-    (b'{"request_text": "nan", "hidden_params": {"energy": NaN, "warmth": 5, "brightness": 5, '
-     b'"acousticness": 5, "complexity": 5, "nostalgia": 5}}', Reason.NOT_INTEGER.value),
+    (
+        b'{"request_text": "nan", "hidden_params": {"energy": NaN, "warmth": 5, "brightness": 5, '
+        b'"acousticness": 5, "complexity": 5, "nostalgia": 5}}',
+        Reason.NOT_INTEGER.value,
+    ),
     (line({"request_text": "both shapes", "hidden_params": GOOD, "energy": 5}), Reason.EXTRA_KEY.value),
     (b'{"request_text": "lone \\ud83d surrogate", "hidden_params": ' + line(GOOD) + b"}", Reason.UNDECODABLE.value),
     (b'{"id": "\\udc80", "request_text": "surrogate id", "hidden_params": ' + line(GOOD) + b"}", Reason.BAD_ID.value),
@@ -144,7 +150,9 @@ def test_csv_hidden_params_as_json_text_and_undecodable_bytes(tmp_path: Path) ->
     path.write_bytes(
         b"request_text,hidden_params\n"
         + f'ok,"{good}"\n'.encode()
-        + b'caf\xe9,"' + good.encode() + b'"\n'
+        + b'caf\xe9,"'
+        + good.encode()
+        + b'"\n'
         + b'bad json,"{nope"\n'
         + b'not an object,"[1]"\n'
     )
@@ -168,7 +176,9 @@ def test_parquet_rows_are_numbered_from_one(tmp_path: Path) -> None:
     assert {r.line: r.reason.value for r in result.rejected} == {3: "not_integer"}
 
     flat = tmp_path / "flat.parquet"
-    pq.write_table(pa.table({"request_text": ["a", "b"], **{k: [5.0, 5.5] if k == "energy" else [5, 5] for k in KEYS}}), flat)
+    pq.write_table(
+        pa.table({"request_text": ["a", "b"], **{k: [5.0, 5.5] if k == "energy" else [5, 5] for k in KEYS}}), flat
+    )
     assert {r.line: r.reason.value for r in read_file(flat).rejected} == {1: "not_integer", 2: "not_integer"}
 
 
@@ -181,7 +191,9 @@ def test_a_damaged_parquet_file_is_a_file_level_error(tmp_path: Path) -> None:
 
 def test_directory_input_is_the_union_of_its_split_files(tmp_path: Path) -> None:
     write_jsonl(tmp_path / "train.jsonl", [rec("one", "t1"), rec("two", "t2")])
-    (tmp_path / "val.csv").write_text("id,request_text,hidden_params\nv1,three,\"" + json.dumps(GOOD).replace('"', '""') + '"\n')
+    (tmp_path / "val.csv").write_text(
+        'id,request_text,hidden_params\nv1,three,"' + json.dumps(GOOD).replace('"', '""') + '"\n'
+    )
     pq.write_table(pa.Table.from_pylist([rec("four", "x1")]), tmp_path / "test.parquet")
     (tmp_path / "notes.txt").write_text("ignored: not a split file")
     result = read_input(tmp_path)
@@ -198,7 +210,11 @@ def test_directory_input_is_the_union_of_its_split_files(tmp_path: Path) -> None
 
 @pytest.mark.parametrize(
     ("name", "message"),
-    [("missing.jsonl", "no such file"), ("data.txt", "unsupported file type"), ("empty_dir", "no train/validation/test")],
+    [
+        ("missing.jsonl", "no such file"),
+        ("data.txt", "unsupported file type"),
+        ("empty_dir", "no train/validation/test"),
+    ],
 )
 def test_file_level_errors_name_the_input(tmp_path: Path, name: str, message: str) -> None:
     path = tmp_path / name
@@ -259,7 +275,9 @@ def physical_lines(data: bytes) -> int:
 
 @FUZZ
 @given(st.lists(mangled_record() | st.binary(max_size=40), max_size=12), st.sampled_from([b"\n", b"\r\n"]))
-def test_fuzzed_jsonl_never_raises_and_accounts_for_every_line(tmp_path_factory, records: list[bytes], eol: bytes) -> None:
+def test_fuzzed_jsonl_never_raises_and_accounts_for_every_line(
+    tmp_path_factory, records: list[bytes], eol: bytes
+) -> None:
     path = tmp_path_factory.mktemp("fuzz") / "f.jsonl"
     data = eol.join(records)
     path.write_bytes(data)
@@ -269,14 +287,18 @@ def test_fuzzed_jsonl_never_raises_and_accounts_for_every_line(tmp_path_factory,
     lines = sorted([r.line for r in result.records] + [r.line for r in result.rejected])
     assert len(lines) == len(set(lines))  # one outcome per line
     for r in result.records:
-        assert set(r.hidden_params) == set(KEYS) and all(type(v) is int and 0 <= v <= 10 for v in r.hidden_params.values())
+        assert set(r.hidden_params) == set(KEYS) and all(
+            type(v) is int and 0 <= v <= 10 for v in r.hidden_params.values()
+        )
         assert r.request_text.strip()
     for r in result.rejected:
         assert isinstance(r.reason, Reason) and str(path) in r.message
     # Whatever the reader lets through can be split and written (no surrogates, nothing unserialisable).
     out = path.parent / "out"
     write_split(split_records(result, SplitConfig()), out)
-    written = sum(len((out / f"{name}.jsonl").read_bytes().splitlines()) for name in ("train", "validation", "test", "rejected"))
+    written = sum(
+        len((out / f"{name}.jsonl").read_bytes().splitlines()) for name in ("train", "validation", "test", "rejected")
+    )
     assert written == result.n_input
 
 

@@ -1,4 +1,4 @@
-"""split and check-splits: accounting, dedup, near-duplicate groups, no leakage (checked independently), balance, CLI."""
+"""split and check-splits: accounting, dedup, near-duplicate groups, no leakage (checked independently), CLI."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from test_records import MESSY, write_messy
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
@@ -34,7 +35,6 @@ from hiddenparams.split import (
     split_records,
     write_split,
 )
-from test_records import MESSY, write_messy
 
 NEAR = NearDupConfig()
 runner = CliRunner()
@@ -67,9 +67,15 @@ def dataset() -> tuple[list[dict], list[list[str]]]:
     rows = generate_rows(1500, seed=3)
     families = [family(100 + f, 6) for f in range(8)]
     for texts in families:
-        rows += [{"id": f"fam-{len(rows) + k}", "request_text": t, "hidden_params": params(rnd)} for k, t in enumerate(texts)]
+        rows += [
+            {"id": f"fam-{len(rows) + k}", "request_text": t, "hidden_params": params(rnd)} for k, t in enumerate(texts)
+        ]
     copies = [dict(r, id=f"copy-{k}", request_text=r["request_text"].upper() + " !!") for k, r in enumerate(rows[:20])]
-    conflict = dict(rows[30], id="conflict", hidden_params={**rows[30]["hidden_params"], "energy": (rows[30]["hidden_params"]["energy"] + 3) % 11})
+    conflict = dict(
+        rows[30],
+        id="conflict",
+        hidden_params={**rows[30]["hidden_params"], "energy": (rows[30]["hidden_params"]["energy"] + 3) % 11},
+    )
     rows = rows + copies + [conflict]
     rnd.shuffle(rows)
     return rows, families
@@ -86,7 +92,10 @@ def run_split(tmp_path: Path, rows: list[dict], cfg: SplitConfig = SplitConfig()
 
 
 def load(out: Path) -> dict[str, list[dict]]:
-    return {name: [json.loads(x) for x in (out / f"{name}.jsonl").read_text().splitlines()] for name in (*SPLITS, "rejected")}
+    return {
+        name: [json.loads(x) for x in (out / f"{name}.jsonl").read_text().splitlines()]
+        for name in (*SPLITS, "rejected")
+    }
 
 
 def brute_force_cross_split_matches(splits: dict[str, list[dict]]) -> list[tuple[str, str]]:
@@ -146,6 +155,16 @@ def test_gram_hashes_cover_each_window_and_short_texts_are_one_gram() -> None:
     assert flat[3] != flat[4]  # "abc" and "" differ
 
 
+@settings(max_examples=100, deadline=None)
+@given(st.lists(st.text(max_size=12), max_size=6))
+def test_gram_hashes_of_a_text_do_not_depend_on_its_neighbours(texts: list[str]) -> None:
+    flat, offsets = gram_hashes(texts, 5)
+    for k, text in enumerate(texts):
+        alone, _ = gram_hashes([text], 5)
+        assert flat[offsets[k] : offsets[k + 1]].tolist() == alone.tolist()
+        assert len(alone) == max(1, len(text) - 4)
+
+
 def test_rensa_lsh_flags_every_text_that_shares_a_band() -> None:
     texts = [t for f in range(6) for t in family(f, 3)] + [f"unrelated text number {k} " * 3 for k in range(30)]
     flags = lsh_flags(texts, NEAR, Timer())
@@ -203,15 +222,26 @@ def test_split_accounting_dedup_and_no_leakage(tmp_path: Path) -> None:
 
 def test_duplicates_keep_the_first_and_conflicts_name_the_kept_record(tmp_path: Path) -> None:
     rnd = random.Random(1)
-    base = [{"id": f"r{k}", "request_text": f"request number {k} " + "x" * k, "hidden_params": params(rnd)} for k in range(60)]
+    base = [
+        {"id": f"r{k}", "request_text": f"request number {k} " + "x" * k, "hidden_params": params(rnd)}
+        for k in range(60)
+    ]
     dup = dict(base[3], id="dup", request_text="  REQUEST number 3 " + "x" * 3 + "!")
-    conflict = dict(base[4], id="conf", request_text=base[4]["request_text"] + ".", hidden_params={**base[4]["hidden_params"], "warmth": (base[4]["hidden_params"]["warmth"] + 1) % 11})
+    conflict = dict(
+        base[4],
+        id="conf",
+        request_text=base[4]["request_text"] + ".",
+        hidden_params={**base[4]["hidden_params"], "warmth": (base[4]["hidden_params"]["warmth"] + 1) % 11},
+    )
     out, report = run_split(tmp_path, base + [dup, conflict])
     rejected = {r["id"]: r for r in load(out)["rejected"]}
     assert rejected["dup"]["reason"] == "duplicate" and rejected["dup"]["kept"]["id"] == "r3"
     assert rejected["conf"]["reason"] == "conflict" and rejected["conf"]["kept"]["id"] == "r4"
     assert "warmth" in rejected["conf"]["message"] and rejected["conf"]["line"] == 62
-    assert report["duplicates"]["conflict_groups"] == 1 and report["rejected_by_reason"] == {"conflict": 1, "duplicate": 1}
+    assert report["duplicates"]["conflict_groups"] == 1 and report["rejected_by_reason"] == {
+        "conflict": 1,
+        "duplicate": 1,
+    }
 
 
 def test_stratification_keeps_label_distributions_close(tmp_path: Path) -> None:
@@ -236,7 +266,10 @@ def test_same_seed_same_split_other_seed_other_split(tmp_path: Path) -> None:
 
 def test_a_group_too_big_for_the_smallest_split_is_a_warning(tmp_path: Path) -> None:
     rnd = random.Random(2)
-    rows = [{"id": f"u{k}", "request_text": f"unique request {k} {rnd.random()}", "hidden_params": params(rnd)} for k in range(300)]
+    rows = [
+        {"id": f"u{k}", "request_text": f"unique request {k} {rnd.random()}", "hidden_params": params(rnd)}
+        for k in range(300)
+    ]
     rows += [{"id": f"g{k}", "request_text": t, "hidden_params": params(rnd)} for k, t in enumerate(family(9, 40))]
     out, report = run_split(tmp_path, rows)
     assert report["near_duplicates"]["largest_group"] == 40

@@ -72,7 +72,9 @@ def _device(model: Any) -> Any:
     return next(model.parameters()).device
 
 
-def _sorted_batches(tokenizer: Any, texts: Sequence[str], batch_size: int) -> Iterator[tuple[list[int], list[list[int]]]]:
+def _sorted_batches(
+    tokenizer: Any, texts: Sequence[str], batch_size: int
+) -> Iterator[tuple[list[int], list[list[int]]]]:
     """(indices, prompt ids) per batch, longest prompts first: little padding per batch, and the batch that needs
     the most memory runs first, so an out-of-memory batch size fails at once rather than near the end."""
     if batch_size < 1:
@@ -107,8 +109,13 @@ def _decode(tokenizer: Any, tokens: Sequence[int]) -> str:
     return tokenizer.decode(tokens, skip_special_tokens=False)
 
 
-def generate_outputs(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
-                     max_new_tokens: int | None = None) -> Iterator[Batch]:
+def generate_outputs(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_new_tokens: int | None = None,
+) -> Iterator[Batch]:
     """Greedy generations for `texts`, one `Batch` at a time as each finishes (rows sorted by prompt length).
 
     Left padding, KV cache, stop at EOS; `generate` ends a batch as soon as every row has emitted EOS. An explicit
@@ -134,8 +141,13 @@ def generate_outputs(model: Any, tokenizer: Any, texts: Sequence[str], batch_siz
         yield Batch(indices, [_decode(tokenizer, row) for row in generated[:, ids.shape[1] :].tolist()])
 
 
-def generate_all(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE,
-                 on_batch: Callable[[Batch], None] | None = None) -> list[str]:
+def generate_all(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: Callable[[Batch], None] | None = None,
+) -> list[str]:
     """Every generation, in the order of `texts`; `on_batch` sees each batch as soon as it is done."""
     outputs: list[str] = [""] * len(texts)
     for batch in generate_outputs(model, tokenizer, texts, batch_size):
@@ -179,8 +191,9 @@ def value_pieces(tokenizer: Any) -> ValuePieces:
     for offset in range(len(VALUES)):
         values = [VALUES[(offset + k) % len(VALUES)] for k in range(len(KEYS))]
         text = to_json(dict(zip(KEYS, values)))
-        joined = [t for k, v in enumerate(values) for t in pieces.forced[k] + pieces.candidates[k][v]]
-        if "".join(f"{forced_text[k]}{v}{delimiters[k]}" for k, v in enumerate(values)) != text or joined != encode(text):
+        joined_text = "".join(f"{forced_text[k]}{v}{delimiters[k]}" for k, v in enumerate(values))
+        joined_ids = [t for k, v in enumerate(values) for t in pieces.forced[k] + pieces.candidates[k][v]]
+        if joined_text != text or joined_ids != encode(text):
             raise ConstrainedDecodingError(
                 f"the tokenizer does not split {text!r} at the value boundaries; constrained decoding and the "
                 "distribution need a tokenizer that encodes digits and delimiters as separate tokens"
@@ -188,65 +201,119 @@ def value_pieces(tokenizer: Any) -> ValuePieces:
     return pieces
 
 
+@dataclass(frozen=True)
+class _CandidateTree:
+    """One key's candidates laid side by side after the context, fed in a single forward: each candidate token
+    sees the context and the earlier tokens of its own candidate only (tree attention), so one pass gives every
+    candidate's probability without copying the KV cache per candidate."""
+
+    tokens: Any  # (T,) every candidate's tokens, one candidate after another
+    depth: Any  # (T,) position of each token inside its candidate
+    owner: Any  # (T,) the candidate (value index) each token belongs to
+    # (T,) the logits slot that predicts each token: 0 is the last context token, 1 + t is tree token t
+    source: Any
+    visible: Any  # (T, T) bool: token t may attend to token u (same candidate, u <= t)
+
+    @classmethod
+    def build(cls, candidates: Sequence[Sequence[int]], device: Any) -> _CandidateTree:
+        import torch
+
+        tokens, depth, owner, source = [], [], [], []
+        for v, candidate in enumerate(candidates):
+            for j, token in enumerate(candidate):
+                source.append(0 if j == 0 else len(tokens))  # the previous token is tree token len(tokens) - 1
+                tokens.append(token)
+                depth.append(j)
+                owner.append(v)
+        owner_t, depth_t = torch.tensor(owner), torch.tensor(depth)
+        visible = (owner_t[:, None] == owner_t[None, :]) & (depth_t[None, :] <= depth_t[:, None])
+        return cls(
+            torch.tensor(tokens, device=device),
+            depth_t.to(device),
+            owner_t.to(device),
+            torch.tensor(source, device=device),
+            visible.to(device),
+        )
+
+
 def _score_batch(model: Any, pieces: ValuePieces, prompts: list[list[int]], pad_id: int) -> np.ndarray:
     """(rows, keys, values) log P(value's tokens + delimiter | prompt, forced text, argmax values of earlier keys).
 
-    One pass over the keys with one KV cache: the forced text of a key is fed once per row; then all 11 candidates
-    of every row in one forward on a cache repeated 11 times (a candidate may be several tokens: "10" is two digit
-    tokens in tekken); then the cache keeps only each row's argmax candidate and the next forced text follows.
-    Candidates are right-padded; their padding stays masked in the cache, and explicit position ids skip it.
+    One forward per key on one KV cache: the tokens new to each row (the previous key's argmax candidate and this
+    key's forced text; the prompt at the first key), left-padded, followed by this key's candidate tree. A
+    candidate may be several tokens ("10" is two digit tokens in tekken) and is scored as a whole continuation.
+    The tree is then cropped from the cache. Padding stays in the cache, masked; explicit position ids skip it.
     """
     import torch
 
     device = _device(model)
-    n_rows, n_values = len(prompts), len(VALUES)
-    scores = torch.empty((n_rows, len(KEYS), n_values))
-    ids, mask = _left_pad([p + pieces.forced[0] for p in prompts], pad_id, device)
-    out = model(input_ids=ids, attention_mask=mask, position_ids=(mask.cumsum(-1) - 1).clamp(min=0),
-                use_cache=True, logits_to_keep=1)  # fmt: skip
-    next_position = mask.sum(-1)
+    dtype = next(model.parameters()).dtype
+    n_rows = len(prompts)
+    scores = torch.empty((n_rows, len(KEYS), len(VALUES)))
+    seen = torch.zeros((n_rows, 0), dtype=torch.bool, device=device)  # real (non-padding) slots in the cache
+    next_position = torch.zeros(n_rows, dtype=torch.long, device=device)
+    pending = [p + pieces.forced[0] for p in prompts]
+    cache = None
     for k in range(len(KEYS)):
-        cache, last = out.cache, out.logits[:, -1].float().log_softmax(-1)
-        lengths = torch.tensor([len(c) for c in pieces.candidates[k]], device=device)
-        cand_ids, cand_mask = _right_pad(pieces.candidates[k], pad_id, device)
-        width = cand_ids.shape[1]
-        cache.batch_repeat_interleave(n_values)  # row r's copies are r * n_values + v
+        tree = _CandidateTree.build(pieces.candidates[k], device)
+        ids, real = _left_pad(pending, pad_id, device)
+        real = real.bool()
+        width, size = ids.shape[1], len(tree.tokens)
+        end = next_position + real.sum(-1)  # the first tree token's position
+        # Padding gets a real token's position, never -1: Ministral-3's Llama-4 attention scaling takes
+        # log(1 + floor(position / original context)), and log(0) would turn the padding's states into NaN.
+        positions = torch.cat(
+            [next_position[:, None] + (real.cumsum(-1) - 1).clamp(min=0), end[:, None] + tree.depth], -1
+        )
+
+        # keys: [cache | pending | tree]; queries: [pending | tree]
+        causal = torch.ones((width, width), dtype=torch.bool, device=device).tril()
+        pending_rows = torch.cat(
+            [
+                seen[:, None, :].expand(-1, width, -1),
+                # a padding query sees itself only: a fully masked row would be NaN
+                (causal & real[:, None, :]) | torch.eye(width, dtype=torch.bool, device=device),
+                torch.zeros((n_rows, width, size), dtype=torch.bool, device=device),
+            ],
+            -1,
+        )
+        tree_rows = torch.cat(
+            [
+                seen[:, None, :].expand(-1, size, -1),
+                real[:, None, :].expand(-1, size, -1),
+                tree.visible.expand(n_rows, -1, -1),
+            ],
+            -1,
+        )
+        allowed = torch.cat([pending_rows, tree_rows], 1)[:, None]
+        # An additive float mask works with every attention implementation that takes a 4D mask (eager, sdpa).
+        mask = torch.zeros(allowed.shape, dtype=dtype, device=device).masked_fill(~allowed, torch.finfo(dtype).min)
+
         out = model(
-            input_ids=cand_ids.repeat(n_rows, 1),
-            attention_mask=torch.cat([mask.repeat_interleave(n_values, 0), cand_mask.repeat(n_rows, 1)], -1),
-            position_ids=next_position.repeat_interleave(n_values)[:, None] + torch.arange(width, device=device),
+            input_ids=torch.cat([ids, tree.tokens.expand(n_rows, -1)], -1),
+            attention_mask=mask,
+            position_ids=positions,
             cache=cache,
             use_cache=True,
+            logits_to_keep=size + 1,
         )
-        logits = out.logits.float().view(n_rows, n_values, width, -1)
-        # log P(token j+1 | ..., token j) for the rest of each candidate; padding contributes nothing.
-        follow = logits[:, :, :-1].gather(-1, cand_ids[None, :, 1:, None].expand(n_rows, -1, -1, 1)).squeeze(-1)
-        follow = (follow - logits[:, :, :-1].logsumexp(-1)) * cand_mask[None, :, 1:]
-        total = last[:, cand_ids[:, 0]] + follow.sum(-1)
+        logits = out.logits.float()  # slot 0: the last pending token (always real: left padding); then the tree
+        picked = logits[:, tree.source, tree.tokens] - logits.logsumexp(-1)[:, tree.source]
+        total = torch.zeros((n_rows, len(VALUES)), device=device).index_add_(1, tree.owner, picked)
         scores[:, k] = total.cpu()
-        chosen = total.argmax(-1)
-        out.cache.batch_select_indices(torch.arange(n_rows, device=device) * n_values + chosen)
-        mask = torch.cat([mask, cand_mask[chosen]], -1)
-        next_position = next_position + lengths[chosen]
+
+        cache = out.cache
+        cache.crop(-size)  # the tree was only for scoring; the chosen candidate is fed with the next key
+        seen = torch.cat([seen, real], -1)
+        next_position = end
         if k + 1 < len(KEYS):
-            forced = torch.tensor(pieces.forced[k + 1], device=device).repeat(n_rows, 1)
-            mask = torch.cat([mask, torch.ones_like(forced)], -1)
-            out = model(input_ids=forced, attention_mask=mask, cache=out.cache, use_cache=True, logits_to_keep=1,
-                        position_ids=next_position[:, None] + torch.arange(forced.shape[1], device=device))  # fmt: skip
-            next_position = next_position + forced.shape[1]
+            pending = [pieces.candidates[k][v] + pieces.forced[k + 1] for v in total.argmax(-1).tolist()]
     return scores.numpy()
 
 
-def _right_pad(sequences: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
-    import torch
-
-    width = max(map(len, sequences))
-    ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in sequences], device=device)
-    mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in sequences], device=device)
-    return ids, mask
-
-
-def score_values(model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE) -> Iterator[Batch]:
+def score_values(
+    model: Any, tokenizer: Any, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+) -> Iterator[Batch]:
     """Per batch, `outputs` holds one (keys, values) array of candidate log-probabilities per row."""
     import torch
 
@@ -285,7 +352,9 @@ def _mae(pred: np.ndarray, target: np.ndarray) -> tuple[float | None, dict[str, 
     return float(per_key.mean()), {k: float(v) for k, v in zip(KEYS, per_key)}
 
 
-def distribution_report(rows: Sequence[Row], dist: ValueDistribution, greedy: Mapping[str, Any] | None) -> dict[str, Any]:
+def distribution_report(
+    rows: Sequence[Row], dist: ValueDistribution, greedy: Mapping[str, Any] | None
+) -> dict[str, Any]:
     """Argmax, expected value (unrounded and rounded to the scale) and spread per key, against the targets and, on
     the rows where greedy decoding gave a valid object, against greedy decoding."""
     targets = np.array([[r.hidden_params[k] for k in KEYS] for r in rows], dtype=np.float64)
@@ -304,13 +373,14 @@ def distribution_report(rows: Sequence[Row], dist: ValueDistribution, greedy: Ma
         greedy_pred = np.array([c["prediction"] for c in greedy["cases"] if c["valid"]], dtype=np.float64)
         on_valid = {"greedy": _mae(greedy_pred.reshape(-1, len(KEYS)), targets[valid])[0]}
         on_valid |= {name: _mae(pred[valid], targets[valid])[0] for name, pred in readings.items()}
-        beats = None if on_valid["greedy"] is None else on_valid["expected"] < on_valid["greedy"]
+        greedy_mae = on_valid["greedy"]
         report["vs_greedy"] = {
             "rows": int(valid.sum()),
             "note": "MAE on the rows where greedy decoding produced a valid object (the same rows for each reading)",
             "mae": on_valid,
-            "expected_beats_greedy": beats,
-            "expected_rounded_beats_greedy": None if beats is None else on_valid["expected_rounded"] < on_valid["greedy"],
+            # None: greedy decoding produced no valid object to compare with
+            "expected_beats_greedy": None if greedy_mae is None else on_valid["expected"] < greedy_mae,
+            "expected_rounded_beats_greedy": None if greedy_mae is None else on_valid["expected_rounded"] < greedy_mae,
         }
     report["cases"] = [
         {
@@ -340,9 +410,15 @@ def _write_jsonl_atomic(path: Path, records: Sequence[Mapping[str, Any]]) -> Non
     os.replace(tmp, path)
 
 
-def evaluate(model: Any, tokenizer: Any, rows: Sequence[Row], train_rows: Sequence[Row],
-             batch_size: int = DEFAULT_BATCH_SIZE, predictions_path: Path | None = None,
-             on_rows: Progress | None = None) -> dict[str, Any]:
+def evaluate(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Row],
+    train_rows: Sequence[Row],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    predictions_path: Path | None = None,
+    on_rows: Progress | None = None,
+) -> dict[str, Any]:
     """Greedy generations for `rows`, scored strictly: the headline `eval_report` dict (see score.py).
 
     With `predictions_path`, each batch's `{"id", "output"}` lines are appended and flushed as soon as the batch is
@@ -356,8 +432,10 @@ def evaluate(model: Any, tokenizer: Any, rows: Sequence[Row], train_rows: Sequen
 
     def on_batch(batch: Batch) -> None:
         if sink:
-            sink.writelines(json.dumps({"id": rows[i].id, "output": o}, ensure_ascii=False) + "\n"
-                            for i, o in zip(batch.indices, batch.outputs))  # fmt: skip
+            sink.writelines(
+                json.dumps({"id": rows[i].id, "output": o}, ensure_ascii=False) + "\n"
+                for i, o in zip(batch.indices, batch.outputs)
+            )
             sink.flush()
         if on_rows:
             on_rows(len(batch.indices))
@@ -372,9 +450,15 @@ def evaluate(model: Any, tokenizer: Any, rows: Sequence[Row], train_rows: Sequen
     return score(rows, outputs, train_rows).to_dict()
 
 
-def evaluate_values(model: Any, tokenizer: Any, rows: Sequence[Row], train_rows: Sequence[Row],
-                    greedy_report: Mapping[str, Any] | None = None, batch_size: int = DEFAULT_BATCH_SIZE,
-                    on_rows: Progress | None = None) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
+def evaluate_values(
+    model: Any,
+    tokenizer: Any,
+    rows: Sequence[Row],
+    train_rows: Sequence[Row],
+    greedy_report: Mapping[str, Any] | None = None,
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_rows: Progress | None = None,
+) -> tuple[dict[str, Any], dict[str, Any], list[str]]:
     """Constrained decoding and the value distribution from one pass of `score_values`.
 
     Returns (the constrained `eval_report` dict, the distribution report, the constrained outputs in data order).
@@ -429,9 +513,18 @@ def _model_label(description: Mapping[str, Any]) -> str:
     return f"{description['base_model_id']} + {description['adapter_model_id']}"
 
 
-def run_eval(model: Any, tokenizer: Any, description: Mapping[str, Any], rows: Sequence[Row], train_rows: Sequence[Row],
-             out_dir: Path, options: EvalOptions = EvalOptions(), inputs: Mapping[str, Any] | None = None,
-             on_rows: Callable[[str, int], None] | None = None, ledger: Ledger | None = None) -> EvalResult:
+def run_eval(
+    model: Any,
+    tokenizer: Any,
+    description: Mapping[str, Any],
+    rows: Sequence[Row],
+    train_rows: Sequence[Row],
+    out_dir: Path,
+    options: EvalOptions = EvalOptions(),
+    inputs: Mapping[str, Any] | None = None,
+    on_rows: Callable[[str, int], None] | None = None,
+    ledger: Ledger | None = None,
+) -> EvalResult:
     """Every requested mode, its files under `out_dir` (see the module docstring), and an `evaluated` ledger event.
 
     `on_rows(stage, n)` reports progress per stage ("greedy", then "values" when a value mode is on).
@@ -445,7 +538,9 @@ def run_eval(model: Any, tokenizer: Any, description: Mapping[str, Any], rows: S
     def progress(stage: str) -> Progress | None:
         return (lambda n: on_rows(stage, n)) if on_rows else None
 
-    report = evaluate(model, tokenizer, rows, train_rows, options.batch_size, out_dir / "predictions.jsonl", progress("greedy"))
+    report = evaluate(
+        model, tokenizer, rows, train_rows, options.batch_size, out_dir / "predictions.jsonl", progress("greedy")
+    )
     report.update(common, decoding={"mode": "greedy", **decoding})
     result = EvalResult(out_dir, report, files={"predictions": out_dir / "predictions.jsonl"})
     result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", "greedy")
@@ -460,7 +555,9 @@ def run_eval(model: Any, tokenizer: Any, description: Mapping[str, Any], rows: S
             _write_jsonl_atomic(sub / "predictions.jsonl", [{"id": r.id, "output": o} for r, o in zip(rows, outputs)])
             constrained.update(common, decoding={"mode": "constrained", "batch_size": options.batch_size})
             result.constrained = constrained
-            files = _write_report(constrained, sub, f"Constrained decoding of {label} (not the headline)", "constrained")
+            files = _write_report(
+                constrained, sub, f"Constrained decoding of {label} (not the headline)", "constrained"
+            )
             result.files |= {f"constrained_{name}": path for name, path in files.items()}
         if options.distribution:
             result.distribution = distribution = {**common, **distribution}

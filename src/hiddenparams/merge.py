@@ -45,7 +45,8 @@ PROBE_REQUESTS: tuple[tuple[str, tuple[int, ...]], ...] = (
 # Largest absolute logit difference accepted by default. In float32 a merge changes logits by rounding alone
 # (~1e-5 measured on the tiny model). In bfloat16 the merged weights W + BA are rounded to 8 significant bits, and
 # logits of magnitude 8-16 are themselves stored in steps of 0.0625: a randomly initialised tiny model with a random
-# adapter differed by up to 0.48 in bf16 (95% of next-token argmaxes unchanged). Not yet measured on the 3B model: pass --tolerance to decide for yourself.
+# adapter differed by up to 0.48 in bf16 (95% of next-token argmaxes unchanged). Not yet measured on the 3B model:
+# pass --tolerance to decide for yourself.
 DEFAULT_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.5, "float16": 0.5}
 
 
@@ -89,8 +90,14 @@ def probe_sequences(tokenizer: Any, rows: Sequence[Row] = ()) -> list[list[int]]
     return [render_ids(tokenizer, prompt_messages(text) + completion_messages(params)) for text, params in pairs]
 
 
-def compare_logits(reference: Any, candidate: Any, sequences: Sequence[Sequence[int]], pad_id: int,
-                   tolerance: float, batch_size: int = 8) -> Equivalence:
+def compare_logits(
+    reference: Any,
+    candidate: Any,
+    sequences: Sequence[Sequence[int]],
+    pad_id: int,
+    tolerance: float,
+    batch_size: int = 8,
+) -> Equivalence:
     """Largest |logit difference| over every real position of `sequences` (right-padded; padding is not compared)."""
     import torch
 
@@ -111,25 +118,38 @@ def compare_logits(reference: Any, candidate: Any, sequences: Sequence[Sequence[
         worst = max(worst, float("inf") if diff.isnan().any() else diff.max().item())
         agree += int((a.argmax(-1) == b.argmax(-1))[real].sum())
         positions += int(real.sum())
-    return Equivalence(worst, tolerance, agree / positions, len(sequences), positions, str(dtype).removeprefix("torch."))
+    return Equivalence(
+        worst, tolerance, agree / positions, len(sequences), positions, str(dtype).removeprefix("torch.")
+    )
 
 
-def merge_verified(adapted: Any, tokenizer: Any, probe_rows: Sequence[Row] = (), tolerance: float | None = None) -> tuple[Any, Equivalence]:
+def merge_verified(
+    adapted: Any, tokenizer: Any, probe_rows: Sequence[Row] = (), tolerance: float | None = None
+) -> tuple[Any, Equivalence]:
     """`merge_and_unload` on a copy of base+adapter, then the logit check. Raises `MergeRefused` when it fails."""
     merged = copy.deepcopy(adapted).merge_and_unload()
     merged.eval()
     dtype = next(merged.parameters()).dtype
     check = compare_logits(
-        adapted, merged, probe_sequences(tokenizer, probe_rows), tokenizer.pad_token_id,
+        adapted,
+        merged,
+        probe_sequences(tokenizer, probe_rows),
+        tokenizer.pad_token_id,
         default_tolerance(dtype) if tolerance is None else tolerance,
-    )  # fmt: skip
+    )
     if not check.passed:
         raise MergeRefused(check)
     return merged, check
 
 
-def save_merged(merged: Any, tokenizer: Any, out: Path, base_model_id: str, info: dict[str, Any],
-                eval_summary: dict[str, Any] | None = None) -> None:
+def save_merged(
+    merged: Any,
+    tokenizer: Any,
+    out: Path,
+    base_model_id: str,
+    info: dict[str, Any],
+    eval_summary: dict[str, Any] | None = None,
+) -> None:
     """Weights (safetensors: the only format transformers 5 writes), tokenizer + chat template, generation config,
     model card and merge_info.json, into `out` (created)."""
     merged.generation_config.eos_token_id = tokenizer.eos_token_id
@@ -164,10 +184,19 @@ def check_out_dir(out: Path) -> None:
         raise MergeError(f"{out} already exists and is not an empty folder: pick a new --out")
 
 
-def merge(base_model_id: str, adapter_model_id: str, out: Path, tolerance: float | None = None,
-          probe_rows: Sequence[Row] = (), eval_summary: dict[str, Any] | None = None, push_to: str | None = None,
-          private: bool = True, ledger: Ledger | None = None, device: str | None = None,
-          on_stage: Callable[[str], None] | None = None) -> MergeResult:
+def merge(
+    base_model_id: str,
+    adapter_model_id: str,
+    out: Path,
+    tolerance: float | None = None,
+    probe_rows: Sequence[Row] = (),
+    eval_summary: dict[str, Any] | None = None,
+    push_to: str | None = None,
+    private: bool = True,
+    ledger: Ledger | None = None,
+    device: str | None = None,
+    on_stage: Callable[[str], None] | None = None,
+) -> MergeResult:
     """Load, merge, verify, then write `out` (and upload it, and record a `merged` ledger event).
 
     Nothing is written when the check fails (`MergeRefused`); the folder appears complete or not at all (it is
@@ -176,7 +205,9 @@ def merge(base_model_id: str, adapter_model_id: str, out: Path, tolerance: float
     stage = on_stage or (lambda _: None)
     check_out_dir(out)
     stage("loading base + adapter")
-    adapted, tokenizer, description = load_for_inference(base_model_id=base_model_id, adapter_id=adapter_model_id, device=device)
+    adapted, tokenizer, description = load_for_inference(
+        base_model_id=base_model_id, adapter_id=adapter_model_id, device=device
+    )
     stage("merging and comparing logits")
     merged, check = merge_verified(adapted, tokenizer, probe_rows, tolerance)
     info = {
@@ -203,7 +234,13 @@ def merge(base_model_id: str, adapter_model_id: str, out: Path, tolerance: float
         result.pushed = push_folder(out, push_to, private)
     if ledger is not None:
         repo = push_to or str(out.resolve())
-        details = {"base_model_id": base_model_id, "adapter_model_id": adapter_model_id, "out": str(out.resolve()),
-                   "max_abs_logit_diff": check.max_abs_diff, "tolerance": check.tolerance, **(result.pushed or {})}  # fmt: skip
+        details = {
+            "base_model_id": base_model_id,
+            "adapter_model_id": adapter_model_id,
+            "out": str(out.resolve()),
+            "max_abs_logit_diff": check.max_abs_diff,
+            "tolerance": check.tolerance,
+            **(result.pushed or {}),
+        }
         ledger.append(LedgerEvent.MERGED, model_repo=repo, repo_kind=RepoKind.FULL, details=details)
     return result

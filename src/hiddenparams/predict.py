@@ -42,8 +42,14 @@ class Predictor:
     batch_size: int = DEFAULT_BATCH_SIZE
 
     @classmethod
-    def load(cls, model_id: str | None = None, base_model_id: str | None = None, adapter_model_id: str | None = None,
-             device: str | None = None, batch_size: int = DEFAULT_BATCH_SIZE) -> Predictor:
+    def load(
+        cls,
+        model_id: str | None = None,
+        base_model_id: str | None = None,
+        adapter_model_id: str | None = None,
+        device: str | None = None,
+        batch_size: int = DEFAULT_BATCH_SIZE,
+    ) -> Predictor:
         """Full-model mode (`model_id`) or base+adapter mode; raises `model.ModelLoadError` with what to do."""
         model, tokenizer, description = load_for_inference(model_id, base_model_id, adapter_model_id, device)
         return cls(model, tokenizer, description, batch_size)

@@ -197,19 +197,25 @@ class _Builder:
             return
         text = obj.get("request_text")
         if not isinstance(text, str) or not text.strip():
-            what = "absent" if "request_text" not in obj else f"{json.dumps(text, default=str)[:40]} is not a non-blank string"
+            what = (
+                "absent"
+                if "request_text" not in obj
+                else f"{json.dumps(text, default=str)[:40]} is not a non-blank string"
+            )
             self.reject(line, Reason.MISSING_REQUEST_TEXT, what, "request_text", raw)
             return
         if _LONE_SURROGATE.search(text):
             self.reject(line, Reason.UNDECODABLE, "a lone surrogate escape is not text", "request_text", raw)
             return
-        unknown = [k for k in obj if k not in _KNOWN_FIELDS]
+        unknown = [] if _KNOWN_FIELDS.issuperset(obj) else [k for k in obj if k not in _KNOWN_FIELDS]
         if unknown:
             self.reject(line, Reason.EXTRA_KEY, f"unexpected field {', '.join(map(repr, unknown))}", unknown[0], raw)
             return
         flat = [k for k in KEYS if k in obj]
         if "hidden_params" in obj and flat:
-            self.reject(line, Reason.EXTRA_KEY, f"{flat[0]!r} given both inside hidden_params and beside it", flat[0], raw)
+            self.reject(
+                line, Reason.EXTRA_KEY, f"{flat[0]!r} given both inside hidden_params and beside it", flat[0], raw
+            )
             return
         params: Any = obj["hidden_params"] if "hidden_params" in obj else {k: obj[k] for k in flat}
         if isinstance(params, str):  # hidden_params as JSON text (a CSV cell, or a string column)
@@ -251,23 +257,14 @@ def _split_lines(data: Any) -> Any:
 
 
 def _read_jsonl(data: bytes, builder: _Builder) -> None:
-    data = _strip_bom(data)
-    try:
-        # Fast path: the whole file is valid UTF-8, so decode once instead of once per line.
-        texts: list[str] | list[bytes] = _split_lines(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        texts = _split_lines(data)
-    for number, item in enumerate(texts, start=1):
-        if isinstance(item, bytes):
-            item = item[:-1] if item.endswith(b"\r") else item  # CRLF: the CR is part of the terminator
-            try:
-                text = item.decode("utf-8")
-            except UnicodeDecodeError:
-                builder.undecodable(number, item)
-                continue
-        else:
-            text = item[:-1] if item.endswith("\r") else item
-        text = text.lstrip(_BOM)
+    # Decoding line by line confines bad bytes to their line, and is faster than decoding the whole file at once.
+    for number, raw in enumerate(_split_lines(_strip_bom(data)), start=1):
+        raw = raw[:-1] if raw.endswith(b"\r") else raw  # CRLF: the CR belongs to the line end
+        try:
+            text = raw.decode("utf-8").lstrip(_BOM)
+        except UnicodeDecodeError:
+            builder.undecodable(number, raw)
+            continue
         if not text.strip():
             builder.stats.blank(number)
             continue
@@ -306,7 +303,9 @@ def _read_csv(data: bytes, builder: _Builder) -> None:
             break
         except csv.Error as exc:
             end = reader.line_num
-            builder.reject(start, Reason.UNPARSEABLE, f"not CSV: {exc}", raw="".join(lines[start - 1 : end]).rstrip("\r\n"))
+            builder.reject(
+                start, Reason.UNPARSEABLE, f"not CSV: {exc}", raw="".join(lines[start - 1 : end]).rstrip("\r\n")
+            )
             continue
         end = reader.line_num
         raw = "".join(lines[start - 1 : end]).rstrip("\r\n")
@@ -320,7 +319,9 @@ def _read_csv(data: bytes, builder: _Builder) -> None:
             header = [name.strip().lstrip(_BOM) for name in row]
             continue
         if len(row) != len(header):
-            builder.reject(start, Reason.UNPARSEABLE, f"row has {len(row)} cells but the header has {len(header)}", raw=raw)
+            builder.reject(
+                start, Reason.UNPARSEABLE, f"row has {len(row)} cells but the header has {len(header)}", raw=raw
+            )
             continue
         # An empty cell of an unknown column carries nothing, so it is no extra field; a filled one is.
         cells = [(name, _csv_value(name, cell)) for name, cell in zip(header, row) if cell or name in _KNOWN_FIELDS]
@@ -392,9 +393,7 @@ def find_split_files(directory: Path) -> dict[str, Path]:
         if matches:
             found[split] = matches[0]
     if not found:
-        raise InputError(
-            f"{directory}: no train/validation/test file ({', '.join(FORMATS)}) in this folder"
-        )
+        raise InputError(f"{directory}: no train/validation/test file ({', '.join(FORMATS)}) in this folder")
     return found
 
 

@@ -58,7 +58,13 @@ class Image:
     png: bytes
 
 
-Block = str | Table | Image  # a str is one paragraph of plain text
+@dataclass(frozen=True)
+class Code:
+    text: str  # shown verbatim: JSON, YAML
+    language: str = ""
+
+
+Block = str | Table | Image | Code  # a str is one paragraph of plain text
 
 
 @dataclass(frozen=True)
@@ -104,6 +110,9 @@ def to_markdown(title: str, sections: Sequence[Section], image_dir: str) -> str:
                     lines.append("| " + " | ".join(cells) + " |")
             elif isinstance(block, Image):
                 lines.append(f"![{_md_text(block.alt)}]({image_dir}/{block.name}.png)")
+            elif isinstance(block, Code):
+                fence = "~~~~" if "```" in block.text else "```"
+                lines += [f"{fence}{block.language}", block.text.rstrip("\n"), fence]
             else:
                 lines.append(_md_text(block))
             lines.append("")
@@ -145,6 +154,8 @@ def to_html(title: str, sections: Sequence[Section]) -> str:
             elif isinstance(block, Image):
                 data = base64.b64encode(block.png).decode("ascii")
                 parts.append(f'<p><img alt="{html.escape(block.alt)}" src="data:image/png;base64,{data}"></p>')
+            elif isinstance(block, Code):
+                parts.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
             else:
                 parts.append(f"<p>{html.escape(block)}</p>")
     parts.append("</body></html>")

@@ -29,7 +29,7 @@ import numpy as np
 from rensa import RMinHash, RMinHashLSH
 
 from .records import SPLITS, ReadResult, Reason, Record, Rejected, find_split_files, read_file, write_jsonl
-from .schema import KEYS, MAX_VALUE, MIN_VALUE, VALUES
+from .schema import KEYS, MIN_VALUE, VALUES
 
 PhaseCallback = Callable[[str], None]
 
@@ -180,12 +180,13 @@ def gram_hashes(texts: Sequence[str], n: int) -> tuple[np.ndarray, np.ndarray]:
         h *= _PRIME
         h += points[k : k + windows]
     _mix(h)
-    counts = lengths - n + 1
-    np.cumsum(counts, out=offsets[1:])
-    starts = np.cumsum(lengths) - lengths
-    # Window positions that lie inside one text: each text's first window, then consecutive ones.
-    positions = np.arange(int(offsets[-1]), dtype=np.int64) + np.repeat(starts - offsets[:-1].astype(np.int64), counts)
-    return h[positions], offsets
+    np.cumsum(lengths - n + 1, out=offsets[1:])
+    # Drop the windows that start in the last n-1 characters of a text: they run into the next text.
+    inside = np.ones(windows, dtype=bool)
+    ends = np.cumsum(lengths)[:-1]
+    for k in range(1, n):
+        inside[ends - k] = False
+    return h[inside], offsets
 
 
 def _digests(texts: Sequence[str], near: NearDupConfig):  # -> rensa.RMinHashDigestMatrix
@@ -283,7 +284,7 @@ PairFilter = Callable[[np.ndarray, np.ndarray], np.ndarray]
 class Flagged:
     """The texts that LSH flagged (only these can have a near-duplicate) and their MinHash signatures."""
 
-    index: np.ndarray  # positions in the texts, increasing
+    index: np.ndarray  # position in the texts of each signature row
     sig: np.ndarray  # (len(index), num_perm) uint32
 
     def by_text(self, texts: Sequence[str]) -> SignatureTable:
@@ -298,8 +299,14 @@ class SignatureTable:
     sig: np.ndarray
 
     def flagged(self, texts: Sequence[str]) -> Flagged:
-        index = [k for k, text in enumerate(texts) if text in self.row]
-        return Flagged(np.array(index, dtype=np.int64), self.sig[[self.row[texts[k]] for k in index]])
+        where = np.full(len(self.sig), -1, dtype=np.int64)  # position in `texts` of each row's text
+        for k, text in enumerate(texts):
+            row = self.row.get(text)
+            if row is not None:
+                where[row] = k
+        present = where >= 0
+        # Usually every row is present: keep the rows in place rather than copy a (rows, num_perm) matrix.
+        return Flagged(where[present], self.sig if present.all() else self.sig[present])
 
 
 def flag_texts(texts: Sequence[str], near: NearDupConfig, timer: Timer) -> Flagged:
@@ -317,7 +324,11 @@ class SimilarPairs:
 
 
 def similar_pairs(
-    texts: Sequence[str], near: NearDupConfig, timer: Timer, keep: PairFilter | None = None, flagged: Flagged | None = None
+    texts: Sequence[str],
+    near: NearDupConfig,
+    timer: Timer,
+    keep: PairFilter | None = None,
+    flagged: Flagged | None = None,
 ) -> SimilarPairs:
     """Pairs of texts whose MinHash Jaccard estimate is >= the threshold: LSH candidates, each one confirmed.
 
@@ -338,7 +349,8 @@ def similar_pairs(
                 i, j = i[wanted], j[wanted]
             candidates += len(i)
             ok = confirm(sig, i, j, near.threshold)
-            confirmed.append(index[i[ok]] * n + index[j[ok]])
+            a, b = index[i[ok]], index[j[ok]]
+            confirmed.append(np.minimum(a, b) * n + np.maximum(a, b))
         pairs = _sorted_unique(np.concatenate(confirmed)) if confirmed else np.zeros(0, dtype=np.int64)
     return SimilarPairs(pairs // n, pairs % n, len(index), candidates)
 
@@ -396,17 +408,18 @@ def exact_dedup(records: Sequence[Record]) -> Deduped:
             texts.append(norm)
             continue
         original = kept[index]
-        where = f"{record.source}:{record.line}"
         same_as = f"same normalised text as {original.source}:{original.line} (id {original.id!r}), which is kept"
         if record.hidden_params == original.hidden_params:
-            reason, message = Reason.DUPLICATE, f"{where} field request_text: duplicate: {same_as}"
+            reason, field_name, detail = Reason.DUPLICATE, "request_text", same_as
         else:
             diff = _label_diff(original.hidden_params, record.hidden_params)
-            reason, message = Reason.CONFLICT, f"{where} field hidden_params: conflict: {same_as}; labels differ ({diff})"
+            reason, field_name, detail = Reason.CONFLICT, "hidden_params", f"{same_as}; labels differ ({diff})"
             if index not in conflicted and len(examples) < _EXAMPLES:
-                examples.append({"text": original.request_text, "kept": original.hidden_params, "other": record.hidden_params})
+                examples.append(
+                    {"text": original.request_text, "kept": original.hidden_params, "other": record.hidden_params}
+                )
             conflicted.add(index)
-        field_name = "request_text" if reason is Reason.DUPLICATE else "hidden_params"
+        message = f"{record.source}:{record.line} field {field_name}: {reason.value}: {detail}"
         rejected.append(Rejected(record.source, record.line, reason, message, field_name, record=record, kept=original))
     return Deduped(kept, texts, rejected, len(conflicted), examples)
 
@@ -467,7 +480,9 @@ def label_histograms(labels_by_split: dict[str, np.ndarray]) -> dict[str, dict[s
     """Per split, per key: counts of each value MIN_VALUE..MAX_VALUE."""
     return {
         split: {
-            key: np.bincount(labels[:, k] - MIN_VALUE, minlength=len(VALUES)).tolist() if len(labels) else [0] * len(VALUES)
+            key: np.bincount(labels[:, k] - MIN_VALUE, minlength=len(VALUES)).tolist()
+            if len(labels)
+            else [0] * len(VALUES)
             for k, key in enumerate(KEYS)
         }
         for split, labels in labels_by_split.items()
@@ -495,7 +510,13 @@ def divergence(hists: dict[str, dict[str, list[int]]], max_drift: float | None =
             worst = max(per_key, key=lambda k: per_key[k])
             limit = max_drift if max_drift is not None else drift_threshold(sizes[a], sizes[b])
             pairs.append(
-                {"splits": [a, b], "max_tvd": per_key[worst], "key": worst, "threshold": round(limit, 4), "per_key": per_key}
+                {
+                    "splits": [a, b],
+                    "max_tvd": per_key[worst],
+                    "key": worst,
+                    "threshold": round(limit, 4),
+                    "per_key": per_key,
+                }
             )
     top = max(pairs, key=lambda p: p["max_tvd"], default=None)
     return {
@@ -596,10 +617,11 @@ def _group_report(
     for root in multi[np.argsort(-sizes[multi], kind="stable")]:
         if sizes[root] <= limit:
             break
+        first = dedup.kept[root].request_text[:60]
         warnings.append(
-            f"near-duplicate group of {sizes[root]} texts (first: {dedup.kept[root].request_text[:60]!r}) is larger than "
-            f"{cfg.max_group_share:g} x the smallest split's target ({smallest_target:.0f} rows): it all went to "
-            f"{SPLITS[choice[root]]}; check for templated texts or raise --threshold"
+            f"near-duplicate group of {sizes[root]} texts (first: {first!r}) is larger than {cfg.max_group_share:g} x "
+            f"the smallest split's target ({smallest_target:.0f} rows): it all went to {SPLITS[choice[root]]}; "
+            "check for templated texts or raise --threshold"
         )
     largest = int(multi[np.argmax(sizes[multi])]) if len(multi) else None
     return {
@@ -709,30 +731,56 @@ def split_markdown(report: dict[str, Any]) -> str:
     c = report["counts"]
     div = report["divergence"]
     nd = report["near_duplicates"]
+    leak = report["leakage"]
     lines = ["# Split report", ""]
     lines += _table(["", "rows"], [[k, c[k]] for k in ("input_records", *SPLITS, "rejected", "blank_lines")])
-    lines += ["", f"Every input record is in exactly one of train/validation/test/rejected ({c['input_records']} in all)."]
+    lines += [
+        "",
+        f"Every input record is in exactly one of train/validation/test/rejected ({c['input_records']} in all).",
+    ]
     lines += ["", "## Rejected by reason", ""]
-    lines += _table(["reason", "rows"], sorted(report["rejected_by_reason"].items())) if report["rejected_by_reason"] else ["None."]
+    lines += (
+        _table(["reason", "rows"], sorted(report["rejected_by_reason"].items()))
+        if report["rejected_by_reason"]
+        else ["None."]
+    )
     d = report["duplicates"]
-    lines += ["", f"Duplicates: {d['duplicate']}; conflicts: {d['conflict']} in {d['conflict_groups']} groups. Policy: {d['policy']}."]
-    lines += ["", "## Leakage across splits", "", f"{report['leakage']['total']} (exact {report['leakage']['exact']}, near {report['leakage']['near']}); must be 0."]
+    lines += [
+        "",
+        f"Duplicates: {d['duplicate']}; conflicts: {d['conflict']} in {d['conflict_groups']} groups. "
+        f"Policy: {d['policy']}.",
+    ]
+    lines += [
+        "",
+        "## Leakage across splits",
+        "",
+        f"{leak['total']} (exact {leak['exact']}, near {leak['near']}); must be 0.",
+    ]
     lines += ["", "## Near-duplicate groups", ""]
     if nd.get("groups"):
         lines += [
             f"{nd['groups']} groups holding {nd['rows_in_groups']} rows (MinHash Jaccard >= {nd['threshold']}); "
-            f"largest: {nd['largest_group']} rows, e.g. " + "; ".join(repr(t[:60]) for t in nd["largest_group_examples"]) + "."
+            f"largest: {nd['largest_group']} rows, e.g. "
+            + "; ".join(repr(t[:60]) for t in nd["largest_group_examples"])
+            + "."
         ]
     else:
         lines += ["None."]
     lines += ["", "## Label distribution", ""]
     if div["max_tvd"] is not None:
-        lines += [f"Largest divergence: total-variation distance {div['max_tvd']} on `{div['key']}` between {div['splits'][0]} and {div['splits'][1]}.", ""]
+        lines += [
+            f"Largest divergence: total-variation distance {div['max_tvd']} on `{div['key']}` between "
+            f"{div['splits'][0]} and {div['splits'][1]}.",
+            "",
+        ]
     hists = report["histograms"]
     for key in KEYS:
         lines += [f"### {key}", ""]
         totals = {s: max(1, sum(hists[s][key])) for s in SPLITS}
-        lines += _table(["value", *SPLITS], [[v, *(f"{100 * hists[s][key][k] / totals[s]:.1f}%" for s in SPLITS)] for k, v in enumerate(VALUES)])
+        lines += _table(
+            ["value", *SPLITS],
+            [[v, *(f"{100 * hists[s][key][k] / totals[s]:.1f}%" for s in SPLITS)] for k, v in enumerate(VALUES)],
+        )
         lines.append("")
     lines += ["## Warnings", ""] + ([f"- {w}" for w in report["warnings"]] or ["None."])
     lines += ["", "## Parameters", "", "```json", json.dumps(report["params"], indent=2), "```", ""]
@@ -776,14 +824,21 @@ def check_splits(directory: Path, cfg: CheckConfig, on_phase: PhaseCallback | No
                 "duplicates_within": len(norms) - len(set(norms)),
             }
             if read.rejected:
-                reasons.append(f"{name}: {len(read.rejected)} invalid rows ({', '.join(f'{k} {v}' for k, v in by_reason.items())})")
+                reasons.append(
+                    f"{name}: {len(read.rejected)} invalid rows ({', '.join(f'{k} {v}' for k, v in by_reason.items())})"
+                )
             if name == "train" and not read.records:
                 reasons.append("train: no valid rows")
             if per_split[name]["duplicates_within"]:
-                reasons.append(f"{name}: {per_split[name]['duplicates_within']} exact duplicates (after normalisation) inside the split")
+                reasons.append(
+                    f"{name}: {per_split[name]['duplicates_within']} exact duplicates (after normalisation) "
+                    "inside the split"
+                )
     for name in ("validation", "test"):
         if name in records and len(records[name]) < cfg.min_eval_rows:
-            reasons.append(f"{name}: only {len(records[name])} rows (fewer than {cfg.min_eval_rows}): too small to measure")
+            reasons.append(
+                f"{name}: only {len(records[name])} rows (fewer than {cfg.min_eval_rows}): too small to measure"
+            )
     leakage = cross_split_leakage({n: [r.request_text for r in rs] for n, rs in records.items()}, cfg.near, timer)
     if leakage.exact:
         reasons.append(f"{leakage.exact} normalised texts appear in more than one split")

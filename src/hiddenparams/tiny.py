@@ -127,19 +127,25 @@ def _word_effects(text: str, key: str) -> int:
 
 
 def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int) -> list[str]:
-    """Plain request text, and chat turns that answer with JSON objects of other keys, valued by `_word_effects`."""
+    """Plain request text, our system prompt as plain text (so its tokens, key names included, have trained
+    embeddings: frozen tied embeddings of init scale would cap their logits under LoRA), and chat turns that answer
+    with JSON objects of other keys, valued by `_word_effects`."""
     rng = random.Random(seed)
     corpus = []
     for text in texts:
-        if rng.random() < 0.2:
+        draw = rng.random()
+        if draw < 0.15:
             corpus.append(f"{tokenizer.bos_token}{text}{tokenizer.eos_token}")
+            continue
+        if draw < 0.25:
+            corpus.append(f"{tokenizer.bos_token}{SYSTEM_PROMPT} {user_message(text)}{tokenizer.eos_token}")
             continue
         keys = rng.sample(_OTHER_KEYS, rng.randint(3, 7))
         answer = json.dumps({k: _word_effects(text, k) for k in keys}, separators=(", ", ": "))
         system = _OTHER_SYSTEM.format(keys=", ".join(keys), lo=MIN_VALUE, hi=MAX_VALUE)
         messages = [
             {"role": "system", "content": system},
-            {"role": "user", "content": text},
+            {"role": "user", "content": user_message(text)},
             {"role": "assistant", "content": answer},
         ]
         corpus.append(tokenizer.apply_chat_template(messages, tokenize=False))

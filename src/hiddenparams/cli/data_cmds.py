@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 from rich.table import Table
@@ -12,7 +12,9 @@ from ..records import SPLITS, InputError, read_input
 from ..split import CheckConfig, NearDupConfig, SplitConfig, check_splits, split_records, write_split
 from .app import JsonOpt, app, console, emit_json, fail
 
-ThresholdOpt = typer.Option(0.8, "--threshold", help="Near-duplicate threshold: MinHash Jaccard estimate of 5-gram sets.")
+ThresholdOpt = typer.Option(
+    0.8, "--threshold", help="Near-duplicate threshold: MinHash Jaccard estimate of 5-gram sets."
+)
 
 # Exit codes of check-splits: 1 = the splits should be rebuilt, 2 = they could not be read at all.
 EXIT_REBUILD = 1
@@ -44,9 +46,7 @@ def split(
         cfg = SplitConfig(val_frac=val_frac, test_frac=test_frac, seed=seed, near=NearDupConfig(threshold=threshold))
     except ValueError as exc:
         fail(str(exc))
-    if input_path.exists() and (
-        input_path.resolve() == out.resolve() or input_path.resolve() in _output_paths(out)
-    ):
+    if input_path.exists() and (input_path.resolve() == out.resolve() or input_path.resolve() in _output_paths(out)):
         fail(f"--out {out} would overwrite the input {input_path}; write the new splits to another folder")
     try:
         with console.status(f"reading {input_path}") as status:
@@ -82,7 +82,9 @@ def _print_split_summary(report: dict[str, Any], out: Path) -> None:
     if div["max_tvd"] is not None:
         console.print(f"largest label divergence: {div['max_tvd']} ({div['key']}, {' vs '.join(div['splits'])})")
     nd = report["near_duplicates"]
-    console.print(f"near-duplicate groups: {nd['groups']} (largest {nd['largest_group']}); leakage: {report['leakage']['total']}")
+    console.print(
+        f"near-duplicate groups: {nd['groups']} (largest {nd['largest_group']}); leakage: {report['leakage']['total']}"
+    )
     for warning in report["warnings"]:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f"report: {out / 'split_report.md'}")
@@ -90,10 +92,12 @@ def _print_split_summary(report: dict[str, Any], out: Path) -> None:
 
 @app.command("check-splits")
 def check_splits_cmd(
-    directory: Path = typer.Argument(..., metavar="DIR", help="Folder with train/validation/test (JSONL, CSV or Parquet)."),
+    directory: Path = typer.Argument(
+        ..., metavar="DIR", help="Folder with train/validation/test (JSONL, CSV or Parquet)."
+    ),
     threshold: float = ThresholdOpt,
     min_eval_rows: int = typer.Option(50, "--min-eval-rows", help="Smallest acceptable validation/test size."),
-    max_drift: Optional[float] = typer.Option(
+    max_drift: float | None = typer.Option(
         None,
         "--max-drift",
         help="Largest acceptable total-variation distance of a key's labels between two splits "

@@ -30,7 +30,9 @@ BatchOpt = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Rows ge
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 
 
-def _load(model_id: str | None, base_model_id: str | None, adapter_model_id: str | None, device: str | None) -> tuple[Any, Any, dict[str, Any]]:
+def _load(
+    model_id: str | None, base_model_id: str | None, adapter_model_id: str | None, device: str | None
+) -> tuple[Any, Any, dict[str, Any]]:
     try:
         with console.status("loading the model"):
             return load_for_inference(model_id, base_model_id, adapter_model_id, device)
@@ -61,10 +63,14 @@ def eval_cmd(
     batch_size: int = BatchOpt,
     max_rows: Optional[int] = typer.Option(None, "--max-rows", min=1, help="Evaluate only the first N rows."),
     constrained: bool = typer.Option(
-        False, "--constrained", help="Also decode with the JSON text forced, values only (constrained/, not the headline)."
+        False,
+        "--constrained",
+        help="Also decode with the JSON text forced, values only (constrained/, not the headline).",
     ),
     distribution: bool = typer.Option(
-        False, "--distribution", help="Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json)."
+        False,
+        "--distribution",
+        help="Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json).",
     ),
     device: Optional[str] = DeviceOpt,
     artifacts_dir: Optional[Path] = ArtifactsOpt,
@@ -97,30 +103,40 @@ def eval_cmd(
     inputs = {"data": str(data), "train": str(train), "max_rows": max_rows}
     try:
         with _progress(totals) as on_rows:
-            result = run_eval(model, tokenizer, description, rows, train_rows, out, options, inputs, on_rows, Ledger(artifacts_dir))
+            result = run_eval(
+                model, tokenizer, description, rows, train_rows, out, options, inputs, on_rows, Ledger(artifacts_dir)
+            )
     except (DataError, ConstrainedDecodingError) as exc:
         fail(str(exc))
     except BaseException:
-        console.print(f"evaluation stopped; the predictions finished so far are in {out / 'predictions.jsonl'}", markup=False)
+        console.print(
+            f"evaluation stopped; the predictions finished so far are in {out / 'predictions.jsonl'}", markup=False
+        )
         raise
 
     report = result.report
     verdict = f"valid_cases={report['valid_cases']}/{report['total']}"
     if as_json:
         console.print(verdict, highlight=False, markup=False)
-        emit_json({
-            **{k: v for k, v in report.items() if k != "cases"},
-            "constrained": result.constrained and {k: v for k, v in result.constrained.items() if k != "cases"},
-            "distribution": result.distribution and {k: v for k, v in result.distribution.items() if k != "cases"},
-            "files": {k: str(p) for k, p in result.files.items()},
-        })  # fmt: skip
+        emit_json(
+            {
+                **{k: v for k, v in report.items() if k != "cases"},
+                "constrained": result.constrained and {k: v for k, v in result.constrained.items() if k != "cases"},
+                "distribution": result.distribution and {k: v for k, v in result.distribution.items() if k != "cases"},
+                "files": {k: str(p) for k, p in result.files.items()},
+            }
+        )
     else:
         typer.echo(verdict)
     _print_summary(report, representative_failures(report["cases"]), result.files["html"])
     if result.constrained:
         c = summarize(result.constrained)
-        console.print(f"constrained (not the headline): valid {c['valid_cases']}/{c['total']}, MAE {c['mae']:.3f}"
-                      f" -> {result.files['constrained_html']}", highlight=False, markup=False)  # fmt: skip
+        console.print(
+            f"constrained (not the headline): valid {c['valid_cases']}/{c['total']}, MAE {c['mae']:.3f}"
+            f" -> {result.files['constrained_html']}",
+            highlight=False,
+            markup=False,
+        )
     if result.distribution:
         _print_distribution(result.distribution, result.files["distribution"])
 
@@ -135,7 +151,9 @@ def _print_distribution(dist: Mapping[str, Any], path: Path) -> None:
     )
     vs = dist["vs_greedy"]
     if vs["expected_beats_greedy"] is None:
-        console.print("  greedy decoding gave no valid object: nothing to compare the expected value with", markup=False)
+        console.print(
+            "  greedy decoding gave no valid object: nothing to compare the expected value with", markup=False
+        )
         return
     console.print(
         f"  on the {vs['rows']} rows where greedy is valid: expected {vs['mae']['expected']:.3f}"
@@ -162,7 +180,10 @@ def merge_cmd(
     push_to: Optional[str] = typer.Option(None, "--push-to", help="Hub repo to upload the folder to, in one commit."),
     private: bool = typer.Option(True, "--private/--public", help="Visibility of a repo created by --push-to."),
     tolerance: Optional[float] = typer.Option(
-        None, "--tolerance", min=0.0, help="Largest |logit difference| accepted [default: 1e-3 in float32, 0.5 in bfloat16]."
+        None,
+        "--tolerance",
+        min=0.0,
+        help="Largest |logit difference| accepted [default: 1e-3 in float32, 0.5 in bfloat16].",
     ),
     probe_data: Optional[Path] = typer.Option(None, "--probe-data", help="Canonical rows added to the fixed probes."),
     eval_report: Optional[Path] = typer.Option(
@@ -189,8 +210,19 @@ def merge_cmd(
             fail(f"--eval-report {eval_report}: not an eval_report.json ({exc.__class__.__name__}: {exc})")
     with console.status("merging") as status:
         try:
-            result = merge(base_model_id, adapter_model_id, out, tolerance, probe_rows, summary, push_to, private,
-                           Ledger(artifacts_dir), device, on_stage=status.update)  # fmt: skip
+            result = merge(
+                base_model_id,
+                adapter_model_id,
+                out,
+                tolerance,
+                probe_rows,
+                summary,
+                push_to,
+                private,
+                Ledger(artifacts_dir),
+                device,
+                on_stage=status.update,
+            )
         except MergeRefused as exc:
             console.print(_check_line(exc.check), highlight=False, markup=False)
             fail(f"{exc}; nothing was written")
@@ -202,7 +234,9 @@ def merge_cmd(
     else:
         typer.echo(str(result.out))
         if result.pushed:
-            console.print(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})", highlight=False, markup=False)
+            console.print(
+                f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})", highlight=False, markup=False
+            )
 
 
 def _read_requests(texts: list[str], file: Path | None) -> list[dict[str, Any]]:
@@ -214,7 +248,9 @@ def _read_requests(texts: list[str], file: Path | None) -> list[dict[str, Any]]:
     if file:
         if not file.is_file():
             fail(f"--file {file}: no such file")
-        return [{"request_text": line.strip()} for line in file.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        return [
+            {"request_text": line.strip()} for line in file.read_text(encoding="utf-8-sig").splitlines() if line.strip()
+        ]
     if sys.stdin.isatty():
         fail('no requests: give texts as arguments, --file requests.txt, or {"request_text": ...} lines on stdin')
     requests = []

@@ -1,14 +1,15 @@
-"""Model commands: `make-tiny-model` (and, registered below it, eval / merge / predict)."""
+"""`make-tiny-model`, `demo` and `report`."""
 
 from __future__ import annotations
 
 import dataclasses
+import time
 from pathlib import Path
 
 import typer
 
 from ..tiny import TinySpec, make_tiny_model
-from .app import JsonOpt, app, console, emit_json
+from .app import JsonOpt, app, console, emit_json, fail
 
 
 @app.command("make-tiny-model")
@@ -27,3 +28,43 @@ def make_tiny_model_cmd(
     else:
         loss = summary.get("pretrain_loss")
         console.print(f"tiny model: {summary['parameters']:,} parameters -> {out}" + (f" (pre-train loss {loss:.3f})" if loss else ""))
+
+
+@app.command()
+def demo(
+    out: Path = typer.Option(Path("demo-out"), "--out", help="Run folder (must be new or empty)."),
+    as_json: bool = JsonOpt,
+) -> None:
+    """The whole loop on the embedded default, offline on CPU: split, convert, train (local job), eval base /
+    base+adapter / merged, merge, status, report."""
+    from ..demo import DemoError, run_demo
+
+    started = time.perf_counter()
+
+    def on_stage(name: str) -> None:
+        console.print(f"[bold cyan]▶[/] {name}  [dim]({time.perf_counter() - started:.0f}s)[/]")
+
+    try:
+        result = run_demo(out, on_stage=on_stage)
+    except DemoError as exc:
+        fail(str(exc))
+    if as_json:
+        emit_json(result.__dict__)
+        return
+    for mode in result.valid:
+        console.print(f"{mode:>8}: valid_cases={result.valid[mode]}  mae={result.mae[mode]}")
+    console.print(f"baselines: {result.baseline_mae}")
+    console.print(f"adapter and merged outputs identical on every test row: {result.identical_outputs}")
+    console.print(f"report: {result.files.get('markdown')}  ({result.seconds['total']:.0f}s)")
+
+
+@app.command("report")
+def report_cmd(run_dir: Path = typer.Argument(..., help="A run folder, e.g. the demo's --out.")) -> None:
+    """Write RUN_DIR/report.md and a self-contained report.html: modes side by side, baselines, jobs, repos."""
+    from ..run_report import write_run_report
+
+    try:
+        paths = write_run_report(run_dir)
+    except FileNotFoundError as exc:
+        fail(str(exc))
+    console.print(f"report: {paths['markdown']}  {paths['html']}")

@@ -1,0 +1,122 @@
+"""The whole loop on the embedded default, offline, on CPU:
+
+sample data -> split -> convert -> tiny Ministral-3-architecture base -> LoRA training through the local job
+backend -> eval of the base alone -> eval base+adapter -> merge (verified) -> eval of the merged model -> status
+-> report. Everything lands in one run folder (see `run_report` for its layout).
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+from .config import load_config
+from .convert import convert_dir, read_rows
+from .evaluate import EvalOptions, run_eval, summarize
+from .jobs.train import launch_train, plan_train
+from .ledger import Ledger
+from .merge import merge
+from .model import load_for_inference
+from .records import read_input
+from .run_report import write_run_report
+from .split import SplitConfig, split_records, write_split
+from .status import collect_status, wait_job
+
+ROOT = Path(__file__).resolve().parents[2]
+SAMPLE = ROOT / "data" / "sample" / "train.jsonl"
+TINY_MODEL = ROOT / "models" / "tiny-ministral3"
+TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
+
+
+class DemoError(RuntimeError):
+    pass
+
+
+@dataclass
+class DemoResult:
+    out: Path
+    seconds: dict[str, float] = field(default_factory=dict)
+    valid: dict[str, str] = field(default_factory=dict)
+    mae: dict[str, float | None] = field(default_factory=dict)
+    baseline_mae: dict[str, float] = field(default_factory=dict)
+    identical_outputs: bool | None = None
+    files: dict[str, str] = field(default_factory=dict)
+
+
+def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callable[[str], None] | None = None,
+             config_overrides: dict[str, Any] | None = None) -> DemoResult:
+    out = Path(out).resolve()
+    if out.exists() and any(out.iterdir()):
+        raise DemoError(f"{out} is not empty: give a new --out (a demo never mixes its files with an older run)")
+    result = DemoResult(out)
+    ledger = Ledger(out / "artifacts")
+    marks: list[tuple[str, float]] = []
+
+    def stage(name: str) -> None:
+        marks.append((name, time.perf_counter()))
+        on_stage(name)
+
+    stage("split")
+    split_dir, converted = out / "data" / "split", out / "data" / "converted"
+    split = split_records(read_input(SAMPLE), SplitConfig())
+    write_split(split, split_dir)
+
+    stage("convert")
+    convert_dir(split_dir, converted)
+    test_rows, train_rows = read_rows(split_dir / "test.jsonl"), read_rows(split_dir / "train.jsonl")
+
+    stage("train (local job)")
+    overrides = {"model_id": str(TINY_MODEL), "data_dir": str(converted), "output_dir": str(out / "runs" / "train"),
+                 **(config_overrides or {})}  # fmt: skip
+    cfg = load_config(TINY_CONFIG, overrides)
+    handle = launch_train(plan_train(cfg), ledger)
+    status = wait_job(handle.job_id, ledger, on_log=on_log)
+    if not status.ok:
+        tail = "\n".join(status.log_tail)
+        raise DemoError(f"training job {handle.job_id} ended {status.stage.value}:\n{tail}")
+    adapter = cfg.model_dir()
+
+    def evaluate(mode: str, options: EvalOptions = EvalOptions(), **ids: str) -> dict[str, Any]:
+        model, tokenizer, description = load_for_inference(**ids)
+        done = run_eval(model, tokenizer, description, test_rows, train_rows, out / "eval" / mode, options, ledger=ledger,
+                        inputs={"data": str(split_dir / "test.jsonl"), "train": str(split_dir / "train.jsonl")})  # fmt: skip
+        report = done.report
+        result.valid[mode] = f"{report['valid_cases']}/{report['total']}"
+        result.mae[mode] = report["metrics"]["mae"]
+        result.baseline_mae = {name: b["mae"] for name, b in report["baselines"].items()}
+        return report
+
+    stage("eval: base alone")
+    evaluate("base", model_id=str(TINY_MODEL))
+    stage("eval: base + adapter")
+    adapter_report = evaluate("adapter", EvalOptions(constrained=True, distribution=True),
+                              base_model_id=str(TINY_MODEL), adapter_id=str(adapter))  # fmt: skip
+
+    stage("merge (verified)")
+    merged_dir = out / "merged"
+    merge(str(TINY_MODEL), str(adapter), merged_dir, probe_rows=test_rows[:16], eval_summary=summarize(adapter_report),
+          ledger=ledger)  # fmt: skip
+
+    stage("eval: merged")
+    evaluate("merged", model_id=str(merged_dir))
+    result.identical_outputs = _predictions(out / "eval" / "adapter") == _predictions(out / "eval" / "merged")
+
+    stage("status")
+    result.files["status"] = str(out / "status.json")
+    (out / "status.json").write_text(json.dumps([r.to_dict() for r in collect_status(ledger)], indent=2))
+
+    stage("report")
+    paths = write_run_report(out, "hiddenparams demo: tiny Ministral-3-architecture model, offline on CPU")
+    result.files |= {name: str(path) for name, path in paths.items()}
+    marks.append(("end", time.perf_counter()))
+    result.seconds = {name: round(end - start, 1) for (name, start), (_, end) in zip(marks, marks[1:])}
+    result.seconds["total"] = round(marks[-1][1] - marks[0][1], 1)
+    (out / "demo_summary.json").write_text(json.dumps(result.__dict__, indent=2, default=str))
+    return result
+
+
+def _predictions(eval_dir: Path) -> list[str]:
+    return [json.loads(line)["output"] for line in (eval_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]

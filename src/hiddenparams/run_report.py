@@ -1,0 +1,159 @@
+"""The report of a whole run (`hiddenparams report RUN_DIR`, and the demo's last stage).
+
+A run folder is what the demo leaves (any part may be missing; the report shows what exists):
+
+    data/split/split_report.json     the split summary
+    runs/train/adapter/              train_summary.json, resolved_config.yaml
+    merged/merge_info.json           the merge check
+    eval/<mode>/eval_report.json     one folder per mode: base, adapter, merged (+ constrained/, distribution.json)
+    artifacts/hf_jobs/submissions.jsonl   the ledger: jobs and models
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any, Mapping
+
+from .ledger import Ledger
+from .report import Code, Link, Section, Table, eval_sections, write_report
+from .status import collect_status
+
+MODE_ORDER = ("base", "adapter", "merged")
+MODE_TITLES = {"base": "base model alone", "adapter": "base + adapter", "merged": "merged (full model)"}
+
+
+def _load(path: Path) -> Any:
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def eval_modes(run_dir: Path) -> dict[str, dict[str, Any]]:
+    found = {p.parent.name: _load(p) for p in sorted((run_dir / "eval").glob("*/eval_report.json"))}
+    order = [m for m in MODE_ORDER if m in found] + sorted(set(found) - set(MODE_ORDER))
+    return {MODE_TITLES.get(m, m): found[m] for m in order}
+
+
+def _fmt(value: Any) -> str:
+    if value is None:
+        return "—"
+    return f"{value:.3f}" if isinstance(value, float) else str(value)
+
+
+def headline_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
+    rows = []
+    for name, report in modes.items():
+        metrics = report["metrics"]
+        rows.append([name, f"{report['valid_cases']}/{report['total']}", _fmt(metrics["mae"]),
+                     _fmt(metrics["over_all"]["mae"]), _fmt(metrics["all_exact"])])  # fmt: skip
+    first = next(iter(modes.values()))
+    for name, baseline in first["baselines"].items():
+        rows.append([f"baseline: {name}", f"{first['total']}/{first['total']}", _fmt(baseline["mae"]), _fmt(baseline["mae"]),
+                     _fmt(baseline["all_exact"])])  # fmt: skip
+    return Section(
+        "Headline: strict, unconstrained greedy generations",
+        [
+            "Each mode generated every test row; the strict scorer accepts only one JSON object with exactly the six "
+            "integer keys in range. MAE over all counts an invalid output as the worst possible answer per key.",
+            Table(["mode", "valid_cases", "MAE (valid)", "MAE (all)", "all six exact"], rows),
+        ],
+    )
+
+
+def side_modes_section(run_dir: Path) -> Section | None:
+    rows = []
+    for mode_dir in sorted((run_dir / "eval").glob("*")):
+        constrained = _load(mode_dir / "constrained" / "eval_report.json")
+        distribution = _load(mode_dir / "distribution.json")
+        if constrained:
+            rows.append([f"{mode_dir.name}: constrained decoding", f"{constrained['valid_cases']}/{constrained['total']}",
+                         _fmt(constrained["metrics"]["mae"])])  # fmt: skip
+        if distribution and "vs_greedy" in distribution:
+            vs = distribution["vs_greedy"]
+            rows.append([f"{mode_dir.name}: expected value of the value distribution", "—",
+                         f"{_fmt(vs.get('expected_mae'))} (greedy {_fmt(vs.get('greedy_mae'))}; "
+                         f"expected beats greedy: {vs.get('expected_beats_greedy')})"])  # fmt: skip
+    if not rows:
+        return None
+    return Section(
+        "Constrained and distribution modes (reported apart, never in the headline)",
+        [Table(["mode", "valid_cases", "MAE"], rows)],
+    )
+
+
+def jobs_section(run_dir: Path) -> Section | None:
+    ledger_root = run_dir / "artifacts"
+    if not (ledger_root / "hf_jobs" / "submissions.jsonl").is_file():
+        return None
+    rows = []
+    for row in collect_status(Ledger(ledger_root), refresh=True):
+        job = Link(row.job_id, row.job_url) if row.job_id and row.job_url else (row.job_id or "—")
+        repo = Link(row.model_repo, row.model_url) if row.model_repo and row.model_url else (row.model_repo or "—")
+        rows.append([job, row.backend or "—", row.state or "—", repo, row.repo_kind or "—", ", ".join(row.events)])
+    return Section(
+        "Jobs and models",
+        [
+            "From the ledger, with each job's state refreshed from its backend and each repo's kind read from its files.",
+            Table(["job", "backend", "state", "model repo", "kind", "events"], rows),
+        ],
+    )
+
+
+def split_section(run_dir: Path) -> Section | None:
+    report = _load(run_dir / "data" / "split" / "split_report.json")
+    if not report:
+        return None
+    return Section("Data split", [Code(json.dumps(_split_summary(report), indent=2), "json")])
+
+
+def _split_summary(report: Mapping[str, Any]) -> dict[str, Any]:
+    keep = ("counts", "sizes", "rejected", "near_duplicates", "divergence", "leakage", "warnings", "input")
+    return {k: report[k] for k in keep if k in report}
+
+
+def training_section(run_dir: Path) -> Section | None:
+    for model_dir in sorted((run_dir / "runs").glob("*/*")):
+        summary = _load(model_dir / "train_summary.json")
+        config = model_dir / "resolved_config.yaml"
+        if summary:
+            keep = ("model_id", "method", "global_step", "first_logged_loss", "last_logged_loss", "eval_loss",
+                    "max_length", "lora_target_modules", "config_hash", "code_version", "seconds")  # fmt: skip
+            blocks: list[Any] = [Code(json.dumps({k: summary.get(k) for k in keep}, indent=2), "json")]
+            if config.is_file():
+                blocks += ["Resolved config:", Code(config.read_text(encoding="utf-8"), "yaml")]
+            return Section("Training", blocks)
+    return None
+
+
+def merge_section(run_dir: Path) -> Section | None:
+    info = _load(run_dir / "merged" / "merge_info.json")
+    if not info:
+        return None
+    check = info.get("equivalence", {})
+    return Section(
+        "Merge",
+        [
+            f"Max |logit difference| merged vs base+adapter: {_fmt(check.get('max_abs_diff'))} "
+            f"(tolerance {_fmt(check.get('tolerance'))}).",
+            info.get("note", ""),
+        ],
+    )
+
+
+def build_run_report(run_dir: Path) -> list[Section]:
+    run_dir = Path(run_dir)
+    modes = eval_modes(run_dir)
+    sections: list[Section | None] = []
+    if modes:
+        sections += [headline_section(modes), side_modes_section(run_dir)]
+    sections += [jobs_section(run_dir)]
+    if modes:
+        sections += eval_sections(modes)
+    sections += [split_section(run_dir), training_section(run_dir), merge_section(run_dir)]
+    return [s for s in sections if s is not None]
+
+
+def write_run_report(run_dir: Path, title: str = "hiddenparams run report") -> dict[str, Path]:
+    sections = build_run_report(run_dir)
+    if not sections:
+        raise FileNotFoundError(f"{run_dir}: nothing to report (no eval/*/eval_report.json, ledger or split report)")
+    return write_report(Path(run_dir), title, sections)
