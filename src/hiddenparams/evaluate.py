@@ -27,12 +27,12 @@ import os
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 
 from .chat_format import render_ids
-from .convert import DataError, Row
+from .convert import DataError, Row, read_rows
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import is_local
 from .prompt import prompt_messages
@@ -399,6 +399,27 @@ def distribution_report(
 # --- the cores ---------------------------------------------------------------------------------------------
 
 
+class EvalData(NamedTuple):
+    rows: list[Row]
+    train_rows: list[Row]
+    train_path: Path
+
+
+def read_eval_data(data: Path, train: Path | None = None, max_rows: int | None = None) -> EvalData:
+    """The rows to evaluate (the first `max_rows`) and the labelled train rows for the baselines (default:
+    train.jsonl beside `data`), read before any model is loaded. Errors name the flag and the file."""
+    train = train or data.with_name("train.jsonl")
+    for flag, path in (("--data", data), ("--train", train)):
+        if not path.is_file():
+            raise DataError(f"{flag} {path}: no such file" + (" (pass --train)" if flag == "--train" else ""))
+    rows, train_rows = read_rows(data)[:max_rows], read_rows(train)
+    if not rows:
+        raise DataError(f"--data {data}: no rows to evaluate (the test set is empty)")
+    if not train_rows:
+        raise DataError(f"--train {train}: no rows; the baselines need labelled train rows")
+    return EvalData(rows, train_rows, train)
+
+
 def _check_rows(rows: Sequence[Row]) -> None:
     if not rows:
         raise DataError("no rows to evaluate: the test set is empty")
@@ -565,14 +586,20 @@ def run_eval(
             result.files["distribution"].write_text(json.dumps(distribution, indent=2, ensure_ascii=False) + "\n")
 
     if ledger is not None:
-        repo, kind = model_repo(description)
-        details = {"mode": description["mode"], **summarize(report), "out": str(out_dir)}
-        if result.constrained:
-            details["constrained_mae"] = result.constrained["metrics"]["mae"]
-        if result.distribution and "vs_greedy" in result.distribution:
-            details["expected_beats_greedy"] = result.distribution["vs_greedy"]["expected_beats_greedy"]
-        ledger.append(LedgerEvent.EVALUATED, model_repo=repo, repo_kind=kind, details=details)
+        ledger.append(LedgerEvent.EVALUATED, **evaluated_record(description, result))
     return result
+
+
+def evaluated_record(description: Mapping[str, Any], result: EvalResult) -> dict[str, Any]:
+    """The fields of the `evaluated` ledger event: what `run_eval` appends, and what an eval job prints on its
+    EVAL_SUMMARY line for the CLI to append (a job on hf-jobs cannot reach this machine's ledger)."""
+    repo, kind = model_repo(description)
+    details = {"mode": description["mode"], **summarize(result.report), "out": str(result.out_dir)}
+    if result.constrained:
+        details["constrained_mae"] = result.constrained["metrics"]["mae"]
+    if result.distribution and "vs_greedy" in result.distribution:
+        details["expected_beats_greedy"] = result.distribution["vs_greedy"]["expected_beats_greedy"]
+    return {"model_repo": repo, "repo_kind": kind.value, "details": details}
 
 
 def summarize(report: Mapping[str, Any]) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from .jobs import JobError, JobStage, JobStatus, backend_for
+from .jobs.eval import record_eval_result
 from .jobs.hf import HUB_ERRORS, HUB_URL, HfJobsBackend
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
 
@@ -61,7 +62,8 @@ def read_repo(model_repo: str) -> RepoState:
 def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
     """Append a ledger line when the stage differs from the last one recorded: `state` while the job runs, `finished`
     for the first terminal stage (with the log tail and how to read the log when it failed, with the repo kind when
-    it completed), and `model_pushed` when a completed job's Hub repo holds a model."""
+    it completed), `model_pushed` when a completed job's Hub repo holds a model, and `evaluated` when a completed eval
+    job's log holds its results."""
     if entry.state == status.stage.value:
         return
     details: dict[str, Any] = {
@@ -81,6 +83,8 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
         )
     entry.state, entry.last_time = status.stage.value, records[-1]["time"]
     entry.events.extend(r["event"] for r in records)
+    if status.stage is JobStage.COMPLETED:
+        record_eval_result(ledger, entry)
 
 
 def wait_job(job_id: str, ledger: Ledger, on_log: Callable[[str], None] | None = None) -> JobStatus:

@@ -13,14 +13,16 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..convert import DataError, read_rows
-from ..evaluate import DEFAULT_BATCH_SIZE, ConstrainedDecodingError, EvalOptions, run_eval, summarize
-from ..ledger import Ledger
+from ..evaluate import DEFAULT_BATCH_SIZE, ConstrainedDecodingError, EvalOptions, read_eval_data, run_eval, summarize
+from ..jobs import BACKENDS, JobError
+from ..jobs.eval import DEFAULT_FLAVOR, DEFAULT_TIMEOUT, EvalJob, describe_eval, evaluated_of, launch_eval, plan_eval
+from ..ledger import Ledger, redact, redact_obj
 from ..merge import MERGE_NOTE, Equivalence, MergeError, MergeRefused, merge
 from ..model import ModelLoadError, load_for_inference
 from ..predict import Predictor, check_texts
 from ..score import representative_failures
 from .app import JsonOpt, app, console, emit_json, fail
-from .jobs_cmds import ArtifactsOpt
+from .jobs_cmds import ArtifactsOpt, follow_submission, print_spec
 from .score_cmds import _print_summary
 
 ModelIdOpt = typer.Option(None, "--model-id", help="Full model: Hub repo id or local folder.")
@@ -55,7 +57,9 @@ def eval_cmd(
     model_id: Optional[str] = ModelIdOpt,
     base_model_id: Optional[str] = BaseIdOpt,
     adapter_model_id: Optional[str] = AdapterIdOpt,
-    data: Path = typer.Option(..., "--data", help="Canonical rows to evaluate on, e.g. test.jsonl."),
+    data: Path = typer.Option(
+        ..., "--data", help="Canonical rows to evaluate on, e.g. test.jsonl (a job: or a Hub dataset holding it)."
+    ),
     out: Path = typer.Option(..., "--out", help="Writes predictions.jsonl, eval_report.json, report.md/.html here."),
     train: Optional[Path] = typer.Option(
         None, "--train", help="Train split for the baselines (default: train.jsonl beside --data)."
@@ -73,6 +77,19 @@ def eval_cmd(
         help="Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json).",
     ),
     device: Optional[str] = DeviceOpt,
+    backend: Optional[str] = typer.Option(
+        None, "--backend", help=f"Run as a job: {' | '.join(BACKENDS)} (default: here, in this process)."
+    ),
+    flavor: str = typer.Option(DEFAULT_FLAVOR, "--flavor", help="hf-jobs hardware, e.g. a10g-small, a100-large."),
+    namespace: Optional[str] = typer.Option(
+        None, "--namespace", help="hf-jobs owner (default: the namespace of --push-results-to)."
+    ),
+    timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="hf-jobs time limit, e.g. 90m."),
+    push_results_to: Optional[str] = typer.Option(
+        None, "--push-results-to", help="Job: upload the eval folder to eval/<time>/ of this model repo."
+    ),
+    dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
+    wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -82,20 +99,28 @@ def eval_cmd(
     `valid_cases=X/Y` on stdout (with --json: on stderr, and the report without per-row cases on stdout), a few
     malformed outputs on stderr, and records an `evaluated` event in the ledger. predictions.jsonl is written batch
     by batch: a crash keeps the finished batches.
+
+    With --backend the same evaluation runs as a job (`hiddenparams.eval_job`) and the command prints its id; the
+    `evaluated` event is recorded when the job is seen completed (--wait, or `hiddenparams status`). On hf-jobs,
+    --data may be a Hub dataset holding test.jsonl and train.jsonl; local data files are uploaded first to a private
+    dataset repo, and the models must be on the Hub.
     """
-    train = train or data.with_name("train.jsonl")
-    for flag, path in (("--data", data), ("--train", train)):
-        if not path.is_file():
-            fail(f"{flag} {path}: no such file" + (" (pass --train)" if flag == "--train" else ""))
+    if backend is not None:
+        job = EvalJob(
+            data=str(data), out=str(out), model_id=model_id, base_model_id=base_model_id,
+            adapter_model_id=adapter_model_id, train=str(train) if train else None, batch_size=batch_size,
+            max_rows=max_rows, constrained=constrained, distribution=distribution, device=device,
+            push_results_to=push_results_to, backend=backend, flavor=flavor, timeout=timeout, namespace=namespace,
+        )  # fmt: skip
+        _eval_as_job(job, dry_run, wait, artifacts_dir, as_json)
+        return
+    job_only = {"--push-results-to": push_results_to, "--namespace": namespace, "--dry-run": dry_run, "--wait": wait}
+    if any(job_only.values()):
+        fail(f"{', '.join(f for f, v in job_only.items() if v)}: only with --backend {' or '.join(BACKENDS)}")
     try:
-        rows = read_rows(data)[:max_rows]
-        train_rows = read_rows(train)
+        rows, train_rows, train = read_eval_data(data, train, max_rows)
     except DataError as exc:
         fail(str(exc))
-    if not rows:
-        fail(f"--data {data}: no rows to evaluate (the test set is empty)")
-    if not train_rows:
-        fail(f"--train {train}: no rows; the baselines need labelled train rows")
     model, tokenizer, description = _load(model_id, base_model_id, adapter_model_id, device)
 
     options = EvalOptions(batch_size=batch_size, constrained=constrained, distribution=distribution)
@@ -139,6 +164,43 @@ def eval_cmd(
         )
     if result.distribution:
         _print_distribution(result.distribution, result.files["distribution"])
+
+
+def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
+    try:
+        plan = plan_eval(job)
+        if dry_run:
+            spec = redact_obj(describe_eval(plan, artifacts_dir))
+            if as_json:
+                emit_json(spec)
+            else:
+                print_spec(spec)
+            return
+        ledger = Ledger(artifacts_dir)
+        handle = launch_eval(plan, ledger)
+    except (JobError, DataError) as exc:
+        fail(redact(str(exc)))
+
+    def on_completed(result: dict[str, Any]) -> None:
+        evaluated = evaluated_of(ledger, handle.job_id)
+        if evaluated is None:
+            console.print(
+                f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {handle.job_id}",
+                highlight=False,
+                markup=False,
+            )
+            return
+        details = evaluated["details"]
+        result["evaluated"] = details
+        verdict = f"valid_cases={details['valid_cases']}/{details['total']}"
+        if as_json:
+            console.print(verdict, highlight=False, markup=False)
+        else:
+            typer.echo(verdict)
+        if details.get("pushed"):
+            console.print(f"results: {details['pushed']['url']}", highlight=False, markup=False)
+
+    follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, on_completed)
 
 
 def _print_distribution(dist: Mapping[str, Any], path: Path) -> None:

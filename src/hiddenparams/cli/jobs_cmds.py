@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shlex
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
@@ -11,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import ConfigError, load_config, parse_overrides
-from ..jobs import BACKENDS, JobBackend, JobError, JobStatus, LocalBackend, backend_for
+from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.train import describe_train, launch_train, plan_train
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..status import collect_status, record_status, wait_job
@@ -87,25 +88,34 @@ def train(
             if as_json:
                 emit_json(spec)
             else:
-                _print_spec(spec)
+                print_spec(spec)
             return
         ledger = Ledger(artifacts_dir)
         handle = launch_train(plan, ledger)
     except (ConfigError, JobError) as exc:
         fail(redact(str(exc)))
 
-    result: dict[str, Any] = {
-        "job_id": handle.job_id,
-        "backend": handle.backend,
-        "job_url": handle.url,
-        "config_hash": plan.spec.config_hash,
-        "model_repo": plan.spec.model_repo,
-    }
+    result = {"config_hash": plan.spec.config_hash, "model_repo": plan.spec.model_repo}
+    follow_submission(handle, ledger, wait, as_json, result)
+
+
+def follow_submission(
+    handle: JobHandle,
+    ledger: Ledger,
+    wait: bool,
+    as_json: bool,
+    result: dict[str, Any],
+    on_completed: Callable[[dict[str, Any]], None] | None = None,
+) -> None:
+    """After a submit: the job id on stdout (with --json, `result` and the job's identity as JSON). With `wait`,
+    follow the log to the end, let `on_completed` add to `result` when the job completed, exit 1 when it did not."""
+    result = {"job_id": handle.job_id, "backend": handle.backend, "job_url": handle.url, **result}
     if not as_json:
         typer.echo(handle.job_id)
         console.print(f"submitted to {handle.backend}: {handle.url}", highlight=False, markup=False)
         if not wait:
             console.print(f"follow it: hiddenparams logs {handle.job_id} --follow", highlight=False, markup=False)
+    status: JobStatus | None = None
     if wait:
         try:
             status = wait_job(handle.job_id, ledger, on_log=_echo_log)
@@ -114,15 +124,17 @@ def train(
         except JobError as exc:
             fail(str(exc))
         result["state"] = status.stage.value
+        if status.ok and on_completed is not None:
+            on_completed(result)
         if not status.ok:
             _print_failure(status)
     if as_json:
         emit_json(result)
-    if wait and not status.ok:
+    if status is not None and not status.ok:
         raise typer.Exit(1)
 
 
-def _print_spec(spec: dict[str, Any]) -> None:
+def print_spec(spec: dict[str, Any]) -> None:
     lines = [f"backend: {spec['backend']}", f"command: {shlex.join(spec['command'])}"]
     if spec["backend"] == "hf-jobs":
         script = spec["script"]
@@ -133,10 +145,17 @@ def _print_spec(spec: dict[str, Any]) -> None:
             f"dependencies: {', '.join(script['dependencies'])}",
             f"secrets: {', '.join(spec['secrets'])} (names only)",
         ]
+    uploaded = spec["data"]["uploaded_from"]
+    if isinstance(uploaded, dict):  # path in the dataset repo -> local file
+        uploaded = ", ".join(f"{local} as {name}" for name, local in uploaded.items())
+    if spec.get("evaluates"):
+        lines.append("evaluates: " + ", ".join(f"{name} {value}" for name, value in spec["evaluates"].items()))
+    if spec.get("results"):
+        lines.append(f"results pushed to: {spec['results']}")
+    if spec.get("model_repo"):
+        lines.append(f"model repo: {spec['model_repo']}")
     lines += [
-        f"model repo: {spec['model_repo']}",
-        f"data: {spec['data']['job_reads']}"
-        + (f" (uploaded from {spec['data']['uploaded_from']} at submit)" if spec["data"]["uploaded_from"] else ""),
+        f"data: {spec['data']['job_reads']}" + (f" (uploaded from {uploaded} at submit)" if uploaded else ""),
         f"config hash: {spec['config_hash']}",
         *(f"warning: {w}" for w in spec.get("warnings", [])),
         "dry run: nothing submitted (--json prints the full spec)",

@@ -17,21 +17,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import HfApi, constants, try_to_load_from_cache
-from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-from huggingface_hub.utils import HFValidationError, validate_repo_id
+from huggingface_hub import HfApi
 
 from ..config import TrainConfig
 from ..ledger import Ledger
 from . import get_backend, submit
 from .base import JobError, JobHandle, JobSpec
-from .hf import HUB_ERRORS, HUB_URL, NO_TOKEN, flavor_gpus, hub_error, require_token
+from .hf import NO_TOKEN, flavor_gpus, require_token
+from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
-
-
-class PreflightError(JobError):
-    """The run would fail: found before any job is submitted or any GPU second is spent."""
 
 
 @dataclass
@@ -39,13 +34,6 @@ class TrainPlan:
     config: TrainConfig  # as the job will run it (data_dir is the Hub dataset when the data is uploaded)
     spec: JobSpec
     upload_data_from: str | None = None  # a local folder to upload to `config.data_dir` before submitting
-
-
-def _valid_repo_id(repo_id: str, what: str) -> None:
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise PreflightError(f"{what} {repo_id!r} is not a valid repo id: {exc}") from None
 
 
 def check_train_file(data_dir: Path) -> None:
@@ -76,25 +64,25 @@ def plan_train(cfg: TrainConfig, num_processes: int = 1) -> TrainPlan:
     if data_dir.exists():
         check_train_file(data_dir)
     else:
-        _valid_repo_id(cfg.data_dir, "data_dir is no local folder, and as a Hub dataset id")
+        valid_repo_id(cfg.data_dir, "data_dir is no local folder, and as a Hub dataset id")
     if Path(cfg.model_id).exists():
         if not (Path(cfg.model_id) / "config.json").is_file():
             raise PreflightError(f"model_id {cfg.model_id}: a folder without config.json is not a model")
         if hf:
             raise PreflightError(f"model_id {cfg.model_id} is a local folder the job cannot see: push it to the Hub")
     else:
-        _valid_repo_id(cfg.model_id, "model_id is no local folder, and as a Hub model id")
+        valid_repo_id(cfg.model_id, "model_id is no local folder, and as a Hub model id")
 
     upload_from = None
     if hf:
         assert cfg.hub_model_id  # TrainConfig.validate requires it on hf-jobs
-        _valid_repo_id(cfg.hub_model_id, "hub_model_id")
+        valid_repo_id(cfg.hub_model_id, "hub_model_id")
         namespace = cfg.namespace or cfg.hub_model_id.split("/")[0]  # explicit: never a whoami call per request
         job_cfg = dataclasses.replace(cfg, namespace=namespace)
         if data_dir.exists():
             upload_from = str(data_dir)
             job_cfg.data_dir = f"{namespace}/{cfg.hub_model_id.split('/')[1]}-data"
-            _valid_repo_id(job_cfg.data_dir, "the dataset repo for the training data")
+            valid_repo_id(job_cfg.data_dir, "the dataset repo for the training data")
         model_repo, processes = cfg.hub_model_id, flavor_gpus(cfg.flavor)
     else:
         job_cfg, namespace = cfg, None
@@ -114,38 +102,14 @@ def plan_train(cfg: TrainConfig, num_processes: int = 1) -> TrainPlan:
     return TrainPlan(config=job_cfg, spec=spec, upload_data_from=upload_from)
 
 
-def _check_model_on_hub(api: HfApi, model_id: str) -> None:
-    if constants.is_offline_mode():
-        if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
-            return
-        raise PreflightError(f"model_id {model_id!r}: HF_HUB_OFFLINE is set and the model is not in the local cache")
-    try:
-        api.model_info(model_id)
-    except RepositoryNotFoundError:
-        raise PreflightError(
-            f"model_id {model_id!r}: no such local folder, and no such model on the Hub (or private to another account)"
-        ) from None
-    except GatedRepoError:
-        raise PreflightError(f"model_id {model_id!r} is gated: accept its terms at {HUB_URL}/{model_id}") from None
-    except HUB_ERRORS as exc:
-        hub_error(exc, f"checking model_id {model_id}")
-
-
 def check_hub(plan: TrainPlan) -> HfApi:
     """The checks that ask the Hub, token first: no request leaves without one on hf-jobs."""
     cfg = plan.config
     api = HfApi(token=require_token()) if cfg.backend == "hf-jobs" else HfApi()
     if not Path(cfg.model_id).exists():
-        _check_model_on_hub(api, cfg.model_id)
+        check_model_on_hub(api, cfg.model_id)
     if not Path(cfg.data_dir).exists() and plan.upload_data_from is None:
-        try:
-            api.dataset_info(cfg.data_dir)
-        except RepositoryNotFoundError:
-            raise PreflightError(
-                f"data_dir {cfg.data_dir!r}: no such local folder, and no such dataset on the Hub"
-            ) from None
-        except HUB_ERRORS as exc:
-            hub_error(exc, f"checking data_dir {cfg.data_dir}")
+        check_dataset_on_hub(api, cfg.data_dir, "data_dir")
     return api
 
 
@@ -153,17 +117,9 @@ def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
     """Check with the Hub, upload local data for hf-jobs, submit, and write the `submitted` ledger line."""
     api = check_hub(plan)
     if plan.upload_data_from is not None:
-        try:
-            api.create_repo(plan.config.data_dir, repo_type="dataset", private=True, exist_ok=True)
-            api.upload_folder(
-                repo_id=plan.config.data_dir,
-                repo_type="dataset",
-                folder_path=plan.upload_data_from,
-                allow_patterns=["*.jsonl"],
-                commit_message=f"hiddenparams: training data for config {plan.spec.config_hash}",
-            )
-        except HUB_ERRORS as exc:
-            hub_error(exc, f"uploading {plan.upload_data_from} to the dataset {plan.config.data_dir}")
+        files = {path.name: path for path in sorted(Path(plan.upload_data_from).glob("*.jsonl"))}
+        message = f"hiddenparams: training data for config {plan.spec.config_hash}"
+        upload_dataset_files(api, plan.config.data_dir, files, message)
     backend = get_backend(plan.config.backend, ledger.root, plan.spec.namespace)
     return submit(plan.spec, backend, ledger)
 

@@ -1,0 +1,33 @@
+"""The README's main job, end to end: the whole loop on the embedded default, offline, on CPU."""
+
+import json
+
+import pytest
+from typer.testing import CliRunner
+
+from hiddenparams.cli import app
+
+
+@pytest.mark.slow
+def test_demo_runs_the_whole_loop_and_earns_its_numbers(tmp_path):
+    out = tmp_path / "demo"
+    result = CliRunner().invoke(app, ["demo", "--out", str(out), "--json"])
+    assert result.exit_code == 0, result.output
+    for path in ("eval/base/eval_report.json", "eval/adapter/eval_report.json", "eval/merged/eval_report.json",
+                 "artifacts/hf_jobs/submissions.jsonl", "report.md", "report.html"):  # fmt: skip
+        assert (out / path).is_file(), path
+    reports = {m: json.loads((out / "eval" / m / "eval_report.json").read_text()) for m in ("base", "adapter", "merged")}
+    for mode in ("adapter", "merged"):
+        report = reports[mode]
+        assert report["valid_cases"] >= 0.95 * report["total"], (mode, report["valid_cases"])
+        assert report["metrics"]["mae"] < report["baselines"]["train_mean"]["mae"], mode
+    adapter_outputs = [c["output"] for c in reports["adapter"]["cases"]]
+    assert adapter_outputs == [c["output"] for c in reports["merged"]["cases"]]
+    ledger = [json.loads(line) for line in (out / "artifacts/hf_jobs/submissions.jsonl").read_text().splitlines()]
+    events = {e["event"] for e in ledger}
+    assert {"submitted", "finished", "evaluated", "merged"} <= events
+    status = json.loads((out / "status.json").read_text())
+    kinds = {row["repo_kind"] for row in status}
+    assert {"adapter-only", "full"} <= kinds
+    html = (out / "report.html").read_text()
+    assert "base + adapter" in html and "merged" in html and "train_mean" in html

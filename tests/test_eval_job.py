@@ -1,0 +1,213 @@
+"""Eval as a job: the real eval job through the local backend on the tiny model, and the hf-jobs path offline with
+HTTP mocked at huggingface_hub's transport (the `FakeHub` of test_jobs_hf.py)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import re
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx2
+import pytest
+from huggingface_hub import constants, set_client_factory
+from test_jobs_hf import BASE, NS, TOKEN, FakeHub, hub  # noqa: F401 (hub: the fixture that installs a FakeHub)
+from typer.testing import CliRunner
+
+from hiddenparams import eval_job
+from hiddenparams.cli import app
+from hiddenparams.jobs.hf import SCRIPT_ENV
+from hiddenparams.ledger import Ledger
+
+ADAPTER = f"{NS}/ministral-hp"
+COMMIT = "1" * 40  # the commit id FakeHub answers for every upload
+
+
+def _cli(*args: str):
+    result = CliRunner().invoke(app, list(args))
+    assert TOKEN not in "".join(result.output.split())
+    assert "Traceback" not in result.output
+    return result
+
+
+@pytest.fixture
+def eval_files(eval_data_dir, tmp_path):
+    """8 test rows and the train rows beside them."""
+    data = tmp_path / "data"
+    data.mkdir()
+    lines = (eval_data_dir / "test.jsonl").read_text(encoding="utf-8").splitlines(keepends=True)
+    (data / "test.jsonl").write_text("".join(lines[:8]), encoding="utf-8")
+    (data / "train.jsonl").write_text((eval_data_dir / "train.jsonl").read_text(encoding="utf-8"), encoding="utf-8")
+    return data
+
+
+def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, eval_files, tmp_path, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job is a real subprocess on a shared 2-core machine
+    root, out = tmp_path / "artifacts", tmp_path / "eval"
+    result = _cli(
+        "eval", "--base-model-id", str(tiny_model_dir), "--adapter-model-id", str(tiny_adapter_dir),
+        "--data", str(eval_files / "test.jsonl"), "--out", str(out), "--batch-size", "4",
+        "--backend", "local", "--wait", "--json", "--artifacts-dir", str(root),
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    done = json.loads(result.stdout)
+    report = json.loads((out / "eval_report.json").read_text())
+    assert done["state"] == "COMPLETED" and report["total"] == 8 and report["model"]["mode"] == "base+adapter"
+    assert done["evaluated"]["valid_cases"] == report["valid_cases"]
+    assert f"valid_cases={report['valid_cases']}/8" in result.stderr
+    assert (out / "predictions.jsonl").is_file() and (out / "report.html").is_file()
+
+    submitted, finished, evaluated = Ledger(root).read()
+    assert (submitted["event"], submitted["backend"], submitted["details"]["entry"]) == (
+        "submitted", "local", "hiddenparams.eval_job")  # fmt: skip
+    assert (finished["event"], finished["state"]) == ("finished", "COMPLETED")
+    assert evaluated["event"] == "evaluated" and evaluated["job_id"] == done["job_id"] == submitted["job_id"]
+    assert evaluated["model_repo"] == str(tiny_adapter_dir.resolve()) and evaluated["repo_kind"] == "adapter-only"
+    assert evaluated["details"]["total"] == 8 and evaluated["details"]["out"] == str(out)
+    log = (root / "hf_jobs" / "local" / done["job_id"] / "log.txt").read_text()
+    assert log.rstrip().splitlines()[-1].startswith("EVAL_SUMMARY {")
+    (row,) = json.loads(_cli("status", "--json", "--artifacts-dir", str(root)).stdout)["jobs"]
+    assert row["name"] == "eval" and row["state"] == "COMPLETED" and row["repo_kind"] == "adapter-only"
+
+
+def _dry_run(*extra: str):
+    return _cli(
+        "eval", "--base-model-id", BASE, "--adapter-model-id", ADAPTER, "--out", "eval", "--backend", "hf-jobs",
+        "--dry-run", "--json", *extra,
+    )  # fmt: skip
+
+
+def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_files, tiny_model_dir, monkeypatch):
+    result = _dry_run("--data", str(eval_files / "test.jsonl"), "--push-results-to", ADAPTER, "--timeout", "2h")
+    assert result.exit_code == 0, result.output
+    spec = json.loads(result.stdout)
+    assert hub.requests == []  # offline
+    assert (spec["backend"], spec["namespace"], spec["flavor"], spec["timeout_seconds"]) == (
+        "hf-jobs", NS, "a10g-small", 7200)  # fmt: skip
+    assert spec["secrets"] == ["HF_TOKEN"] and "warnings" not in spec
+    assert spec["script"]["name"] == "hiddenparams_eval_job.py"
+    embedded = spec["script"]["embedded_modules"]
+    assert "hiddenparams/eval_job.py" in embedded
+    assert not any(m.startswith(("hiddenparams/cli/", "hiddenparams/jobs/")) for m in embedded)
+    assert any(d.startswith("transformers") for d in spec["script"]["dependencies"])
+    command = spec["command"]
+    assert command[command.index("--data") + 1] == f"{ADAPTER}-eval-data" and "--train" not in command
+    assert spec["data"]["uploaded_from"] == {
+        "test.jsonl": str(eval_files / "test.jsonl"), "train.jsonl": str(eval_files / "train.jsonl")}  # fmt: skip
+    assert spec["evaluates"] == {"base_model_id": BASE, "adapter_model_id": ADAPTER} and spec["results"] == ADAPTER
+
+    monkeypatch.delenv("HF_TOKEN")
+    no_token = json.loads(_dry_run("--data", f"{NS}/some-eval-data", "--namespace", NS).stdout)
+    assert [w.split(":")[0] for w in no_token["warnings"]] == ["no --push-results-to", "no Hugging Face token"]
+    refusals = {
+        ("--data", str(eval_files / "test.jsonl")): "needs --namespace",
+        ("--data", "missing.jsonl", "--namespace", NS): "missing.jsonl: no such file",
+        ("--data", f"{NS}/d", "--namespace", NS, "--model-id", str(tiny_model_dir)): "either --model-id",
+    }
+    for args, expected in refusals.items():
+        refused = _dry_run(*args)
+        assert refused.exit_code == 1 and expected in " ".join(refused.stderr.split()), (args, refused.output)
+    local = _cli("eval", "--model-id", str(tiny_model_dir), "--data", f"{NS}/d", "--out", "e", "--backend", "hf-jobs",
+                 "--namespace", NS, "--dry-run")  # fmt: skip
+    assert local.exit_code == 1 and "a local folder the job cannot see" in " ".join(local.stderr.split())
+    assert hub.requests == []
+
+
+def test_hf_jobs_submit_uploads_the_data_then_posts_the_eval_job(hub, eval_files, tmp_path):
+    root = str(tmp_path / "a")
+    hub.models.add(ADAPTER)
+    result = _cli(
+        "eval", "--base-model-id", BASE, "--adapter-model-id", ADAPTER, "--data", str(eval_files / "test.jsonl"),
+        "--out", "eval", "--backend", "hf-jobs", "--flavor", "a10g-large", "--timeout", "90m",
+        "--push-results-to", ADAPTER, "--constrained", "--json", "--artifacts-dir", root,
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert json.loads(result.stdout)["job_url"] == f"https://huggingface.co/jobs/{NS}/job0001"
+    assert hub.calls("GET", rf"/api/models/{BASE}") and hub.calls("GET", rf"/api/models/{ADAPTER}")
+    create = json.loads(hub.calls("POST", "/api/repos/create")[0].content)
+    assert (create["name"], create["type"], create["visibility"]) == ("ministral-hp-eval-data", "dataset", "private")
+    (commit,) = hub.calls("POST", rf"/api/datasets/{ADAPTER}-eval-data/commit/main")
+    assert {json.loads(line)["value"].get("path") for line in commit.content.splitlines()} >= {
+        "test.jsonl", "train.jsonl"}  # fmt: skip
+
+    (post,) = hub.calls("POST", f"/api/jobs/{NS}")
+    body = json.loads(post.content)
+    assert (body["flavor"], body["timeoutSeconds"], body["secrets"]) == ("a10g-large", 90 * 60, {"HF_TOKEN": TOKEN})
+    assert all(TOKEN not in json.dumps(v) for k, v in body.items() if k != "secrets")
+    command = body["command"]
+    assert command[command.index("--data") + 1] == f"{ADAPTER}-eval-data" and "--train" not in command
+    assert command[-2:] == ["--data-revision", COMMIT]  # the job reads exactly the uploaded commit
+    assert {"--constrained", "--push-results-to"} <= set(command)
+    script = base64.b64decode(body["environment"][SCRIPT_ENV]).decode()
+    assert "ENTRY = 'hiddenparams.eval_job'" in script and '"peft>=' in script.split("# ///")[1]
+    embedded = re.search(r'SOURCE_ZIP = """\n(.*?)\n"""', script, re.S).group(1).replace("\n", "")
+    assert "hiddenparams/eval_job.py" in zipfile.ZipFile(io.BytesIO(base64.b64decode(embedded))).namelist()
+
+    # The job completes; its last log line becomes the `evaluated` event when status sees it.
+    record = {"model_repo": ADAPTER, "repo_kind": "adapter-only", "details": {"valid_cases": 7, "total": 8}}
+    hub.stages = ["COMPLETED"]
+    hub.log_lines = ["greedy: 8/8 rows", "valid_cases=7/8", f"EVAL_SUMMARY {json.dumps(record)}"]
+    hub.repo_files[ADAPTER] = ["adapter_config.json", "adapter_model.safetensors"]
+    (row,) = json.loads(_cli("status", "--json", "--artifacts-dir", root).stdout)["jobs"]
+    assert row["state"] == "COMPLETED" and row["model_repo"] == ADAPTER and row["repo_kind"] == "adapter-only"
+    events = Ledger(root).read()
+    assert [e["event"] for e in events] == ["submitted", "finished", "evaluated"]
+    assert events[-1]["job_id"] == "job0001" and events[-1]["details"]["valid_cases"] == 7
+    assert TOKEN not in Ledger(root).path.read_text()
+
+
+@dataclass
+class JobSideHub(FakeHub):
+    """What the job itself talks to on Hugging Face: file downloads from a dataset, uploads to a model repo."""
+
+    datasets: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> file name -> content
+
+    def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        path = request.url.path
+        if match := re.fullmatch(r"/datasets/([\w.-]+/[\w.-]+)/resolve/\w+/([\w.-]+)", path):
+            self.requests.append(request)
+            content = self.datasets.get(match.group(1), {}).get(match.group(2))
+            if content is None:
+                return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"})
+            headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{hash(content)}"', "Content-Length": str(len(content))}
+            return httpx2.Response(200, content=b"" if request.method == "HEAD" else content.encode(), headers=headers)
+        if re.fullmatch(r"/api/models/[\w.-]+/[\w.-]+/preupload/main", path):
+            self.requests.append(request)
+            files = json.loads(request.content)["files"]
+            answer = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
+            return httpx2.Response(200, json={"files": answer})
+        if match := re.fullmatch(r"/api/models/([\w.-]+/[\w.-]+)/commit/main", path):
+            self.requests.append(request)
+            url = f"https://huggingface.co/{match.group(1)}/commit/{COMMIT}"
+            return httpx2.Response(200, json={"commitUrl": url, "commitOid": COMMIT})
+        return super().__call__(request)
+
+
+def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir, eval_files, tmp_path, capsys,
+                                                             monkeypatch):  # fmt: skip
+    files = {name: (eval_files / name).read_text() for name in ("test.jsonl", "train.jsonl")}
+    job_hub = JobSideHub(datasets={f"{NS}/hp-eval-data": files})
+    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(job_hub)))  # `hub` resets it afterwards
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    out = tmp_path / "eval"
+    code = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/hp-eval-data", "--data-revision", COMMIT,
+                          "--out", str(out), "--push-results-to", ADAPTER])  # fmt: skip
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+    assert job_hub.calls("GET", rf"/datasets/{NS}/hp-eval-data/resolve/{COMMIT}/test.jsonl")
+    report = json.loads((out / "eval_report.json").read_text())
+    assert report["total"] == 8 and report["inputs"]["data"] == f"{NS}/hp-eval-data@{COMMIT}:test.jsonl"
+    (commit,) = job_hub.calls("POST", rf"/api/models/{ADAPTER}/commit/main")
+    pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}
+    assert any(re.fullmatch(r"eval/\d{8}T\d{6}Z/eval_report\.json", str(p)) for p in pushed), pushed
+    last = printed.out.rstrip().splitlines()[-1]
+    summary = eval_job.parse_summary(last)
+    assert summary["repo_kind"] == "full" and summary["details"]["valid_cases"] == report["valid_cases"]
+    assert summary["details"]["pushed"]["repo"] == ADAPTER and summary["details"]["pushed"]["commit"] == COMMIT
+    assert f"valid_cases={report['valid_cases']}/8" in printed.out
+
+    missing = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/other", "--out", str(out)])
+    assert missing == 1 and "cannot download test.jsonl" in capsys.readouterr().err
