@@ -18,9 +18,6 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
-import os
-import re
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -31,24 +28,14 @@ from hiddenparams.convert import read_rows
 from hiddenparams.evaluate import DEFAULT_BATCH_SIZE, generate_all, score_values
 from hiddenparams.model import load_for_inference
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
+from common import BENCHMARKS, ROOT, machine, record  # noqa: E402
+
 GOAL_RATIO_CPU = 5.0
 GOAL_RATIO_GPU = 20.0
 SECTION = "## Eval throughput"
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
 DEFAULT_MODEL = ROOT / "models" / "tiny-ministral3"
 GENERATED_SEED = 4242  # not the sample data's seed: rows the tiny model never saw
-
-
-def machine() -> str:
-    if torch.cuda.is_available():
-        return f"GPU {torch.cuda.get_device_name()}"
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = re.search(r"^Model name:\s*(.+)$", lscpu, re.M)
-    except (OSError, subprocess.CalledProcessError):
-        model = None
-    return f"{os.cpu_count()}-core CPU, no GPU ({model.group(1).strip() if model else 'model unknown'})"
 
 
 def adapter_origin(adapter: Path) -> str:
@@ -93,13 +80,14 @@ def measure(model, tokenizer, texts: list[str], batch_size: int) -> dict:
 
 
 def markdown(runs: list[dict], rows: int, batch_size: int, data_desc: str, command: str) -> str:
-    goal = GOAL_RATIO_GPU if torch.cuda.is_available() else GOAL_RATIO_CPU
+    cuda = torch.cuda.is_available()
+    goal = GOAL_RATIO_GPU if cuda else GOAL_RATIO_CPU
     headline = [r for r in runs if r["headline"]]
     best = max(r["ratio"] for r in headline)
     lines = [
         SECTION,
         "",
-        f"`{command}` — {dt.date.today().isoformat()}, {machine()}, torch {torch.__version__}.",
+        f"`{command}` — {dt.date.today().isoformat()}, {machine(cuda)}, torch {torch.__version__}.",
         "",
         f"{rows} rows from {data_desc}; greedy decoding as `hiddenparams eval` runs it (`evaluate.generate_outputs`), "
         f"batch size {batch_size} against batch size 1 (plain `generate` per row), same model, same rows, same run.",
@@ -123,18 +111,6 @@ def markdown(runs: list[dict], rows: int, batch_size: int, data_desc: str, comma
         "",
     ]
     return "\n".join(lines)
-
-
-def record(section: str, path: Path = BENCHMARKS) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it), leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
 
 
 def main() -> None:
@@ -184,7 +160,7 @@ def main() -> None:
     )
     command += f" --rows {args.rows} --batch-size {args.batch_size} --threads {' '.join(map(str, args.threads))}"
     if args.record:
-        record(markdown(runs, len(texts), args.batch_size, data_desc, command + " --record"))
+        record(SECTION, markdown(runs, len(texts), args.batch_size, data_desc, command + " --record"))
         print(f"recorded in {BENCHMARKS}")
     goal = GOAL_RATIO_GPU if torch.cuda.is_available() else GOAL_RATIO_CPU
     if max(r["ratio"] for r in runs if r["headline"]) < goal:

@@ -17,9 +17,7 @@ import datetime as dt
 import json
 import multiprocessing
 import os
-import re
 import resource
-import subprocess
 import sys
 import tempfile
 import time
@@ -28,10 +26,12 @@ from pathlib import Path
 from hiddenparams.records import read_input
 from hiddenparams.split import SplitConfig, split_records, write_split
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
+from common import BENCHMARKS, machine, record  # noqa: E402
+
 GOAL_SECONDS = 120.0
 GOAL_RSS_GB = 4.0
 SECTION = "## Split throughput"
-BENCHMARKS = Path(__file__).resolve().parent.parent / "docs" / "BENCHMARKS.md"
 # Phases in pipeline order: read, then split_records' own (dedup ... leakage), then write.
 PHASES = ("read", "dedup", "grams+minhash", "lsh", "grouping", "assignment", "leakage", "write")
 
@@ -46,17 +46,6 @@ def write_input(path: Path, rows: int, seed: int) -> None:
 
 def peak_rss_gb() -> float:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # ru_maxrss is in KiB on Linux
-
-
-def machine() -> str:
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = re.search(r"^Model name:\s*(.+)$", lscpu, re.M)
-    except (OSError, subprocess.CalledProcessError):
-        model = None
-    load = os.getloadavg()[0]  # the machine is shared: a busy one gives slower figures
-    name = model.group(1).strip() if model else "model unknown"
-    return f"{os.cpu_count()}-core CPU, no GPU ({name}; 1-minute load average {load:.1f} at the end)"
 
 
 def run(rows: int, seed: int, workdir: Path) -> dict:
@@ -100,10 +89,12 @@ def run(rows: int, seed: int, workdir: Path) -> dict:
 def markdown(figures: dict, command: str) -> str:
     ok = figures["total_s"] <= GOAL_SECONDS and figures["peak_rss_gb"] <= GOAL_RSS_GB
     c, nd = figures["counts"], figures["near_duplicates"]
+    load = os.getloadavg()[0]  # the machine is shared: a busy one gives slower figures
+    where = machine(note=f"1-minute load average {load:.1f} at the end")
     lines = [
         SECTION,
         "",
-        f"`{command}` — {dt.date.today().isoformat()}, {machine()}.",
+        f"`{command}` — {dt.date.today().isoformat()}, {where}.",
         "",
         f"Split of {figures['rows']:,} rows from `hiddenparams.sample.generate_rows(n, seed={figures['seed']})` "
         f"(generation, {figures['generate_s']:.1f} s in a child process, not counted): "
@@ -128,18 +119,6 @@ def markdown(figures: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def record(section: str, path: Path = BENCHMARKS) -> None:
-    """Replace this benchmark's section of BENCHMARKS.md (or append it), leaving other sections alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    pattern = re.compile(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", re.M | re.S)
-    if pattern.search(text):
-        text = pattern.sub(lambda _: section + "\n", text, count=1)
-    else:
-        text = text.rstrip("\n") + "\n\n" + section + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
@@ -156,7 +135,7 @@ def main() -> None:
     command = "python bench/split_throughput.py" + (f" --rows {args.rows}" if args.rows != 1_000_000 else "")
     command += f" --seed {args.seed}" if args.seed else ""
     if args.record:
-        record(markdown(figures, command + " --record"))
+        record(SECTION, markdown(figures, command + " --record"))
         print(f"recorded in {BENCHMARKS}")
     if figures["total_s"] > GOAL_SECONDS or figures["peak_rss_gb"] > GOAL_RSS_GB:
         sys.exit(1)

@@ -27,7 +27,6 @@ import gc
 import importlib.util
 import os
 import re
-import subprocess
 import sys
 import tempfile
 import time
@@ -40,8 +39,10 @@ import torch
 
 from hiddenparams.config import TrainConfig, load_config, parse_overrides
 
-ROOT = Path(__file__).resolve().parent.parent
-BENCHMARKS = ROOT / "docs" / "BENCHMARKS.md"
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
+import common  # noqa: E402
+from common import BENCHMARKS, ROOT  # noqa: E402
+
 DEFAULT_CONFIG = ROOT / "configs" / "ministral-3-3b.yaml"
 TINY_MODEL = ROOT / "models" / "tiny-ministral3"
 DATA_SEED = 4343  # not the sample data's seed
@@ -292,14 +293,7 @@ def disable_progress_bars() -> None:
 
 
 def machine(cuda: bool) -> str:
-    if cuda:
-        return f"GPU {torch.cuda.get_device_name()}"
-    try:
-        lscpu = subprocess.run(["lscpu"], capture_output=True, text=True, check=True).stdout
-        model = re.search(r"^Model name:\s*(.+)$", lscpu, re.M)
-    except (OSError, subprocess.CalledProcessError):
-        model = None
-    return f"{os.cpu_count()}-core CPU ({model.group(1).strip() if model else 'model unknown'}), no GPU"
+    return common.machine(cuda) if cuda else f"{os.cpu_count()}-core CPU ({common.cpu_model()}), no GPU"
 
 
 def versions() -> str:
@@ -413,22 +407,14 @@ def block(heading: str, command: str, cuda: bool, model_desc: str, results: dict
 def record(heading: str, text_block: str, path: Path = BENCHMARKS) -> None:
     """Write this benchmark's section right after the title of BENCHMARKS.md (or update it in place), replacing only
     the CPU or GPU part this run measured and leaving every other section alone."""
-    text = path.read_text(encoding="utf-8") if path.exists() else "# Benchmarks\n"
-    found = re.search(rf"^{re.escape(SECTION)}\n.*?(?=^## |\Z)", text, re.M | re.S)
+    found = common.find_section(common.read_benchmarks(path), SECTION)
     old = found.group(0) if found else ""
     parts = {}
     for key, placeholder in (("### CPU", CPU_PLACEHOLDER), ("### GPU", GPU_PLACEHOLDER)):
         kept = re.search(rf"^{re.escape(key)}.*?(?=^### |\Z)", old, re.M | re.S)
         parts[key] = kept.group(0).rstrip("\n") if kept else placeholder
     parts[heading] = text_block
-    section = "\n\n".join([SECTION, INTRO, parts["### CPU"], parts["### GPU"]]) + "\n\n"
-    if found:
-        text = text[: found.start()] + section + text[found.end() :]
-    else:
-        title, _, rest = text.partition("\n")
-        text = f"{title}\n\n{section}{rest.lstrip(chr(10))}"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(text, encoding="utf-8")
+    common.record(SECTION, "\n\n".join([SECTION, INTRO, parts["### CPU"], parts["### GPU"]]), path, first=True)
 
 
 def main() -> None:

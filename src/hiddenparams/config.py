@@ -44,6 +44,7 @@ class TrainConfig:
     lora_r: int = 16
     lora_alpha: int = 32
     lora_dropout: float = 0.05
+    lora_modules_to_save: str = ""  # comma-separated module names trained in full beside LoRA (e.g. a final norm)
     lora_target_modules: str = "auto"  # auto: the language model's attention + MLP projections (model.lora_targets)
     # Optimisation
     learning_rate: float = 2e-4
@@ -56,11 +57,13 @@ class TrainConfig:
     lr_scheduler_type: str = "cosine"
     weight_decay: float = 0.0
     max_length: int | None = None  # None: the longest tokenised example of the data (not TRL's 1024 default)
-    padding_free: bool = False
+    padding_free: bool = False  # pack a batch into one row without padding (wants flash attention on GPU)
+    group_by_length: bool = True  # batches of similar lengths: far less padding for short, varied requests
     gradient_checkpointing: bool = False
     bf16: bool | None = None  # None: bf16 when CUDA is available
     use_liger_kernel: bool = False
     torch_compile: bool = False
+    torch_threads: int | None = None  # CPU threads; a tiny model on few cores runs fastest on one (sync overhead)
     # Bookkeeping
     logging_steps: int = 10
     eval_steps: int = 50

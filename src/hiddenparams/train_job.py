@@ -100,6 +100,8 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     from hiddenparams.model import load_model, load_tokenizer, lora_targets
 
     disable_progress_bar()
+    if cfg.torch_threads:
+        torch.set_num_threads(cfg.torch_threads)
     out = Path(cfg.output_dir)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tb"))
 
@@ -113,11 +115,13 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     peft_config = None if cfg.full_finetune else LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
         task_type="CAUSAL_LM", bias="none",
+        modules_to_save=[m.strip() for m in cfg.lora_modules_to_save.split(",") if m.strip()] or None,
     )  # fmt: skip
     has_eval = eval_ds is not None and len(eval_ds) > 0
     args = SFTConfig(
         output_dir=str(out / "checkpoints"),
-        max_length=max_length,
+        # TRL refuses max_length with padding_free; nothing is truncated either way (it comes from the data).
+        max_length=None if cfg.padding_free else max_length,
         completion_only_loss=True,  # loss on the JSON answer (and its EOS) only
         num_train_epochs=cfg.num_train_epochs,
         max_steps=cfg.max_steps,
@@ -132,6 +136,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
         use_cpu=not cuda,
         gradient_checkpointing=cfg.gradient_checkpointing,
         padding_free=cfg.padding_free,
+        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
         use_liger_kernel=cfg.use_liger_kernel,
         torch_compile=cfg.torch_compile,
         logging_steps=cfg.logging_steps,

@@ -29,5 +29,5 @@ def emit_json(data: Any) -> None:
 
 def fail(message: str, code: int = 1) -> NoReturn:
     """Print a friendly error and exit non-zero. The library raises; the CLI turns errors into exit codes."""
-    console.print(f"[bold red]error:[/] {message}", highlight=False)
+    console.print(f"[bold red]error:[/] {message}", highlight=False, soft_wrap=True)
     raise typer.Exit(code)

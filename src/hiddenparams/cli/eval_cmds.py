@@ -16,14 +16,14 @@ from ..convert import DataError, read_rows
 from ..evaluate import DEFAULT_BATCH_SIZE, ConstrainedDecodingError, EvalOptions, read_eval_data, run_eval, summarize
 from ..jobs import BACKENDS, JobError
 from ..jobs.eval import DEFAULT_FLAVOR, DEFAULT_TIMEOUT, EvalJob, describe_eval, evaluated_of, launch_eval, plan_eval
-from ..ledger import Ledger, redact, redact_obj
+from ..ledger import Ledger, redact
 from ..merge import MERGE_NOTE, Equivalence, MergeError, MergeRefused, merge
 from ..model import ModelLoadError, load_for_inference
 from ..predict import Predictor, check_texts
 from ..score import representative_failures
 from .app import JsonOpt, app, console, emit_json, fail
-from .jobs_cmds import ArtifactsOpt, follow_submission, print_spec
-from .score_cmds import _print_summary
+from .jobs_cmds import ArtifactsOpt, follow_submission, show_dry_run
+from .score_cmds import TrainSplitOpt, _print_summary
 
 ModelIdOpt = typer.Option(None, "--model-id", help="Full model: Hub repo id or local folder.")
 BaseIdOpt = typer.Option(None, "--base-model-id", help="Base model of the adapter: Hub repo id or local folder.")
@@ -61,9 +61,7 @@ def eval_cmd(
         ..., "--data", help="Canonical rows to evaluate on, e.g. test.jsonl (a job: or a Hub dataset holding it)."
     ),
     out: Path = typer.Option(..., "--out", help="Writes predictions.jsonl, eval_report.json, report.md/.html here."),
-    train: Optional[Path] = typer.Option(
-        None, "--train", help="Train split for the baselines (default: train.jsonl beside --data)."
-    ),
+    train: Optional[Path] = TrainSplitOpt,
     batch_size: int = BatchOpt,
     max_rows: Optional[int] = typer.Option(None, "--max-rows", min=1, help="Evaluate only the first N rows."),
     constrained: bool = typer.Option(
@@ -170,11 +168,7 @@ def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | 
     try:
         plan = plan_eval(job)
         if dry_run:
-            spec = redact_obj(describe_eval(plan, artifacts_dir))
-            if as_json:
-                emit_json(spec)
-            else:
-                print_spec(spec)
+            show_dry_run(describe_eval(plan, artifacts_dir), as_json)
             return
         ledger = Ledger(artifacts_dir)
         handle = launch_eval(plan, ledger)

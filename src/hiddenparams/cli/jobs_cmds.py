@@ -84,11 +84,7 @@ def train(
         values.update({k: v for k, v in flags.items() if v is not None})
         plan = plan_train(load_config(config, values), num_processes=num_processes)
         if dry_run:
-            spec = redact_obj(describe_train(plan, artifacts_dir))
-            if as_json:
-                emit_json(spec)
-            else:
-                print_spec(spec)
+            show_dry_run(describe_train(plan, artifacts_dir), as_json)
             return
         ledger = Ledger(artifacts_dir)
         handle = launch_train(plan, ledger)
@@ -132,6 +128,15 @@ def follow_submission(
         emit_json(result)
     if status is not None and not status.ok:
         raise typer.Exit(1)
+
+
+def show_dry_run(spec: dict[str, Any], as_json: bool) -> None:
+    """--dry-run: the job spec that would be submitted, secrets redacted; as JSON on stdout with --json."""
+    spec = redact_obj(spec)
+    if as_json:
+        emit_json(spec)
+    else:
+        print_spec(spec)
 
 
 def print_spec(spec: dict[str, Any]) -> None:

@@ -15,6 +15,10 @@ from ..score import read_predictions, representative_failures
 from ..score import score as score_rows
 from .app import JsonOpt, app, console, emit_json, fail
 
+TrainSplitOpt = typer.Option(
+    None, "--train", help="Train split for the baselines (default: train.jsonl beside --data)."
+)
+
 
 @app.command()
 def score(
@@ -23,9 +27,7 @@ def score(
         ..., "--predictions", help='One {"output": "<raw text>"} line per data row, in data order ("id" optional).'
     ),
     out: Path = typer.Option(..., "--out", help="Writes eval_report.json, report.md and report.html here."),
-    train: Optional[Path] = typer.Option(
-        None, "--train", help="Train split for the baselines (default: train.jsonl beside --data)."
-    ),
+    train: Optional[Path] = TrainSplitOpt,
     as_json: bool = JsonOpt,
 ) -> None:
     """Score raw generations strictly and compare them with the train-mean and TF-IDF + ridge baselines.

@@ -1,0 +1,52 @@
+"""`hiddenparams report RUN_DIR`: modes side by side with the baselines, jobs and repos, split and training."""
+
+import json
+
+from typer.testing import CliRunner
+
+from hiddenparams.cli import app
+from hiddenparams.convert import Row
+from hiddenparams.ledger import Ledger
+from hiddenparams.schema import KEYS, to_json
+from hiddenparams.score import score
+
+TRAIN = [Row(f"t{i}", f"calm piano {i}" if i % 2 else f"loud drums {i}", dict.fromkeys(KEYS, 2 if i % 2 else 8)) for i in range(20)]
+TEST = [Row(f"x{i}", "calm piano" if i % 2 else "loud drums", dict.fromkeys(KEYS, 2 if i % 2 else 8)) for i in range(6)]
+
+
+def make_run(tmp_path):
+    outputs = {
+        "base": ["not json"] * 6,
+        "adapter": [to_json(r.hidden_params) for r in TEST[:5]] + ["```json {}```"],
+        "merged": [to_json(r.hidden_params) for r in TEST[:5]] + ["```json {}```"],
+    }
+    for mode, outs in outputs.items():
+        report = score(TEST, outs, TRAIN).to_dict()
+        (tmp_path / "eval" / mode).mkdir(parents=True)
+        (tmp_path / "eval" / mode / "eval_report.json").write_text(json.dumps(report))
+    adapter = tmp_path / "runs" / "train" / "adapter"
+    adapter.mkdir(parents=True)
+    (adapter / "adapter_config.json").write_text("{}")
+    (adapter / "train_summary.json").write_text(json.dumps({"model_id": "tiny", "global_step": 7, "last_logged_loss": 0.5}))
+    (adapter / "resolved_config.yaml").write_text("model_id: tiny\nlora_r: 32\n")
+    Ledger(tmp_path / "artifacts").append("model_pushed", model_repo=str(adapter), repo_kind="adapter-only")
+    return tmp_path
+
+
+def test_report_shows_modes_side_by_side_with_baselines_and_repos(tmp_path):
+    run = make_run(tmp_path)
+    result = CliRunner().invoke(app, ["report", str(run)])
+    assert result.exit_code == 0, result.output
+    md = (run / "report.md").read_text()
+    for text in ("base model alone", "base + adapter", "merged (full model)", "train\\_mean", "tfidf\\_ridge"):
+        assert text in md, text
+    assert "0/6" in md and "5/6" in md  # valid_cases per mode
+    assert "adapter-only" in md  # the repo kind, read from the folder's files
+    assert "lora_r: 32" in md  # the resolved config, verbatim
+    html = (run / "report.html").read_text()
+    assert "data:image/png;base64," in html and "<script" not in html
+
+
+def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
+    result = CliRunner().invoke(app, ["report", str(tmp_path)])
+    assert result.exit_code != 0 and "nothing to report" in result.output
