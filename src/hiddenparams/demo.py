@@ -13,8 +13,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from .config import load_config
 from .convert import convert_dir, read_rows
 from .evaluate import EvalOptions, run_eval, summarize
@@ -54,8 +52,6 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     if out.exists() and any(out.iterdir()):
         raise DemoError(f"{out} is not empty: give a new --out (a demo never mixes its files with an older run)")
     result = DemoResult(out)
-    # The tiny model evaluates fastest on one thread (the training job gets the same from configs/tiny.yaml).
-    torch.set_num_threads(1)
     ledger = Ledger(out / "artifacts")
     marks: list[tuple[str, float]] = []
 

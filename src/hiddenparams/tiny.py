@@ -6,7 +6,7 @@ offline on a CPU.
 control-token ids (so the chat format is the real one, token for token in structure), and a brief full-parameter
 pre-training. LoRA on a randomly initialised base stalls (frozen tied embeddings of init scale cap the logits);
 the pre-training fixes that. It never sees the labelled task: it models unlabelled request text and JSON objects
-of *other* keys valued by other trigger words, so whatever the adapter adds later is learned from the labels.
+of *other* keys valued by a random function of the words, so whatever the adapter adds later is learned from the labels.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import random
 import re
+import zlib
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -114,29 +115,25 @@ def build_model(spec: TinySpec, vocab_size: int) -> Any:
     return Mistral3ForConditionalGeneration(config)
 
 
-def _trigger_words(texts: list[str], seed: int) -> dict[str, dict[str, int]]:
-    """For each of the other keys, six frequent words of the corpus with effects of ±2..4: a random labelling task
-    of the same *kind* as ours (values set by a few content words), with other keys and other words."""
-    rng = random.Random(seed)
-    counts: dict[str, int] = {}
-    for text in texts:
-        for word in set(re.findall(r"\w{3,}", text.casefold())):
-            counts[word] = counts.get(word, 0) + 1
-    frequent = sorted(counts, key=lambda w: (-counts[w], w))[20:400]  # skip the very commonest (for, the, ...)
-    return {k: {w: rng.choice((-4, -3, -2, 2, 3, 4)) for w in rng.sample(frequent, 6)} for k in _OTHER_KEYS}
+def _word_effects(text: str, key: str) -> int:
+    """A random, fixed labelling function of the words of a text: about one word in six moves `key` by 1..3.
 
-
-def _value(text: str, triggers: dict[str, int]) -> int:
-    words = set(re.findall(r"\w+", text.casefold()))
-    return max(MIN_VALUE, min(MAX_VALUE, 5 + sum(e for w, e in triggers.items() if w in words)))
+    Unrelated to our six parameters, it teaches the base that JSON values depend on the request's words, so the
+    adapter only has to learn which words matter for which of our keys.
+    """
+    total = 0
+    for word in re.findall(r"\w+", text.casefold()):
+        h = zlib.crc32(f"{key}|{word}".encode())
+        if h % 6 == 0:
+            total += (1 + (h >> 8) % 3) * (1 if (h >> 16) % 2 else -1)
+    return max(MIN_VALUE, min(MAX_VALUE, 5 + total))
 
 
 def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int) -> list[str]:
     """Plain request text, our system prompt as plain text (so its tokens, key names included, have trained
     embeddings: frozen tied embeddings of init scale would cap their logits under LoRA), and chat turns that answer
-    with JSON objects of other keys, valued by `_trigger_words`."""
+    with JSON objects of other keys, valued by `_word_effects`."""
     rng = random.Random(seed)
-    triggers = _trigger_words(texts, seed)
     corpus = []
     for text in texts:
         draw = rng.random()
@@ -147,7 +144,7 @@ def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int) -> list[str]
             corpus.append(f"{tokenizer.bos_token}{SYSTEM_PROMPT} {user_message(text)}{tokenizer.eos_token}")
             continue
         keys = rng.sample(_OTHER_KEYS, rng.randint(3, 7))
-        answer = json.dumps({k: _value(text, triggers[k]) for k in keys}, separators=(", ", ": "))
+        answer = json.dumps({k: _word_effects(text, k) for k in keys}, separators=(", ", ": "))
         system = _OTHER_SYSTEM.format(keys=", ".join(keys), lo=MIN_VALUE, hi=MAX_VALUE)
         messages = [
             {"role": "system", "content": system},

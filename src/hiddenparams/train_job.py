@@ -116,6 +116,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
         task_type="CAUSAL_LM", bias="none",
         modules_to_save=[m.strip() for m in cfg.lora_modules_to_save.split(",") if m.strip()] or None,
+        ensure_weight_tying=True,  # a trained copy of tied embeddings must stay tied to lm_head
     )  # fmt: skip
     has_eval = eval_ds is not None and len(eval_ds) > 0
     args = SFTConfig(
