@@ -9,7 +9,9 @@ setup: .venv/.installed
 	./scripts/setup.sh
 	touch $@
 
+# demo-out/ is the demo's own folder: each run starts it afresh.
 demo: setup
+	rm -rf demo-out
 	HF_HUB_OFFLINE=1 $(VENV)/hiddenparams demo --out demo-out
 
 # Every tier that runs without a GPU: the fast unit tier and the slow end-to-end tier.
