@@ -112,11 +112,11 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     tokenizer = load_tokenizer(cfg.model_id, model.config)
     max_length = cfg.max_length or longest_example(tokenizer, train_ds if eval_ds is None else [*train_ds, *eval_ds])
     targets = lora_targets(model.config) if cfg.lora_target_modules == "auto" else cfg.lora_target_modules
+    to_save = [m.strip() for m in cfg.lora_modules_to_save.split(",") if m.strip()] or None
     peft_config = None if cfg.full_finetune else LoraConfig(
         r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-        task_type="CAUSAL_LM", bias="none",
-        modules_to_save=[m.strip() for m in cfg.lora_modules_to_save.split(",") if m.strip()] or None,
-        ensure_weight_tying=True,  # a trained copy of tied embeddings must stay tied to lm_head
+        task_type="CAUSAL_LM", bias="none", modules_to_save=to_save,
+        ensure_weight_tying=bool(to_save),  # a trained copy of tied embeddings must stay tied to lm_head
     )  # fmt: skip
     has_eval = eval_ds is not None and len(eval_ds) > 0
     args = SFTConfig(
