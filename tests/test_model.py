@@ -2,6 +2,7 @@
 
 import json
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -106,3 +107,24 @@ def test_lora_targets_only_language_model_projections(checkpoint):
 def test_missing_model_is_a_clear_error(tmp_path):
     with pytest.raises(ModelLoadError, match="config.json"):
         load_model(str(tmp_path / "nothing-here"))
+
+
+def test_plain_causal_lm_loads_through_auto_class_with_its_own_lora_targets(tmp_path):
+    """Llama/Qwen/Mistral-style checkpoints take the AutoModelForCausalLM path; LoRA targets their projections."""
+    from peft import LoraConfig, get_peft_model
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    from hiddenparams.model import load_tokenizer
+
+    tokenizer_dir = Path(__file__).resolve().parents[1] / "models" / "tiny-ministral3"
+    config = LlamaConfig(vocab_size=1536, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)  # fmt: skip
+    LlamaForCausalLM(config).save_pretrained(tmp_path)
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        (tmp_path / name).write_bytes((tokenizer_dir / name).read_bytes())
+    model, report = load_model(str(tmp_path))
+    assert report.model_class == "LlamaForCausalLM"
+    assert load_tokenizer(str(tmp_path), model.config).eos_token == "</s>"
+    peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=lora_targets(model.config)))
+    wrapped = [n for n, m in peft_model.named_modules() if hasattr(m, "lora_A")]
+    assert len(wrapped) == 7 * 2 and not any("lm_head" in n for n in wrapped)

@@ -69,9 +69,10 @@ def side_modes_section(run_dir: Path) -> Section | None:
                          _fmt(constrained["metrics"]["mae"])])  # fmt: skip
         if distribution and "vs_greedy" in distribution:
             vs = distribution["vs_greedy"]
-            rows.append([f"{mode_dir.name}: expected value of the value distribution", "—",
-                         f"{_fmt(vs.get('expected_mae'))} (greedy {_fmt(vs.get('greedy_mae'))}; "
-                         f"expected beats greedy: {vs.get('expected_beats_greedy')})"])  # fmt: skip
+            for reading in ("argmax", "expected", "expected_rounded"):
+                rows.append([f"{mode_dir.name}: value distribution, {reading.replace('_', ' ')}", "—",
+                             f"{_fmt(vs['mae'].get(reading))} (greedy {_fmt(vs['mae'].get('greedy'))}, same rows)"])  # fmt: skip
+            rows.append([f"{mode_dir.name}: expected value beats greedy decoding on MAE", "—", str(vs["expected_beats_greedy"])])
     if not rows:
         return None
     return Section(
