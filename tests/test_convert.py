@@ -56,3 +56,10 @@ def test_cli_convert_and_missing_train(tmp_path):
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o"), "--json"])
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["rows"] == {"train": 1}
+
+
+def test_undecodable_bytes_name_their_line(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_bytes(json.dumps(ROW).encode() + b"\n" + b'{"id": "\xff"}\n')
+    with pytest.raises(DataError, match=r"train\.jsonl:2: not UTF-8"):
+        read_rows(path)

@@ -215,7 +215,7 @@ def test_read_predictions_with_and_without_ids(tmp_path):
         (pred_lines(OUTPUTS[:2]), r"2 predictions for 3 data rows"),
         (pred_lines(OUTPUTS + ["extra"]), r"4 predictions for 3 data rows"),
         (pred_lines(OUTPUTS, ["r1", "r3", "r2"]), r"p\.jsonl:2: id 'r3' but data row 2 has id 'r2'"),
-        (pred_lines(OUTPUTS[:1]) + ['{"output": "x"'] + pred_lines(OUTPUTS[2:]), r"p\.jsonl:2: not a JSON line"),
+        (pred_lines(OUTPUTS[:1]) + ['{"output": "x"'] + pred_lines(OUTPUTS[2:]), r"p\.jsonl:2: not valid JSON"),
         (pred_lines(OUTPUTS[:2]) + ['{"output": 5}'], r"p\.jsonl:3: field 'output' must be a string"),
         (pred_lines(OUTPUTS[:2]) + ['["x"]'], r"p\.jsonl:3: expected a JSON object"),
     ],

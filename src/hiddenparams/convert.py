@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any, Iterable, Iterator
 
 from .prompt import completion_messages, prompt_messages
 from .schema import Params, validate_params
@@ -31,30 +31,41 @@ class Row:
         return {"id": self.id, "request_text": self.request_text, "hidden_params": self.hidden_params}
 
 
-def read_rows(path: str | Path) -> list[Row]:
-    """Read canonical rows (the split stage's output). Any bad line is an error naming file, line and field."""
+def json_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
+    """(line number, object) per non-blank JSONL line. Decodes line by line so that a bad byte names its line."""
     path = Path(path)
     if not path.is_file():
         raise DataError(f"{path}: no such file")
-    rows: list[Row] = []
-    with path.open(encoding="utf-8-sig") as fh:
-        for lineno, line in enumerate(fh, start=1):
+    with path.open("rb") as fh:
+        for lineno, raw in enumerate(fh, start=1):
+            try:
+                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
+            except UnicodeDecodeError as exc:
+                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
             if not line.strip():
                 continue
-            where = f"{path}:{lineno}"
             try:
                 obj = json.loads(line)
             except json.JSONDecodeError as exc:
-                raise DataError(f"{where}: not valid JSON ({exc.msg})") from None
+                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg} at char {exc.pos})") from None
             if not isinstance(obj, dict):
-                raise DataError(f"{where}: expected an object with id, request_text, hidden_params")
-            text = obj.get("request_text")
-            if not isinstance(text, str) or not text.strip():
-                raise DataError(f"{where}: field 'request_text' is missing or blank")
-            checked = validate_params(obj.get("hidden_params"))
-            if not checked.valid:
-                raise DataError(f"{where}: field 'hidden_params': {checked.message}")
-            rows.append(Row(str(obj.get("id", f"{path.stem}-{lineno}")), text, checked.params))
+                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
+            yield lineno, obj
+
+
+def read_rows(path: str | Path) -> list[Row]:
+    """Read canonical rows (the split stage's output). Any bad line is an error naming file, line and field."""
+    path = Path(path)
+    rows: list[Row] = []
+    for lineno, obj in json_objects(path):
+        where = f"{path}:{lineno}"
+        text = obj.get("request_text")
+        if not isinstance(text, str) or not text.strip():
+            raise DataError(f"{where}: field 'request_text' is missing or blank")
+        checked = validate_params(obj.get("hidden_params"))
+        if not checked.valid:
+            raise DataError(f"{where}: field 'hidden_params': {checked.message}")
+        rows.append(Row(str(obj.get("id", f"{path.stem}-{lineno}")), text, checked.params))
     return rows
 
 

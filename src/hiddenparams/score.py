@@ -26,39 +26,19 @@ than the worst answer the schema allows.
 
 from __future__ import annotations
 
-import json
 from collections import Counter
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .convert import DataError, Row
+from .convert import DataError, Row, json_objects
 from .schema import KEYS, MAX_VALUE, MIN_VALUE, Params, parse_strict
 
 
 # --- reading -------------------------------------------------------------------------------------------------
-
-
-def _prediction_lines(path: Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank line. Decodes line by line so that a bad byte names its line."""
-    with open(path, "rb") as f:
-        for lineno, raw in enumerate(f, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not a JSON line ({exc.msg} at char {exc.pos})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
 
 
 def read_predictions(path: Path, ids: Sequence[str]) -> list[str]:
@@ -68,7 +48,7 @@ def read_predictions(path: Path, ids: Sequence[str]) -> list[str]:
     position, or a file shorter or longer than the data is a `DataError` naming the file (and line).
     """
     outputs: list[str] = []
-    for lineno, obj in _prediction_lines(path):
+    for lineno, obj in json_objects(path):
         if not isinstance(obj.get("output"), str):
             raise DataError(f"{path}:{lineno}: field 'output' must be a string (the raw generation)")
         i = len(outputs)
