@@ -9,6 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
+from test_jobs_hf import hub  # noqa: F401  (the mocked-Hub fixture, shared with test_eval_job.py)
+
 from hiddenparams.convert import Row
 from hiddenparams.sample import generate_rows
 from hiddenparams.tiny import TinySpec, make_tiny_model

@@ -45,7 +45,7 @@ def test_bad_row_names_file_line_and_field(tmp_path, bad, field):
     write(tmp_path / "train.jsonl", [ROW, bad])
     with pytest.raises(DataError) as err:
         read_rows(tmp_path / "train.jsonl")
-    assert f"train.jsonl:2" in str(err.value) and field in str(err.value)
+    assert "train.jsonl:2" in str(err.value) and field in str(err.value)
 
 
 def test_cli_convert_and_missing_train(tmp_path):

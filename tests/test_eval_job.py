@@ -9,12 +9,11 @@ import json
 import re
 import zipfile
 from dataclasses import dataclass, field
-from pathlib import Path
 
 import httpx2
 import pytest
 from huggingface_hub import constants, set_client_factory
-from test_jobs_hf import BASE, NS, TOKEN, FakeHub, hub  # noqa: F401 (hub: the fixture that installs a FakeHub)
+from test_jobs_hf import BASE, NS, TOKEN, FakeHub
 from typer.testing import CliRunner
 
 from hiddenparams import eval_job
