@@ -67,8 +67,6 @@ class Variant:
     name: str
     trl_defaults: bool = False  # a plain SFTConfig() instead of our config
     changes: dict[str, Any] = field(default_factory=dict)  # SFTConfig fields (TRL side) or TrainConfig fields (ours)
-    group_by_length: bool = False  # not a TrainConfig field yet: set on the built trainer's arguments
-    padding_free: bool = False  # build_trainer cannot turn it on yet: see `padding_free`
 
 
 def variants(cfg: TrainConfig, compile_: bool) -> list[Variant]:
@@ -79,8 +77,8 @@ def variants(cfg: TrainConfig, compile_: bool) -> list[Variant]:
         Variant("TRL defaults, no gradient checkpointing", trl_defaults=True,
                 changes={"gradient_checkpointing": False}),
         Variant("ours"),
-        Variant("ours + group_by_length", group_by_length=True),
-        Variant("ours + padding_free", padding_free=True),
+        Variant("ours, random order (no length grouping)", changes={"group_by_length": False}),
+        Variant("ours + padding_free", changes={"padding_free": True}),
     ]
     if compile_:
         rows.append(Variant("ours + torch.compile", changes={"torch_compile": True}))
@@ -216,17 +214,10 @@ def trl_defaults_trainer(cfg: TrainConfig, bf16: bool, changes: dict[str, Any]) 
     ), tokenizer
 
 
-def padding_free(trainer: Any, tokenizer: Any, cuda: bool) -> None:
-    """TRL's padding-free batching on a trainer built without it. build_trainer cannot turn it on: TRL refuses
-    `padding_free` with a `max_length`, and build_trainer always sets one (the longest example, so nothing is
-    truncated and this collator is exactly the one TRL builds with `max_length=None`).
-    On a GPU, flash attention's varlen kernel when flash-attn is installed; SDPA otherwise (transformers then turns
-    the position ids into a dense block-diagonal mask over the whole flattened batch: quadratic in its length)."""
-    from trl.trainer.sft_trainer import DataCollatorForLanguageModeling
-
-    if not getattr(trainer.data_collator, "padding_free", False):
-        trainer.data_collator = DataCollatorForLanguageModeling(pad_token_id=tokenizer.pad_token_id, padding_free=True)
-    if cuda and importlib.util.find_spec("flash_attn"):
+def flash_attention_if_available(trainer: Any) -> None:
+    """Padding-free batches want flash attention's varlen kernel: with SDPA, transformers turns the packed position
+    ids into a dense block-diagonal mask over the whole flattened batch (quadratic in its length)."""
+    if importlib.util.find_spec("flash_attn"):
         trainer.model.set_attn_implementation("flash_attention_2")
 
 
@@ -236,13 +227,11 @@ def build(variant: Variant, cfg: TrainConfig, bf16: bool, cuda: bool) -> Any:
     from hiddenparams.train_job import build_trainer
 
     if variant.trl_defaults:
-        trainer, tokenizer = trl_defaults_trainer(cfg, bf16, variant.changes)
+        trainer, _ = trl_defaults_trainer(cfg, bf16, variant.changes)
     else:
-        trainer, tokenizer, _ = build_trainer(load_config(None, {**cfg.to_dict(), **variant.changes}))
-    if variant.group_by_length:
-        trainer.args.train_sampling_strategy = "group_by_length"  # read when the dataloader is built, in train()
-    if variant.padding_free:
-        padding_free(trainer, tokenizer, cuda)
+        trainer, _, _ = build_trainer(load_config(None, {**cfg.to_dict(), **variant.changes}))
+    if cuda and variant.changes.get("padding_free"):
+        flash_attention_if_available(trainer)
     trainer.remove_callback(PrinterCallback)
     return trainer
 
@@ -344,9 +333,8 @@ once); the vision tower never runs on text-only batches. TRL 1.16 projects only 
 head (`fused_lm_head`), so on prompt-completion rows 4N per token overstates the work done (for the 3B shape, the head
 is 12% of N and prompts about 60% of the tokens: about 7%).
 
-`padding_free` cannot be turned on through `build_trainer` yet (TRL refuses it with a `max_length`, and
-`build_trainer` always sets one); its row swaps in the collator TRL builds with `max_length=None` (nothing is
-truncated either way). With SDPA, transformers turns the packed position ids into a dense block-diagonal mask over
+Every "ours" row is `build_trainer` with one `TrainConfig` field changed (`padding_free` makes it pass
+`max_length=None`, as TRL requires; nothing is truncated either way). With SDPA, transformers turns the packed position ids into a dense block-diagonal mask over
 the whole flattened batch, so attention becomes quadratic in the batch's token count; on a GPU the row uses flash
 attention's varlen kernel when flash-attn is installed."""
 
