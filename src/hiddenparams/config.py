@@ -1,7 +1,9 @@
-"""Run configuration as a dataclass: YAML file + `--field value` overrides, TRL style.
+"""Stage configuration as dataclasses: YAML file + `--set field=value` overrides, TRL style, one loader for all.
 
-The resolved config is saved beside every artifact it produced (`resolved_config.yaml`), and its hash
-(`config_hash`) identifies the run in the ledger.
+Every stage (split, convert, train, eval, merge, predict) declares one `XConfig` dataclass with a
+`validate(source)` method; `load_config(path, overrides, cls=XConfig)` builds and checks it, raising `ConfigError`
+(the one error type) that names the file and the field. The resolved config is saved beside every artifact it
+produced (`resolved_config.yaml`), and its hash (`config_hash`) identifies the run in the ledger.
 """
 
 from __future__ import annotations
@@ -106,18 +108,27 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
     def config_hash(self) -> str:
-        blob = json.dumps(self.to_dict(), sort_keys=True).encode()
-        return hashlib.sha256(blob).hexdigest()[:16]
+        return config_hash(self)
 
     def model_dir(self) -> Path:
         """Where the job writes the final weights: `output_dir/adapter` for LoRA, `output_dir/model` for full FT."""
         return Path(self.output_dir) / ("model" if self.full_finetune else "adapter")
 
     def save(self, path: str | Path) -> Path:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(yaml.safe_dump(self.to_dict(), sort_keys=False))
-        return path
+        return save_config(self, path)
+
+
+def config_hash(cfg: Any) -> str:
+    """A short, stable hash of a config dataclass's resolved values."""
+    blob = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str).encode()
+    return hashlib.sha256(blob).hexdigest()[:16]
+
+
+def save_config(cfg: Any, path: str | Path) -> Path:
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(yaml.safe_dump(dataclasses.asdict(cfg), sort_keys=False))
+    return path
 
 
 def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
@@ -150,8 +161,13 @@ def _coerce(value: Any, hint: Any, name: str, source: str) -> Any:
         raise ConfigError(f"{source}: field '{name}': {value!r} is not a {base.__name__}") from None
 
 
-def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None = None) -> TrainConfig:
-    """YAML file (optional) then overrides (flag values win). Unknown fields are errors that name the field."""
+def load_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None, cls: type[Any] = TrainConfig
+) -> Any:
+    """YAML file (optional) then overrides (flag values win) into the dataclass `cls`, validated.
+
+    Unknown fields are errors that name the field; `cls.validate(source)`, when defined, runs last.
+    """
     values: dict[str, Any] = {}
     source = str(path) if path else "config"
     if path is not None:
@@ -166,13 +182,14 @@ def load_config(path: str | Path | None = None, overrides: dict[str, Any] | None
             raise ConfigError(f"{p}: top level must be a mapping of field: value")
         values.update(loaded)
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    known = {f.name: f for f in fields(TrainConfig)}
+    known = {f.name: f for f in fields(cls)}
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
-    hints = typing.get_type_hints(TrainConfig)
-    cfg = TrainConfig(**{k: _coerce(v, hints[k], k, source) for k, v in values.items()})
-    cfg.validate(source)
+    hints = typing.get_type_hints(cls)
+    cfg = cls(**{k: _coerce(v, hints[k], k, source) for k, v in values.items()})
+    if hasattr(cfg, "validate"):
+        cfg.validate(source)
     return cfg
 
 

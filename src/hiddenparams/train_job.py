@@ -29,32 +29,16 @@ fine-tune) holding the weights, the tokenizer with its chat template, `resolved_
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
-from hiddenparams import __version__
 from hiddenparams.card import model_card
 from hiddenparams.config import TrainConfig, load_config, parse_overrides
-
-
-def code_version() -> str:
-    try:
-        sha = subprocess.run(
-            ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
-        ).stdout.strip()
-    except (OSError, subprocess.SubprocessError):
-        sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
-
-
-def file_sha256(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
+from hiddenparams.provenance import code_version, file_sha256
 
 
 def load_data(data_dir: str) -> tuple[Any, Any, dict[str, Any]]:
