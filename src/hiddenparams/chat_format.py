@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any
+from .errors import HiddenParamsError
 
 # Whitespace control (`{%-`/`-%}`) everywhere: the format has no newlines between turns.
 MINISTRAL3_CHAT_TEMPLATE = (
@@ -85,7 +86,7 @@ def render_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_pr
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
-class ChatFormatError(ValueError):
+class ChatFormatError(HiddenParamsError, ValueError):
     pass
 
 

@@ -18,13 +18,14 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from .errors import HiddenParamsError
 
 
 _TIMEOUT = re.compile(r"^\d+(\.\d+)?[smhd]?$")
 _REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
 
 
-class ConfigError(ValueError):
+class ConfigError(HiddenParamsError, ValueError):
     """A config problem found before any job is submitted. The message names the file and the field."""
 
 

@@ -13,11 +13,12 @@ from typing import Any, Iterable, Iterator
 
 from .prompt import completion_messages, prompt_messages
 from .schema import Params, validate_params
+from .errors import HiddenParamsError
 
 SPLITS = ("train", "validation", "test")
 
 
-class DataError(ValueError):
+class DataError(HiddenParamsError, ValueError):
     """Bad data; the message names the file, the line and the field."""
 
 

@@ -24,6 +24,7 @@ from .records import read_input
 from .run_report import write_run_report
 from .split import SplitConfig, split_records, write_split
 from .status import collect_status, wait_job
+from .errors import HiddenParamsError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "train.jsonl"
@@ -31,7 +32,7 @@ TINY_MODEL = ROOT / "models" / "tiny-ministral3"
 TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
 
 
-class DemoError(RuntimeError):
+class DemoError(HiddenParamsError, RuntimeError):
     pass
 
 

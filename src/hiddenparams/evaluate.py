@@ -39,6 +39,7 @@ from .prompt import prompt_messages
 from .report import render_eval_report
 from .schema import KEYS, MAX_VALUE, VALUES, json_prefix_for, to_json
 from .score import _to_scale, score
+from .errors import HiddenParamsError
 
 # Tokens a model may spend after the longest valid object (and its EOS) before we cut it off: enough to show
 # what it would have added (trailing text makes the output invalid), small enough to stop a rambling model early.
@@ -161,7 +162,7 @@ def generate_all(
 # --- value scoring: one mechanism for constrained decoding and the distribution ------------------------------
 
 
-class ConstrainedDecodingError(ValueError):
+class ConstrainedDecodingError(HiddenParamsError, ValueError):
     """The tokenizer cannot score values piece by piece (it merges tokens across a value's boundaries)."""
 
 

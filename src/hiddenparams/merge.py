@@ -31,6 +31,7 @@ from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import load_for_inference
 from .prompt import completion_messages, prompt_messages
 from .schema import KEYS, Params
+from .errors import HiddenParamsError
 
 MERGE_NOTE = "Merging simplifies deployment; it does not improve quality."
 
@@ -50,7 +51,7 @@ PROBE_REQUESTS: tuple[tuple[str, tuple[int, ...]], ...] = (
 DEFAULT_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.5, "float16": 0.5}
 
 
-class MergeRefused(RuntimeError):
+class MergeRefused(HiddenParamsError, RuntimeError):
     """The merged model is not equal to base+adapter within the tolerance; nothing was written."""
 
     def __init__(self, check: Equivalence) -> None:
@@ -61,7 +62,7 @@ class MergeRefused(RuntimeError):
         self.check = check
 
 
-class MergeError(RuntimeError):
+class MergeError(HiddenParamsError, RuntimeError):
     """The merge cannot start as asked (output folder in use, ...); the message says what to do."""
 
 

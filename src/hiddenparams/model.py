@@ -18,6 +18,7 @@ from typing import Any
 from .chat_format import MINISTRAL3_CHAT_TEMPLATE, ChatFormatError, check_chat_format
 from .prompt import completion_messages, prompt_messages
 from .schema import KEYS
+from .errors import HiddenParamsError
 
 VLM_MODEL_TYPES = ("mistral3",)
 _PROJECTIONS = "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -25,7 +26,7 @@ _PROJECTIONS = "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
 _RAW_FP8_MAGNITUDE = 64.0
 
 
-class ModelLoadError(RuntimeError):
+class ModelLoadError(HiddenParamsError, RuntimeError):
     """The model or tokenizer cannot be used as asked; the message says what to do."""
 
 

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .schema import KEYS, Invalid, Params, validate_params
+from .errors import HiddenParamsError
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
 # File stems accepted for each split when a folder is read (common spellings of the same three splits).
@@ -39,7 +40,7 @@ _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_BLANK_LINES_LISTED = 20
 
 
-class InputError(Exception):
+class InputError(HiddenParamsError):
     """A problem with a whole input (not one record): the CLI prints it and exits non-zero."""
 
 

@@ -8,6 +8,7 @@ from enum import Enum
 from typing import Any, Protocol
 
 from ..ledger import redact
+from ..errors import HiddenParamsError
 
 
 class JobStage(str, Enum):
@@ -29,7 +30,7 @@ TERMINAL_STAGES = frozenset({JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERR
 LOG_TAIL_LINES = 20
 
 
-class JobError(RuntimeError):
+class JobError(HiddenParamsError, RuntimeError):
     """A job could not be submitted, found or controlled. The message says what to do and never holds a secret."""
 
     def __init__(self, message: str) -> None:
