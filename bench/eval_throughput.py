@@ -3,7 +3,7 @@ model, same rows, same run (and the constrained value scoring, for reference).
 
 Goal (issue 5): batched at least 5x one-row-at-a-time on CPU (20x on a GPU).
 
-Both sides run `hiddenparams.evaluate.generate_outputs`, the code `hiddenparams eval` runs: batched with
+Both sides run `hiddenparams.generation.generate_outputs`, the code `hiddenparams eval` runs: batched with
 `--batch-size`, and with batch size 1 (no padding, plain `generate` per row). Both are warmed up first, and the
 outputs are compared (greedy decoding must give the same text either way). With an adapter, the base alone is
 measured too, for contrast. Prints rows/s and the ratio per model and torch thread count; with --record writes them
@@ -25,7 +25,8 @@ from pathlib import Path
 import torch
 
 from hiddenparams.convert import read_rows
-from hiddenparams.evaluate import DEFAULT_BATCH_SIZE, generate_all, score_values
+from hiddenparams.generation import DEFAULT_BATCH_SIZE, generate_all
+from hiddenparams.value_scores import score_values
 from hiddenparams.model import load_for_inference
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
@@ -89,7 +90,7 @@ def markdown(runs: list[dict], rows: int, batch_size: int, data_desc: str, comma
         "",
         f"`{command}` — {dt.date.today().isoformat()}, {machine(cuda)}, torch {torch.__version__}.",
         "",
-        f"{rows} rows from {data_desc}; greedy decoding as `hiddenparams eval` runs it (`evaluate.generate_outputs`), "
+        f"{rows} rows from {data_desc}; greedy decoding as `hiddenparams eval` runs it (`generation.generate_outputs`), "
         f"batch size {batch_size} against batch size 1 (plain `generate` per row), same model, same rows, same run.",
         "",
         "| model | torch threads | batched rows/s | one-at-a-time rows/s | **ratio** | identical outputs "

@@ -92,5 +92,12 @@ def adapted_model(tiny_model_dir, tiny_adapter_dir):
 
 @pytest.fixture
 def said():
-    """A CliRunner result's stderr with rich's line wrapping undone, for phrase assertions."""
-    return lambda result: " ".join(result.stderr.split())
+    """A CliRunner result's stderr with rich's line wrapping undone, for phrase assertions; a user-facing error the
+    command raised counts as said (the CLI's one handler prints it)."""
+    from hiddenparams.errors import HiddenParamsError
+
+    def said(result) -> str:
+        raised = str(result.exception) if isinstance(result.exception, HiddenParamsError) else ""
+        return " ".join((result.stderr + " " + raised).split())
+
+    return said

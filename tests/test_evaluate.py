@@ -12,17 +12,10 @@ from typer.testing import CliRunner
 
 from hiddenparams.cli import app
 from hiddenparams.convert import Row
-from hiddenparams.evaluate import (
-    MAX_NEW_TOKENS_MARGIN,
-    ValueDistribution,
-    distribution_report,
-    evaluate,
-    generate_all,
-    max_new_tokens_for,
-    prompt_ids,
-    score_values,
-    value_pieces,
-)
+from hiddenparams.eval_modes import evaluate
+from hiddenparams.generation import MAX_NEW_TOKENS_MARGIN, generate_all, max_new_tokens_for, prompt_ids
+from hiddenparams.score import Case
+from hiddenparams.value_scores import ValueDistribution, distribution_report, score_values, value_pieces
 from hiddenparams.ledger import Ledger
 from hiddenparams.schema import KEYS, MAX_VALUE, MIN_VALUE, VALUES, to_json
 
@@ -170,7 +163,7 @@ def test_distribution_arithmetic_and_comparison_with_greedy():
     assert dist.mass[0, 0] == pytest.approx(0.5) and dist.argmax[1].tolist() == [2] * len(KEYS)
 
     rows = [Row("a", "x", dict.fromkeys(KEYS, 5)), Row("b", "y", dict.fromkeys(KEYS, 2))]
-    greedy = {"cases": [{"valid": True, "prediction": [9] + [2] * 5}, {"valid": False, "prediction": None}]}
+    greedy = [Case("a", True, None, None, "", [5] * 6, [9] + [2] * 5), Case("b", False, "x", "x", "", [2] * 6, None)]
     report = distribution_report(rows, dist, greedy)
     assert report["vs_greedy"]["rows"] == 1
     assert report["vs_greedy"]["mae"]["greedy"] == pytest.approx((4 + 3 * 5) / 6)

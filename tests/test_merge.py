@@ -12,7 +12,7 @@ from safetensors import safe_open
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.evaluate import generate_all
+from hiddenparams.generation import generate_all
 from hiddenparams.ledger import Ledger
 from hiddenparams.model import load_for_inference, load_model, load_tokenizer
 from hiddenparams.merge import PROBE_REQUESTS

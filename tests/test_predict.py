@@ -8,7 +8,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.evaluate import generate_all
+from hiddenparams.generation import generate_all
 from hiddenparams.predict import Predictor, prediction
 from hiddenparams.schema import KEYS, parse_strict, to_json
 

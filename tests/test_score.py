@@ -13,7 +13,7 @@ from hiddenparams.cli import app
 from hiddenparams.convert import DataError, Row, read_rows
 from hiddenparams.report import Link, Section, Table, eval_sections, render_eval_report, write_report
 from hiddenparams.schema import KEYS, to_json
-from hiddenparams.score import read_predictions, representative_failures, score
+from hiddenparams.score import Case, read_predictions, representative_failures, score
 
 SAMPLE_TRAIN = Path(__file__).resolve().parents[1] / "data" / "sample" / "train.jsonl"
 
@@ -54,7 +54,8 @@ def report() -> dict:
 
 def test_report_shape(report):
     assert report["valid_cases"] == 2 and report["total"] == 3
-    assert set(report) == {"valid_cases", "total", "metrics", "baselines", "error_counts", "cases"}
+    assert set(report) == {"valid_cases", "total", "metrics", "baselines", "baselines_skipped", "error_counts", "cases"}
+    assert report["baselines_skipped"] == {}
     assert report["error_counts"] == {"missing_key": 1}
     first, _, bad = report["cases"]
     assert first == {
@@ -140,11 +141,11 @@ def test_no_rows_is_an_error():
 
 
 def test_representative_failures_show_each_reason_first():
-    cases = [{"valid": False, "error_code": c, "id": str(i)} for i, c in enumerate("aabbbcdef")]
-    cases.insert(0, {"valid": True, "error_code": None, "id": "ok"})
+    cases = [Case(str(i), False, c, c, "", [], None) for i, c in enumerate("aabbbcdef")]
+    cases.insert(0, Case("ok", True, None, None, "", [], []))
     picked = representative_failures(cases, limit=5)
-    assert [c["error_code"] for c in picked] == ["b", "a", "c", "d", "e"]
-    assert [c["id"] for c in representative_failures(cases, limit=9)][6:] == ["1", "3", "4"]
+    assert [c.error_code for c in picked] == ["b", "a", "c", "d", "e"]
+    assert [c.id for c in representative_failures(cases, limit=9)][6:] == ["1", "3", "4"]
 
 
 # --- baselines learn: TF-IDF + ridge must beat the train mean when text carries the labels ---------------------
@@ -175,7 +176,7 @@ def learnable_rows(n: int, seed: int) -> list[Row]:
 def test_tfidf_beats_train_mean_on_a_learnable_fixture():
     rows = learnable_rows(150, seed=1)
     baselines = score(rows, [""] * len(rows), learnable_rows(600, seed=0)).baselines
-    assert baselines["tfidf_ridge"]["mae"] < 0.7 * baselines["train_mean"]["mae"]
+    assert baselines["tfidf_ridge"].metrics.mae < 0.7 * baselines["train_mean"].metrics.mae
 
 
 @pytest.mark.skipif(not SAMPLE_TRAIN.exists(), reason="data/sample/train.jsonl not generated yet")
@@ -183,7 +184,7 @@ def test_tfidf_beats_train_mean_on_the_sample_data():
     rows = read_rows(SAMPLE_TRAIN)
     held_out, train = rows[:300], rows[300:2300]
     baselines = score(held_out, [""] * len(held_out), train).baselines
-    assert baselines["tfidf_ridge"]["mae"] < baselines["train_mean"]["mae"]
+    assert baselines["tfidf_ridge"].metrics.mae < baselines["train_mean"].metrics.mae
 
 
 # --- reading predictions ----------------------------------------------------------------------------------
@@ -305,18 +306,39 @@ def test_cli_score_json(split_dir):
 
 
 @pytest.mark.parametrize(
-    "change, message",
+    "change, extra, message",
     [
-        (lambda d: write_lines(d / "preds.jsonl", pred_lines(OUTPUTS[:2])), "2 predictions for 3 data rows"),
-        (lambda d: (d / "train.jsonl").unlink(), "--train"),
-        (lambda d: write_lines(d / "test.jsonl", ["{"]), "test.jsonl:1"),
+        (lambda d: write_lines(d / "preds.jsonl", pred_lines(OUTPUTS[:2])), [], "2 predictions for 3 data rows"),
+        (lambda d: None, ["--train", "missing.jsonl"], "--train missing.jsonl: no such file"),
+        (lambda d: write_lines(d / "test.jsonl", ["{"]), [], "test.jsonl:1"),
+        (lambda d: (d / "out").write_text("a file"), [], "a file, not a folder"),
     ],
 )
-def test_cli_score_bad_input_exits_non_zero(split_dir, change, message):
+def test_cli_score_bad_input_exits_non_zero(split_dir, change, extra, message, said):
     change(split_dir)
     result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
-                    "--out", str(split_dir / "out"))
+                    "--out", str(split_dir / "out"), *extra)
     assert result.exit_code != 0
     # rich wraps the message at the runner's 80 columns, inside the long tmp path too: compare without whitespace.
-    assert message.replace(" ", "") in "".join(result.stderr.split())
-    assert not (split_dir / "out").exists()
+    assert message.replace(" ", "") in said(result).replace(" ", "")
+    assert not (split_dir / "out").is_dir()
+
+
+def test_cli_score_without_a_train_split_skips_the_baselines_and_says_why(split_dir, said):
+    (split_dir / "train.jsonl").unlink()
+    out = split_dir / "out"
+    result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
+                    "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "eval_report.json").read_text())
+    assert report["baselines"] == {} and set(report["baselines_skipped"]) == {"train_mean", "tfidf_ridge"}
+    assert "no train.jsonl beside" in report["baselines_skipped"]["tfidf_ridge"]
+    assert "not computed" in said(result) and (out / "report.html").is_file()
+
+
+def test_train_texts_without_vocabulary_skip_tfidf_only():
+    """Texts TF-IDF's word analyser finds no word in (single letters) must not crash the scorer."""
+    train = [row(f"t{i}", [i % 11] * 6, "x") for i in range(4)]
+    report = score(ROWS, OUTPUTS, train)
+    assert set(report.baselines) == {"train_mean"} and "vocabulary" in report.baselines_skipped["tfidf_ridge"]
+    assert "tfidf_ridge" not in report.to_dict()["baselines"]

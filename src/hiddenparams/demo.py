@@ -15,7 +15,8 @@ from typing import Any, Callable
 
 from .config import load_config
 from .convert import convert_dir, read_rows
-from .evaluate import EvalOptions, run_eval, summarize
+from .eval_modes import EvalData
+from .evaluate import EvalConfig, run_eval, summarize
 from .jobs.train import launch_train, plan_train
 from .ledger import Ledger
 from .merge import merge
@@ -80,21 +81,21 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
         raise DemoError(f"training job {handle.job_id} ended {status.stage.value}:\n{tail}")
     adapter = cfg.model_dir()
 
-    def evaluate(mode: str, options: EvalOptions = EvalOptions(), **ids: str) -> dict[str, Any]:
+    def evaluate(mode: str, values: bool = False, **ids: str) -> Any:
         model, tokenizer, description = load_for_inference(**ids)
-        done = run_eval(model, tokenizer, description, test_rows, train_rows, out / "eval" / mode, options, ledger=ledger,
-                        inputs={"data": str(split_dir / "test.jsonl"), "train": str(split_dir / "train.jsonl")})  # fmt: skip
-        report = done.report
-        result.valid[mode] = f"{report['valid_cases']}/{report['total']}"
-        result.mae[mode] = report["metrics"]["mae"]
-        result.baseline_mae = {name: b["mae"] for name, b in report["baselines"].items()}
+        cfg = EvalConfig(data=str(split_dir / "test.jsonl"), out=str(out / "eval" / mode), constrained=values,
+                         distribution=values)  # fmt: skip
+        data = EvalData(test_rows, train_rows, split_dir / "train.jsonl", split_dir / "test.jsonl")
+        report = run_eval(model, tokenizer, description, data, cfg, ledger=ledger).report
+        result.valid[mode] = f"{report.valid_cases}/{report.total}"
+        result.mae[mode] = report.mae
+        result.baseline_mae = {name: b.metrics.mae for name, b in report.baselines.items()}
         return report
 
     stage("eval: base alone")
     evaluate("base", model_id=str(TINY_MODEL))
     stage("eval: base + adapter")
-    adapter_report = evaluate("adapter", EvalOptions(constrained=True, distribution=True),
-                              base_model_id=str(TINY_MODEL), adapter_id=str(adapter))  # fmt: skip
+    adapter_report = evaluate("adapter", values=True, base_model_id=str(TINY_MODEL), adapter_id=str(adapter))
 
     stage("merge (verified)")
     merged_dir = out / "merged"

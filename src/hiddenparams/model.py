@@ -82,11 +82,38 @@ def default_dtype() -> Any:
     return torch.bfloat16 if torch.cuda.is_available() else torch.float32
 
 
+def check_weight_files(folder: str | Path) -> None:
+    """Every safetensors file of a local folder has a readable header covering the file: a truncated copy (an
+    interrupted download or copy, a full disk) is named here instead of failing deep inside the loader."""
+    from safetensors import SafetensorError, safe_open
+
+    for path in sorted(Path(folder).glob("*.safetensors")):
+        try:
+            with safe_open(str(path), "pt"):
+                pass
+        except (SafetensorError, OSError) as exc:
+            raise ModelLoadError(
+                f"{path}: truncated or corrupt weights file ({exc}); copy or download it again, or re-run the"
+                " training or merge that wrote it"
+            ) from None
+
+
+def check_model_mode(model_id: str | None, base_model_id: str | None, adapter_id: str | None) -> None:
+    """Full-model mode or base+adapter mode, never both, never half of one."""
+    if bool(model_id) == bool(base_model_id or adapter_id):
+        raise ModelLoadError("give either --model-id, or both --base-model-id and --adapter-model-id")
+    if not model_id and not (base_model_id and adapter_id):
+        raise ModelLoadError("base+adapter mode needs both --base-model-id and --adapter-model-id")
+
+
 def load_model(model_id: str, dtype: Any = None, device_map: Any = None) -> tuple[Any, LoadReport]:
     """Load a full model for training, inference or merging; never FP8, never silently random."""
     import torch
+    from safetensors import SafetensorError
 
     config = load_config(model_id)
+    if is_local(model_id):
+        check_weight_files(model_id)
     dtype = dtype or default_dtype()
     kwargs: dict[str, Any] = {"dtype": dtype, "output_loading_info": True}
     if device_map is not None:
@@ -103,6 +130,10 @@ def load_model(model_id: str, dtype: Any = None, device_map: Any = None) -> tupl
         model, info = cls.from_pretrained(model_id, **kwargs)
     except OSError as exc:
         raise ModelLoadError(f"{model_id}: cannot load weights ({exc})") from None
+    except SafetensorError as exc:  # a Hub download cut short: the cached copy is what is broken
+        raise ModelLoadError(
+            f"{model_id}: corrupt weights file ({exc}); delete it from the Hugging Face cache and download it again"
+        ) from None
     problems = {k: list(info.get(k) or []) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     problems = {k: v for k, v in problems.items() if v}
     if problems:
@@ -167,18 +198,16 @@ def load_for_inference(model_id: str | None = None, base_model_id: str | None = 
     """Full-model mode (`model_id`) or base+adapter mode. Returns (model, tokenizer, description)."""
     import torch
 
-    if bool(model_id) == bool(base_model_id or adapter_id):
-        raise ModelLoadError("give either --model-id, or both --base-model-id and --adapter-model-id")
-    if not model_id and not (base_model_id and adapter_id):
-        raise ModelLoadError("base+adapter mode needs both --base-model-id and --adapter-model-id")
+    check_model_mode(model_id, base_model_id, adapter_id)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     if model_id:
         model, report = load_model(model_id)
         tokenizer = load_tokenizer(model_id, model.config)
         desc = {"mode": "full", "model_id": model_id, "model_class": report.model_class}
     else:
-        model, report = load_model(base_model_id)
+        check_adapter(adapter_id)  # before the base: a bad adapter must not cost a base model's load
         check_adapter_base(adapter_id, base_model_id)
+        model, report = load_model(base_model_id)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_id)
@@ -194,6 +223,20 @@ def _tokenizer_source(adapter_id: str, base_model_id: str) -> str:
     if is_local(adapter_id):
         return adapter_id if (Path(adapter_id) / "tokenizer_config.json").is_file() else base_model_id
     return adapter_id
+
+
+def check_adapter(adapter_id: str) -> None:
+    """A local adapter folder exists, holds adapter_config.json, and its weights are whole."""
+    path = Path(adapter_id)
+    if not path.exists() and (path.is_absolute() or adapter_id.startswith(".") or adapter_id.count("/") != 1):
+        raise ModelLoadError(f"--adapter-model-id {adapter_id}: no such folder (and not a Hub repo id)")
+    if is_local(adapter_id):
+        if not (path / "adapter_config.json").is_file():
+            raise ModelLoadError(
+                f"--adapter-model-id {adapter_id}: no adapter_config.json in the folder; give the folder the"
+                " training job saved the adapter to (output_dir/adapter)"
+            )
+        check_weight_files(path)
 
 
 def adapter_base_id(adapter_id: str) -> str | None:

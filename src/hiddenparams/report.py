@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 
 from .schema import KEYS, MAX_VALUE, MIN_VALUE
-from .score import representative_failures
+from .score import Case, representative_failures
 
 Modes = Mapping[str, Mapping[str, Any]]
 
@@ -211,7 +211,7 @@ def mae_per_key_plot(modes: Modes) -> Image:
         (name, r["metrics"]["mae_per_key"], r["metrics"]["over_all"]["mae_per_key"], color)
         for (name, r), color in zip(modes.items(), _MODE_COLORS)
     ]
-    series += [(BASELINES[b], baselines[b]["mae_per_key"], None, _BASELINE_COLORS[b]) for b in BASELINES]
+    series += [(BASELINES[b], baselines[b]["mae_per_key"], None, _BASELINE_COLORS[b]) for b in BASELINES if b in baselines]
     fig, ax = _figure(10, 4)
     x = np.arange(len(KEYS))
     width = 0.8 / len(series)
@@ -278,7 +278,8 @@ def invalid_reasons_plot(modes: Modes) -> Image:
 
 
 def _baselines(modes: Modes) -> Mapping[str, Any]:
-    return next(iter(modes.values()))["baselines"]
+    # A baseline that could not be computed (no train split) is absent; `baselines_skipped` says why.
+    return next(iter(modes.values())).get("baselines") or {}
 
 
 def _reasons(modes: Modes) -> list[str]:
@@ -309,7 +310,9 @@ def _metric_rows(modes: Modes) -> list[tuple[str, str, Mapping[str, Any] | None]
         rows.append((f"{name} (over valid)", validity, report["metrics"]["over_valid"]))
         rows.append((f"{name} (over all)", validity, report["metrics"]["over_all"]))
     for key, label in BASELINES.items():
-        metrics = _baselines(modes)[key]
+        metrics = _baselines(modes).get(key)
+        if metrics is None:
+            continue
         rows.append((label, f"{metrics['n']}/{metrics['n']}", metrics))
     return rows
 
@@ -362,9 +365,9 @@ def validity_section(modes: Modes) -> Section:
 def malformed_section(modes: Modes, limit: int = 5) -> Section:
     """Up to `limit` representative invalid outputs per mode, one per distinct reason first."""
     rows = [
-        [name, case["id"], case["error"], case["output"]]
+        [name, case.id, case.error, case.output]
         for name, report in modes.items()
-        for case in representative_failures(report["cases"], limit)
+        for case in representative_failures([Case(**c) for c in report["cases"]], limit)
     ]
     if not rows:
         return Section("Malformed outputs", ["No malformed outputs."])

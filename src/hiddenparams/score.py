@@ -13,8 +13,11 @@ Report schema (`EvalReport.to_dict()`):
     error_counts  {error_code: count}, most frequent first
     metrics       headline = over_valid: {mae, mae_per_key, exact, within1, all_exact} at the top level,
                   plus {over_valid: Metrics | null, over_all: Metrics}
-    baselines     {train_mean: Metrics + {prediction}, tfidf_ridge: Metrics}, on the same rows
+    baselines     {train_mean: Metrics + {prediction}, tfidf_ridge: Metrics}, on the same rows; a baseline that
+                  could not be computed is absent here and named in `baselines_skipped`
+    baselines_skipped  {baseline: why it was not computed} (no train split, a train split TF-IDF finds no words in)
     inputs        {data, predictions, train}: the paths scored (added by the `score` command)
+    provenance    {config_hash, data_sha256, code_version} and `config` (the resolved config), where a run made it
 Metrics = {n, mae, mae_per_key, exact, within1, all_exact}; per-key fields are {key: float} in KEYS order.
 
 Headline: `metrics.mae` (and its siblings at the top level of `metrics`) are over valid cases, as the contract
@@ -28,7 +31,7 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -111,14 +114,14 @@ def _worst_prediction(targets: np.ndarray) -> np.ndarray:
 # --- baselines -----------------------------------------------------------------------------------------------
 
 
-def _to_scale(values: np.ndarray) -> np.ndarray:
+def to_scale(values: np.ndarray) -> np.ndarray:
     """Nearest integer on the 0..10 scale, halves rounded up (Python's round() would send 2.5 to 2 but 3.5 to 4)."""
     return np.clip(np.floor(values + 0.5), MIN_VALUE, MAX_VALUE).astype(np.int64)
 
 
 def _train_mean(train_rows: Sequence[Row]) -> Params:
     means = _as_array([r.hidden_params for r in train_rows]).mean(axis=0)
-    return {key: int(v) for key, v in zip(KEYS, _to_scale(means))}
+    return {key: int(v) for key, v in zip(KEYS, to_scale(means))}
 
 
 def _tfidf_ridge(train_rows: Sequence[Row], texts: Sequence[str]) -> np.ndarray:
@@ -136,21 +139,44 @@ def _tfidf_ridge(train_rows: Sequence[Row], texts: Sequence[str]) -> np.ndarray:
         Ridge(alpha=1.0),
     )
     model.fit([r.request_text for r in train_rows], _as_array([r.hidden_params for r in train_rows]))
-    return _to_scale(model.predict(list(texts)).reshape(len(texts), len(KEYS)))
+    return to_scale(model.predict(list(texts)).reshape(len(texts), len(KEYS)))
 
 
-def compute_baselines(train_rows: Sequence[Row], rows: Sequence[Row]) -> dict[str, Any]:
-    """Baselines fitted on the train split and measured on `rows`: a fine-tune must beat both to have learned."""
+BASELINES = ("train_mean", "tfidf_ridge")
+
+
+@dataclass(frozen=True)
+class Baseline:
+    metrics: Metrics
+    prediction: Params | None = None  # train_mean's one answer for every row
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self.metrics) | ({"prediction": self.prediction} if self.prediction is not None else {})
+
+
+def compute_baselines(
+    train_rows: Sequence[Row] | None, rows: Sequence[Row], no_train: str = "no train split was given"
+) -> tuple[dict[str, Baseline], dict[str, str]]:
+    """Baselines fitted on the train split and measured on `rows` (a fine-tune must beat both to have learned), and
+    {baseline: why} for those that could not be computed: the scores stand without them."""
     if not train_rows:
-        raise DataError("the train split is empty; baselines need labelled train rows")
+        why = f"not computed: {no_train if train_rows is None else 'the train split has no rows'}"
+        return {}, dict.fromkeys(BASELINES, why)
     targets = _as_array([r.hidden_params for r in rows])
     constant = _train_mean(train_rows)
-    mean_metrics = compute_metrics(targets, np.broadcast_to(_as_array([constant]), targets.shape))
-    ridge_metrics = compute_metrics(targets, _tfidf_ridge(train_rows, [r.request_text for r in rows]))
-    return {
-        "train_mean": {**asdict(mean_metrics), "prediction": constant},
-        "tfidf_ridge": asdict(ridge_metrics),
+    baselines = {
+        "train_mean": Baseline(
+            compute_metrics(targets, np.broadcast_to(_as_array([constant]), targets.shape)), constant
+        )
     }
+    skipped = {}
+    try:
+        baselines["tfidf_ridge"] = Baseline(
+            compute_metrics(targets, _tfidf_ridge(train_rows, [r.request_text for r in rows]))
+        )
+    except ValueError as exc:  # scikit-learn's "empty vocabulary": train texts without a word of two letters
+        skipped["tfidf_ridge"] = f"not computed: TF-IDF finds no vocabulary in the {len(train_rows)} train texts ({exc})"
+    return baselines, skipped
 
 
 # --- the report ----------------------------------------------------------------------------------------------
@@ -167,31 +193,92 @@ class Case:
     prediction: list[int] | None
 
 
+_HEADLINE = ("mae", "mae_per_key", "exact", "within1", "all_exact")
+
+
 @dataclass(frozen=True)
 class EvalReport:
+    """The strict scores of one set of outputs; `to_dict()` is eval_report.json (the module docstring's schema).
+    What was evaluated and how (`model`, `decoding`, `inputs`, `provenance`, `config`) is added by the caller."""
+
     valid_cases: int
     total: int
     cases: list[Case]
     error_counts: dict[str, int]
     over_valid: Metrics | None
     over_all: Metrics
-    baselines: dict[str, Any]
+    baselines: dict[str, Baseline]
+    baselines_skipped: dict[str, str] = field(default_factory=dict)
+    model: dict[str, Any] | None = None
+    decoding: dict[str, Any] | None = None
+    inputs: dict[str, Any] | None = None
+    provenance: dict[str, Any] | None = None
+    config: dict[str, Any] | None = None
+
+    @property
+    def mae(self) -> float | None:
+        """The headline: MAE over valid cases (None when no case is valid)."""
+        return self.over_valid.mae if self.over_valid else None
 
     def to_dict(self) -> dict[str, Any]:
         over_valid = asdict(self.over_valid) if self.over_valid else None
-        headline = {f: (over_valid or {}).get(f) for f in ("mae", "mae_per_key", "exact", "within1", "all_exact")}
+        headline = {f: (over_valid or {}).get(f) for f in _HEADLINE}
+        context = {f: getattr(self, f) for f in ("model", "decoding", "inputs", "provenance", "config")}
         return {
             "valid_cases": self.valid_cases,
             "total": self.total,
             "metrics": {**headline, "over_valid": over_valid, "over_all": asdict(self.over_all)},
-            "baselines": self.baselines,
+            "baselines": {name: b.to_dict() for name, b in self.baselines.items()},
+            "baselines_skipped": self.baselines_skipped,
             "error_counts": self.error_counts,
             "cases": [asdict(c) for c in self.cases],
+            **{k: v for k, v in context.items() if v is not None},
+        }
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> EvalReport:
+        """An eval_report.json read back (merge puts its numbers into the model card)."""
+        metric_names = {f.name for f in fields(Metrics)}
+
+        def metrics(m: Mapping[str, Any] | None) -> Metrics | None:
+            return Metrics(**{k: m[k] for k in metric_names}) if m else None
+
+        baselines = {
+            name: Baseline(metrics(b), b.get("prediction"))  # type: ignore[arg-type]
+            for name, b in data["baselines"].items()
+        }
+        context = {k: data.get(k) for k in ("model", "decoding", "inputs", "provenance", "config")}
+        return cls(
+            valid_cases=data["valid_cases"],
+            total=data["total"],
+            cases=[Case(**c) for c in data["cases"]],
+            error_counts=dict(data["error_counts"]),
+            over_valid=metrics(data["metrics"]["over_valid"]),
+            over_all=metrics(data["metrics"]["over_all"]),  # type: ignore[arg-type]
+            baselines=baselines,
+            baselines_skipped=dict(data.get("baselines_skipped") or {}),
+            **context,
+        )
+
+    def summary(self) -> dict[str, Any]:
+        """The few numbers that a ledger line or a model card carries."""
+        return {
+            "valid_cases": self.valid_cases,
+            "total": self.total,
+            "mae": self.mae,
+            "mae_over_all": self.over_all.mae,
+            "baseline_mae": {name: b.metrics.mae for name, b in self.baselines.items()},
         }
 
 
-def score(rows: Sequence[Row], outputs: Sequence[str], train_rows: Sequence[Row]) -> EvalReport:
-    """Score raw generations (one per row, same order) under the strict rules, with baselines from `train_rows`."""
+def score(
+    rows: Sequence[Row],
+    outputs: Sequence[str],
+    train_rows: Sequence[Row] | None,
+    no_train: str = "no train split was given",
+) -> EvalReport:
+    """Score raw generations (one per row, same order) under the strict rules, with baselines from `train_rows`
+    (None: no train split, for the reason `no_train`; the report then says the baselines were not computed)."""
     if not rows:
         raise DataError("no rows to score: the data file is empty")
     if len(outputs) != len(rows):
@@ -215,6 +302,7 @@ def score(rows: Sequence[Row], outputs: Sequence[str], train_rows: Sequence[Row]
     # An invalid row's placeholder (its target) is never read: `scored` swaps in the worst in-range prediction.
     predicted = np.array([c.prediction if c.valid else c.target for c in cases], dtype=np.int64)
     scored = np.where(valid[:, None], predicted, _worst_prediction(targets))
+    baselines, skipped = compute_baselines(train_rows, rows, no_train)
     return EvalReport(
         valid_cases=int(valid.sum()),
         total=len(cases),
@@ -222,18 +310,19 @@ def score(rows: Sequence[Row], outputs: Sequence[str], train_rows: Sequence[Row]
         error_counts=dict(Counter(c.error_code for c in cases if c.error_code).most_common()),
         over_valid=compute_metrics(targets[valid], predicted[valid]),
         over_all=compute_metrics(targets, scored),
-        baselines=compute_baselines(train_rows, rows),
+        baselines=baselines,
+        baselines_skipped=skipped,
     )
 
 
-def representative_failures(cases: Sequence[Mapping[str, Any]], limit: int = 5) -> list[Mapping[str, Any]]:
+def representative_failures(cases: Sequence[Case], limit: int = 5) -> list[Case]:
     """Up to `limit` invalid cases: the first of each distinct reason (most frequent reason first), then the rest
     in data order, so a handful of examples shows every kind of failure before repeating one."""
-    invalid = [c for c in cases if not c["valid"]]
-    by_reason = Counter(c["error_code"] for c in invalid)
-    firsts: dict[str, Mapping[str, Any]] = {}
+    invalid = [c for c in cases if not c.valid]
+    by_reason = Counter(c.error_code for c in invalid)
+    firsts: dict[str | None, Case] = {}
     for c in invalid:
-        firsts.setdefault(c["error_code"], c)
+        firsts.setdefault(c.error_code, c)
     picked = [firsts[code] for code, _ in by_reason.most_common()]
     picked += [c for c in invalid if all(c is not p for p in picked)]
     return picked[:limit]

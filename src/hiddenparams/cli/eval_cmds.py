@@ -10,71 +10,67 @@ from pathlib import Path
 from typing import Any, Optional
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.progress import (
+    BarColumn,
+    MofNCompleteColumn,
+    Progress,
+    TextColumn,
+    TimeElapsedColumn,
+)
 
+from ..config import load_config, parse_overrides
 from ..convert import DataError, read_rows
-from ..evaluate import DEFAULT_BATCH_SIZE, ConstrainedDecodingError, EvalOptions, read_eval_data, run_eval, summarize
-from ..jobs import BACKENDS, JobError
-from ..jobs.eval import DEFAULT_FLAVOR, DEFAULT_TIMEOUT, EvalJob, describe_eval, evaluated_of, launch_eval, plan_eval
-from ..ledger import Ledger, redact
+from ..evaluate import EvalConfig, EvalResult, run, summarize
+from ..jobs import BACKENDS
+from ..jobs.eval import (
+    DEFAULT_FLAVOR,
+    DEFAULT_TIMEOUT,
+    EvalJob,
+    describe_eval,
+    evaluated_of,
+    launch_eval,
+    plan_eval,
+)
+from ..ledger import Ledger
 from ..merge import MERGE_NOTE, Equivalence, MergeError, MergeRefused, merge
 from ..model import ModelLoadError, load_for_inference
-from ..predict import Predictor, check_texts
-from ..score import representative_failures
+from ..predict import Predictor, check_texts, read_requests
 from .app import JsonOpt, app, console, emit_json, fail
 from .jobs_cmds import ArtifactsOpt, follow_submission, show_dry_run
-from .score_cmds import TrainSplitOpt, _print_summary
+from .options import config_options
+from .score_cmds import print_summary
 
-ModelIdOpt = typer.Option(None, "--model-id", help="Full model: Hub repo id or local folder.")
-BaseIdOpt = typer.Option(None, "--base-model-id", help="Base model of the adapter: Hub repo id or local folder.")
-AdapterIdOpt = typer.Option(None, "--adapter-model-id", help="PEFT adapter: Hub repo id or local folder.")
-BatchOpt = typer.Option(DEFAULT_BATCH_SIZE, "--batch-size", min=1, help="Rows generated together.")
 DeviceOpt = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
 
 
-def _load(
-    model_id: str | None, base_model_id: str | None, adapter_model_id: str | None, device: str | None
-) -> tuple[Any, Any, dict[str, Any]]:
-    try:
-        with console.status("loading the model"):
-            return load_for_inference(model_id, base_model_id, adapter_model_id, device)
-    except ModelLoadError as exc:
-        fail(str(exc))
+def _note(text: str) -> None:
+    console.print(text, highlight=False, markup=False)
 
 
 @contextmanager
-def _progress(totals: Mapping[str, int]) -> Iterator[Any]:
-    """A rich bar per stage; yields `on_rows(stage, n)`."""
+def _progress() -> Iterator[Any]:
+    """A rich bar per stage, made when the stage reports its first rows; yields `on_rows(stage, n, total)`."""
     with Progress(
         TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(), console=console
     ) as progress:
-        tasks = {stage: progress.add_task(stage, total=total) for stage, total in totals.items()}
-        yield lambda stage, n: progress.advance(tasks[stage], n)
+        tasks: dict[str, Any] = {}
+
+        def on_rows(stage: str, n: int, total: int) -> None:
+            if stage not in tasks:
+                tasks[stage] = progress.add_task(stage, total=total)
+            progress.advance(tasks[stage], n)
+
+        yield on_rows
 
 
 @app.command("eval")
+@config_options(EvalConfig)
 def eval_cmd(
-    model_id: Optional[str] = ModelIdOpt,
-    base_model_id: Optional[str] = BaseIdOpt,
-    adapter_model_id: Optional[str] = AdapterIdOpt,
-    data: Path = typer.Option(
-        ..., "--data", help="Canonical rows to evaluate on, e.g. test.jsonl (a job: or a Hub dataset holding it)."
+    overrides: dict[str, Any],
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="YAML file of eval settings (the fields behind these flags); flags win."
     ),
-    out: Path = typer.Option(..., "--out", help="Writes predictions.jsonl, eval_report.json, report.md/.html here."),
-    train: Optional[Path] = TrainSplitOpt,
-    batch_size: int = BatchOpt,
-    max_rows: Optional[int] = typer.Option(None, "--max-rows", min=1, help="Evaluate only the first N rows."),
-    constrained: bool = typer.Option(
-        False,
-        "--constrained",
-        help="Also decode with the JSON text forced, values only (constrained/, not the headline).",
-    ),
-    distribution: bool = typer.Option(
-        False,
-        "--distribution",
-        help="Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json).",
-    ),
-    device: Optional[str] = DeviceOpt,
+    set_values: list[str] = typer.Option([], "--set", help="Override any eval setting, e.g. --set max_rows=8."),
     backend: Optional[str] = typer.Option(
         None, "--backend", help=f"Run as a job: {' | '.join(BACKENDS)} (default: here, in this process)."
     ),
@@ -83,9 +79,6 @@ def eval_cmd(
         None, "--namespace", help="hf-jobs owner (default: the namespace of --push-results-to)."
     ),
     timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="hf-jobs time limit, e.g. 90m."),
-    push_results_to: Optional[str] = typer.Option(
-        None, "--push-results-to", help="Job: upload the eval folder to eval/<time>/ of this model repo."
-    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
@@ -103,120 +96,86 @@ def eval_cmd(
     --data may be a Hub dataset holding test.jsonl and train.jsonl; local data files are uploaded first to a private
     dataset repo, and the models must be on the Hub.
     """
+    cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=EvalConfig)
     if backend is not None:
-        job = EvalJob(
-            data=str(data), out=str(out), model_id=model_id, base_model_id=base_model_id,
-            adapter_model_id=adapter_model_id, train=str(train) if train else None, batch_size=batch_size,
-            max_rows=max_rows, constrained=constrained, distribution=distribution, device=device,
-            push_results_to=push_results_to, backend=backend, flavor=flavor, timeout=timeout, namespace=namespace,
-        )  # fmt: skip
+        job = EvalJob(cfg, backend=backend, flavor=flavor, timeout=timeout, namespace=namespace)
         _eval_as_job(job, dry_run, wait, artifacts_dir, as_json)
         return
-    job_only = {"--push-results-to": push_results_to, "--namespace": namespace, "--dry-run": dry_run, "--wait": wait}
+    job_only = {"--namespace": namespace, "--dry-run": dry_run, "--wait": wait}
     if any(job_only.values()):
         fail(f"{', '.join(f for f, v in job_only.items() if v)}: only with --backend {' or '.join(BACKENDS)}")
+    predictions = Path(cfg.out or "") / "predictions.jsonl"
     try:
-        rows, train_rows, train = read_eval_data(data, train, max_rows)
-    except DataError as exc:
-        fail(str(exc))
-    model, tokenizer, description = _load(model_id, base_model_id, adapter_model_id, device)
-
-    options = EvalOptions(batch_size=batch_size, constrained=constrained, distribution=distribution)
-    totals = {"greedy": len(rows)} | ({"values": len(rows)} if constrained or distribution else {})
-    inputs = {"data": str(data), "train": str(train), "max_rows": max_rows}
-    try:
-        with _progress(totals) as on_rows:
-            result = run_eval(
-                model, tokenizer, description, rows, train_rows, out, options, inputs, on_rows, Ledger(artifacts_dir)
-            )
-    except (DataError, ConstrainedDecodingError) as exc:
-        fail(str(exc))
-    except BaseException:
-        console.print(
-            f"evaluation stopped; the predictions finished so far are in {out / 'predictions.jsonl'}", markup=False
-        )
+        with _progress() as on_rows:
+            result = run(cfg, on_rows, Ledger(artifacts_dir))
+    except KeyboardInterrupt:
+        if predictions.exists():
+            _note(f"evaluation stopped; the predictions finished so far are in {predictions}")
         raise
+    _print_result(result, as_json)
 
+
+def _print_result(result: EvalResult, as_json: bool) -> None:
     report = result.report
-    verdict = f"valid_cases={report['valid_cases']}/{report['total']}"
+    verdict = f"valid_cases={report.valid_cases}/{report.total}"
     if as_json:
-        console.print(verdict, highlight=False, markup=False)
-        emit_json(
-            {
-                **{k: v for k, v in report.items() if k != "cases"},
-                "constrained": result.constrained and {k: v for k, v in result.constrained.items() if k != "cases"},
-                "distribution": result.distribution and {k: v for k, v in result.distribution.items() if k != "cases"},
-                "files": {k: str(p) for k, p in result.files.items()},
-            }
-        )
+        _note(verdict)
+        emit_json(result.to_dict())
     else:
         typer.echo(verdict)
-    _print_summary(report, representative_failures(report["cases"]), result.files["html"])
+    for warning in result.warnings:
+        _note(f"warning: {warning}")
+    print_summary(report, result.files["html"])
     if result.constrained:
-        c = summarize(result.constrained)
-        console.print(
-            f"constrained (not the headline): valid {c['valid_cases']}/{c['total']}, MAE {c['mae']:.3f}"
-            f" -> {result.files['constrained_html']}",
-            highlight=False,
-            markup=False,
-        )
+        c = result.constrained
+        mae = "-" if c.mae is None else f"{c.mae:.3f}"
+        _note(f"constrained (not the headline): valid {c.valid_cases}/{c.total}, MAE {mae} -> {result.files['constrained_html']}")
     if result.distribution:
         _print_distribution(result.distribution, result.files["distribution"])
+    if result.pushed:
+        _note(f"results: {result.pushed['url']}")
 
 
 def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
-    try:
-        plan = plan_eval(job)
-        if dry_run:
-            show_dry_run(describe_eval(plan, artifacts_dir), as_json)
-            return
-        ledger = Ledger(artifacts_dir)
-        handle = launch_eval(plan, ledger)
-    except (JobError, DataError) as exc:
-        fail(redact(str(exc)))
+    plan = plan_eval(job)
+    if dry_run:
+        show_dry_run(describe_eval(plan, artifacts_dir), as_json)
+        return
+    ledger = Ledger(artifacts_dir)
+    handle = launch_eval(plan, ledger)
 
     def on_completed(result: dict[str, Any]) -> None:
         evaluated = evaluated_of(ledger, handle.job_id)
         if evaluated is None:
-            console.print(
-                f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {handle.job_id}",
-                highlight=False,
-                markup=False,
-            )
+            _note(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {handle.job_id}")
             return
         details = evaluated["details"]
         result["evaluated"] = details
         verdict = f"valid_cases={details['valid_cases']}/{details['total']}"
         if as_json:
-            console.print(verdict, highlight=False, markup=False)
+            _note(verdict)
         else:
             typer.echo(verdict)
         if details.get("pushed"):
-            console.print(f"results: {details['pushed']['url']}", highlight=False, markup=False)
+            _note(f"results: {details['pushed']['url']}")
 
     follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, on_completed)
 
 
 def _print_distribution(dist: Mapping[str, Any], path: Path) -> None:
     mae = dist["mae"]
-    console.print(
+    _note(
         f"distribution (not the headline): MAE expected {mae['expected']:.3f}, rounded {mae['expected_rounded']:.3f},"
-        f" argmax {mae['argmax']:.3f} over all {dist['total']} rows -> {path}",
-        highlight=False,
-        markup=False,
+        f" argmax {mae['argmax']:.3f} over all {dist['total']} rows -> {path}"
     )
     vs = dist["vs_greedy"]
     if vs["expected_beats_greedy"] is None:
-        console.print(
-            "  greedy decoding gave no valid object: nothing to compare the expected value with", markup=False
-        )
+        _note("  greedy decoding gave no valid object: nothing to compare the expected value with")
         return
-    console.print(
+    _note(
         f"  on the {vs['rows']} rows where greedy is valid: expected {vs['mae']['expected']:.3f}"
         f" (rounded {vs['mae']['expected_rounded']:.3f}) vs greedy {vs['mae']['greedy']:.3f}:"
-        f" the expected value {'beats' if vs['expected_beats_greedy'] else 'does not beat'} greedy decoding on MAE",
-        highlight=False,
-        markup=False,
+        f" the expected value {'beats' if vs['expected_beats_greedy'] else 'does not beat'} greedy decoding on MAE"
     )
 
 
@@ -295,57 +254,50 @@ def merge_cmd(
             )
 
 
-def _read_requests(texts: list[str], file: Path | None) -> list[dict[str, Any]]:
-    """Requests from the arguments, a text file (one per line) or JSONL on stdin; checked before any model work."""
-    if texts and file:
-        fail("give request texts as arguments or --file, not both")
-    if texts:
-        return [{"request_text": t} for t in texts]
-    if file:
-        if not file.is_file():
-            fail(f"--file {file}: no such file")
-        return [
-            {"request_text": line.strip()} for line in file.read_text(encoding="utf-8-sig").splitlines() if line.strip()
-        ]
-    if sys.stdin.isatty():
-        fail('no requests: give texts as arguments, --file requests.txt, or {"request_text": ...} lines on stdin')
-    requests = []
-    for lineno, line in enumerate(sys.stdin, start=1):
-        if not line.strip():
-            continue
-        try:
-            obj = json.loads(line)
-        except json.JSONDecodeError as exc:
-            fail(f"stdin:{lineno}: not a JSON line ({exc.msg})")
-        if not isinstance(obj, dict) or not isinstance(obj.get("request_text"), str):
-            fail(f'stdin:{lineno}: expected {{"request_text": "..."}}')
-        requests.append({k: obj[k] for k in ("id", "request_text") if k in obj})
-    return requests
-
-
 @app.command()
+@config_options(EvalConfig, ("model_id", "base_model_id", "adapter_model_id", "batch_size", "device"))
 def predict(
+    overrides: dict[str, Any],
     texts: Optional[list[str]] = typer.Argument(None, help="Request texts (else --file, else JSONL on stdin)."),
-    model_id: Optional[str] = ModelIdOpt,
-    base_model_id: Optional[str] = BaseIdOpt,
-    adapter_model_id: Optional[str] = AdapterIdOpt,
     file: Optional[Path] = typer.Option(None, "--file", help="Text file with one request per line."),
-    batch_size: int = BatchOpt,
-    device: Optional[str] = DeviceOpt,
 ) -> None:
-    """Turn requests into parameters: one JSON line per request on stdout, in order.
+    """Turn requests into parameters: one JSON line per request on stdout, in order, one per input line.
 
     {"request_text", "params"} when the model's answer is a valid object, else {"request_text", "error", "output"}
-    (the strict parser's reason and the raw text). An "id" given on a stdin line is passed through.
+    (the strict parser's reason and the raw text). An input line that is not a request (not JSON, no
+    "request_text", blank) gets {"line", "error"} in its place; the others are answered. An "id" given on a stdin
+    line is passed through.
     """
-    requests = _read_requests(texts or [], file)
+    if texts and file:
+        fail("give request texts as arguments or --file, not both")
+    if not texts and not file and sys.stdin.isatty():
+        fail('no requests: give texts as arguments, --file requests.txt, or {"request_text": ...} lines on stdin')
+    if file and not file.is_file():
+        fail(f"--file {file}: no such file")
+    if texts:
+        check_texts(texts)
+        requests = [{"request_text": t} for t in texts]
+    elif file:
+        requests = read_requests(file.read_text(encoding="utf-8-sig").splitlines(), str(file), as_json=False)
+    else:
+        requests = read_requests(sys.stdin, "stdin", as_json=True)
     if not requests:
         fail("no requests to predict")
-    try:
-        check_texts([r["request_text"] for r in requests])
-    except ValueError as exc:
-        fail(str(exc))
-    predictor = Predictor(*_load(model_id, base_model_id, adapter_model_id, device), batch_size=batch_size)
-    for request, result in zip(requests, predictor.predict([r["request_text"] for r in requests])):
-        sys.stdout.write(json.dumps({**request, **result}, ensure_ascii=False) + "\n")
+    for entry in requests:
+        if "error" in entry:
+            _note(f"error: {entry['error']} (its output line is an error object; the other lines are answered)")
+    batch_size = overrides.get("batch_size", EvalConfig.batch_size)
+    if batch_size < 1:
+        fail(f"--batch-size {batch_size}: must be at least 1")
+    with console.status("loading the model"):
+        model = load_for_inference(
+            overrides.get("model_id"), overrides.get("base_model_id"), overrides.get("adapter_model_id"),
+            overrides.get("device"),
+        )  # fmt: skip
+    predictor = Predictor(*model, batch_size=batch_size)
+    results = predictor.predict_requests(requests)
+    for warning in predictor.warnings:
+        _note(f"warning: {warning}")
+    for result in results:
+        sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     sys.stdout.flush()

@@ -1,8 +1,8 @@
 """An evaluation as a job: cheap checks before anything is spent, the job spec, the data shipped for hf-jobs, and the
 job's result brought back into the ledger.
 
-    plan = plan_eval(EvalJob(data="test.jsonl", out="eval", base_model_id=B, adapter_model_id=A, backend="hf-jobs",
-                             namespace="alice"))      # offline: data rows, model folders, repo names
+    cfg = EvalConfig(data="test.jsonl", out="eval", base_model_id=B, adapter_model_id=A)
+    plan = plan_eval(EvalJob(cfg, backend="hf-jobs", namespace="alice"))  # offline: data, model folders, repo names
     describe_eval(plan)                               # the dry run: what would be submitted
     handle = launch_eval(plan, Ledger())              # token + Hub checks, data upload, submit, ledger
 
@@ -16,8 +16,6 @@ EVAL_SUMMARY, becomes the `evaluated` ledger event once the job is seen complete
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import logging
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,14 +23,23 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
+from ..config import config_hash
 from ..convert import DataError
-from ..eval_job import DATA_FILES, parse_summary
-from ..evaluate import DEFAULT_BATCH_SIZE, read_eval_data
+from ..eval_job import parse_summary
+from ..eval_modes import read_eval_data
+from ..evaluate import DATA_FILES, EvalConfig, check_out_dir
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
+from ..model import check_adapter
 from . import BACKENDS, backend_for, get_backend, submit
 from .base import JobError, JobHandle, JobSpec, JobStage
 from .hf import NO_TOKEN, require_token, timeout_seconds
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
+from .hub import (
+    PreflightError,
+    check_dataset_on_hub,
+    check_model_on_hub,
+    upload_dataset_files,
+    valid_repo_id,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -49,50 +56,17 @@ _DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")  # a --data that names 
 
 @dataclass
 class EvalJob:
-    """An eval job: the arguments of `hiddenparams.eval_job`, and where it runs (`backend`; `flavor`, `timeout`
-    and `namespace` only matter on hf-jobs)."""
+    """An eval job: the evaluation's config, whole, and where it runs (`flavor`, `timeout` and `namespace` only
+    matter on hf-jobs)."""
 
-    data: str
-    out: str
-    model_id: str | None = None
-    base_model_id: str | None = None
-    adapter_model_id: str | None = None
-    train: str | None = None
-    batch_size: int = DEFAULT_BATCH_SIZE
-    max_rows: int | None = None
-    constrained: bool = False
-    distribution: bool = False
-    device: str | None = None
-    push_results_to: str | None = None
+    config: EvalConfig
     backend: str = "local"
     flavor: str = DEFAULT_FLAVOR
     timeout: str = DEFAULT_TIMEOUT
     namespace: str | None = None
 
-    def args(self) -> list[str]:
-        """The job's command-line arguments."""
-        values = [
-            *((flag, getattr(self, name)) for flag, name in _MODEL_FLAGS),
-            ("--data", self.data),
-            ("--train", self.train),
-            ("--out", self.out),
-            ("--batch-size", self.batch_size),
-            ("--max-rows", self.max_rows),
-            ("--device", self.device),
-            ("--push-results-to", self.push_results_to),
-        ]
-        args = [part for flag, value in values if value is not None for part in (flag, str(value))]
-        switches = (("--constrained", self.constrained), ("--distribution", self.distribution))
-        return args + [flag for flag, on in switches if on]
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
-
-    def config_hash(self) -> str:
-        return hashlib.sha256(json.dumps(self.to_dict(), sort_keys=True).encode()).hexdigest()[:16]
-
-    def evaluates(self) -> dict[str, str]:
-        return {name: getattr(self, name) for _, name in _MODEL_FLAGS if getattr(self, name)}
 
 
 @dataclass
@@ -102,15 +76,12 @@ class EvalPlan:
     upload: dict[str, str] = field(default_factory=dict)  # path in the dataset repo -> local file, sent at submit
 
 
-def _check_models(job: EvalJob, hf: bool) -> EvalJob:
-    """One mode; models that are folders (made absolute, as the ledger records them) or valid repo ids."""
-    if bool(job.model_id) == bool(job.base_model_id or job.adapter_model_id):
-        raise PreflightError("give either --model-id, or both --base-model-id and --adapter-model-id")
-    if not job.model_id and not (job.base_model_id and job.adapter_model_id):
-        raise PreflightError("base+adapter mode needs both --base-model-id and --adapter-model-id")
+def _check_models(cfg: EvalConfig, hf: bool) -> EvalConfig:
+    """Models that are folders (made absolute, as the ledger records them) or valid repo ids (the mode was checked
+    by `EvalConfig.validate`)."""
     resolved = {}
     for flag, name in _MODEL_FLAGS:
-        value = getattr(job, name)
+        value = getattr(cfg, name)
         if value is None:
             continue
         if not Path(value).exists():
@@ -121,16 +92,17 @@ def _check_models(job: EvalJob, hf: bool) -> EvalJob:
                 f"{flag} {value} is a local folder the job cannot see: push it to the Hub first"
                 " (the training job's hub_model_id, or `hiddenparams merge --push-to`)"
             )
-        marker = "adapter_config.json" if name == "adapter_model_id" else "config.json"
-        if not (Path(value) / marker).is_file():
-            raise PreflightError(f"{flag} {value}: a folder without {marker}")
+        if name == "adapter_model_id":
+            check_adapter(value)
+        elif not (Path(value) / "config.json").is_file():
+            raise PreflightError(f"{flag} {value}: a folder without config.json")
         resolved[name] = str(Path(value).resolve())
-    return dataclasses.replace(job, **resolved)
+    return dataclasses.replace(cfg, **resolved)
 
 
-def _eval_data_repo(job: EvalJob, namespace: str) -> str:
+def _eval_data_repo(cfg: EvalConfig, namespace: str) -> str:
     """`{namespace}/{name}-eval-data`, named after the results repo, else the evaluated model."""
-    source = job.push_results_to or job.adapter_model_id or job.model_id
+    source = cfg.push_results_to or cfg.adapter_model_id or cfg.model_id
     assert source is not None  # _check_models guarantees a model
     repo = f"{namespace}/{source.rstrip('/').split('/')[-1]}-eval-data"
     valid_repo_id(repo, "the dataset repo for the eval data")
@@ -138,68 +110,72 @@ def _eval_data_repo(job: EvalJob, namespace: str) -> str:
 
 
 def plan_eval(job: EvalJob) -> EvalPlan:
-    """The job for this request, after the checks that need no network: one model mode, model folders or repo ids,
-    the data rows themselves (read and validated here, cheaply), repo names, namespace and timeout on hf-jobs."""
+    """The job for this request, after the checks that need no network: model folders or repo ids, the output
+    folder, the data rows themselves (read and validated here, cheaply), repo names, namespace and timeout."""
     if job.backend not in BACKENDS:
         raise PreflightError(f"unknown backend {job.backend!r}: use one of {', '.join(BACKENDS)}")
     hf = job.backend == "hf-jobs"
-    job = _check_models(job, hf)
-    if job.push_results_to:
-        valid_repo_id(job.push_results_to, "--push-results-to")
+    cfg = _check_models(job.config, hf)
+    if cfg.push_results_to:
+        valid_repo_id(cfg.push_results_to, "--push-results-to")
+    data, train = cfg.data or "", cfg.train
 
-    local_data = Path(job.data).is_file()
+    local_data = Path(data).is_file()
     if local_data:
-        data = read_eval_data(Path(job.data), Path(job.train) if job.train else None, job.max_rows)
-        job = dataclasses.replace(job, data=str(Path(job.data).resolve()), train=str(data.train_path.resolve()))
-    elif Path(job.data).exists() or Path(job.data).suffix in _DATA_SUFFIXES:
-        raise DataError(f"--data {job.data}: no such file (a file of canonical rows, or a Hub dataset id)")
+        read = read_eval_data(Path(data), Path(train) if train else None, cfg.max_rows)
+        train = str(read.train_path.resolve()) if read.train_path else None
+        cfg = dataclasses.replace(cfg, data=str(Path(data).resolve()), train=train)
+    elif Path(data).exists() or Path(data).suffix in _DATA_SUFFIXES:
+        raise DataError(f"--data {data}: no such file (a file of canonical rows, or a Hub dataset id)")
     else:
-        valid_repo_id(job.data, "--data is no local file, and as a Hub dataset id")
+        valid_repo_id(data, "--data is no local file, and as a Hub dataset id")
 
     upload: dict[str, str] = {}
+    namespace = None
     if hf:
-        namespace = job.namespace or (job.push_results_to.split("/")[0] if job.push_results_to else None)
+        namespace = job.namespace or (cfg.push_results_to.split("/")[0] if cfg.push_results_to else None)
         if not namespace:
             raise PreflightError(
                 "hf-jobs needs --namespace (the user or organisation that runs the job), or --push-results-to"
             )
         timeout_seconds(job.timeout)
-        job = dataclasses.replace(job, namespace=namespace)
         if local_data:
-            assert job.train is not None
-            upload = dict(zip(DATA_FILES, (job.data, job.train)))
-            job = dataclasses.replace(job, data=_eval_data_repo(job, namespace), train=None)
-        elif job.train and Path(job.train).exists():
+            upload = dict(zip(DATA_FILES, (cfg.data, cfg.train)))
+            upload = {name: path for name, path in upload.items() if path}
+            cfg = dataclasses.replace(cfg, data=_eval_data_repo(cfg, namespace), train=None)
+        elif cfg.train and Path(cfg.train).exists():
             raise PreflightError(
-                f"--train {job.train} is a local file the job cannot see: with a Hub dataset as --data,"
+                f"--train {cfg.train} is a local file the job cannot see: with a Hub dataset as --data,"
                 " --train names a file of that dataset"
             )
     else:
-        job = dataclasses.replace(job, out=str(Path(job.out).resolve()), namespace=None)
+        check_out_dir(Path(cfg.out or ""), cfg.overwrite)
+        cfg = dataclasses.replace(cfg, out=str(Path(cfg.out or "").resolve()))
+    job = dataclasses.replace(job, config=cfg, namespace=namespace)
     spec = JobSpec(
         entry=EVAL_ENTRY,
-        args=job.args(),
+        args=cfg.to_args(),
         name="eval",
         flavor=job.flavor,
         timeout=job.timeout,
         namespace=job.namespace,
-        config_hash=job.config_hash(),
-        data=job.data,
+        config_hash=config_hash(job),
+        data=cfg.data,
     )
     return EvalPlan(job=job, spec=spec, upload=upload)
 
 
 def check_hub(plan: EvalPlan) -> HfApi:
     """The checks that ask the Hub, token first: no request leaves without one on hf-jobs (or when the job pushes)."""
-    job = plan.job
-    needs_token = job.backend == "hf-jobs" or job.push_results_to is not None
+    cfg = plan.job.config
+    needs_token = plan.job.backend == "hf-jobs" or cfg.push_results_to is not None
     api = HfApi(token=require_token()) if needs_token else HfApi()
     for flag, name in _MODEL_FLAGS:
-        value = getattr(job, name)
+        value = getattr(cfg, name)
         if value is not None and not Path(value).exists():
             check_model_on_hub(api, value, flag)
-    if not plan.upload and not Path(job.data).exists():
-        check_dataset_on_hub(api, job.data, "--data")
+    if not plan.upload and not Path(cfg.data or "").exists():
+        check_dataset_on_hub(api, cfg.data or "", "--data")
     return api
 
 
@@ -210,8 +186,9 @@ def launch_eval(plan: EvalPlan, ledger: Ledger) -> JobHandle:
     spec = plan.spec
     if plan.upload:
         message = f"hiddenparams: eval data for job config {spec.config_hash}"
-        revision = upload_dataset_files(api, plan.job.data, plan.upload, message)
-        spec = dataclasses.replace(spec, args=[*spec.args, "--data-revision", revision])
+        revision = upload_dataset_files(api, plan.job.config.data or "", plan.upload, message)
+        config = dataclasses.replace(plan.job.config, data_revision=revision)
+        spec = dataclasses.replace(spec, args=config.to_args())
     backend = get_backend(plan.job.backend, ledger.root, spec.namespace)
     return submit(spec, backend, ledger)
 
@@ -222,16 +199,16 @@ def describe_eval(plan: EvalPlan, artifacts: str | Path | None = None) -> dict[s
     described = backend.describe(plan.spec)
     described["config_hash"] = plan.spec.config_hash
     described["job"] = plan.job.to_dict()
-    described["evaluates"] = plan.job.evaluates()
+    described["evaluates"] = plan.job.config.model_args()
     described["data"] = {
-        "job_reads": plan.job.data,
+        "job_reads": plan.job.config.data,
         "uploaded_from": plan.upload or None,  # to a private dataset repo, at submit time
         **({"revision": "the upload's commit, added at submit as --data-revision"} if plan.upload else {}),
     }
-    described["results"] = plan.job.push_results_to
+    described["results"] = plan.job.config.push_results_to
     warnings = []
     if plan.job.backend == "hf-jobs":
-        if not plan.job.push_results_to:
+        if not plan.job.config.push_results_to:
             warnings.append(
                 "no --push-results-to: the job's files go with its disk; only the summary in its log reaches the ledger"
             )
