@@ -18,6 +18,8 @@ from typer.testing import CliRunner
 
 from hiddenparams import eval_job
 from hiddenparams.cli import app
+from hiddenparams.evaluate import EvalConfig
+from hiddenparams.jobs.eval import EvalJob, plan_eval
 from hiddenparams.jobs.hf import SCRIPT_ENV
 from hiddenparams.ledger import Ledger
 
@@ -27,7 +29,7 @@ COMMIT = "1" * 40  # the commit id FakeHub answers for every upload
 
 def _cli(*args: str):
     result = CliRunner().invoke(app, list(args))
-    assert TOKEN not in "".join(result.output.split())
+    assert TOKEN not in "".join(result.output.split()) and TOKEN not in str(result.exception)
     assert "Traceback" not in result.output
     return result
 
@@ -79,7 +81,7 @@ def _dry_run(*extra: str):
     )  # fmt: skip
 
 
-def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_files, tiny_model_dir, monkeypatch):
+def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_files, tiny_model_dir, monkeypatch, said):
     result = _dry_run("--data", str(eval_files / "test.jsonl"), "--push-results-to", ADAPTER, "--timeout", "2h")
     assert result.exit_code == 0, result.output
     spec = json.loads(result.stdout)
@@ -108,10 +110,10 @@ def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_fil
     }
     for args, expected in refusals.items():
         refused = _dry_run(*args)
-        assert refused.exit_code == 1 and expected in " ".join(refused.stderr.split()), (args, refused.output)
+        assert refused.exit_code == 1 and expected in said(refused), (args, refused.output)
     local = _cli("eval", "--model-id", str(tiny_model_dir), "--data", f"{NS}/d", "--out", "e", "--backend", "hf-jobs",
                  "--namespace", NS, "--dry-run")  # fmt: skip
-    assert local.exit_code == 1 and "a local folder the job cannot see" in " ".join(local.stderr.split())
+    assert local.exit_code == 1 and "a local folder the job cannot see" in said(local)
     assert hub.requests == []
 
 
@@ -138,7 +140,7 @@ def test_hf_jobs_submit_uploads_the_data_then_posts_the_eval_job(hub, eval_files
     assert all(TOKEN not in json.dumps(v) for k, v in body.items() if k != "secrets")
     command = body["command"]
     assert command[command.index("--data") + 1] == f"{ADAPTER}-eval-data" and "--train" not in command
-    assert command[-2:] == ["--data-revision", COMMIT]  # the job reads exactly the uploaded commit
+    assert command[command.index("--data-revision") + 1] == COMMIT  # the job reads exactly the uploaded commit
     assert {"--constrained", "--push-results-to"} <= set(command)
     script = base64.b64decode(body["environment"][SCRIPT_ENV]).decode()
     assert "ENTRY = 'hiddenparams.eval_job'" in script and '"peft>=' in script.split("# ///")[1]
@@ -156,6 +158,29 @@ def test_hf_jobs_submit_uploads_the_data_then_posts_the_eval_job(hub, eval_files
     assert [e["event"] for e in events] == ["submitted", "finished", "evaluated"]
     assert events[-1]["job_id"] == "job0001" and events[-1]["details"]["valid_cases"] == 7
     assert TOKEN not in Ledger(root).path.read_text()
+
+
+def test_an_eval_option_is_declared_once_and_reaches_the_job_unchanged(hub, eval_files, tmp_path):
+    """`max_new_tokens` exists only as an EvalConfig field (and where generation uses it): the CLI flag, a --config
+    file and --set all reach the job spec, and the job parses its arguments back into the very same config."""
+    flags = _dry_run("--data", str(eval_files / "test.jsonl"), "--push-results-to", ADAPTER, "--max-new-tokens", "7")
+    assert flags.exit_code == 0, flags.output
+    spec = json.loads(flags.stdout)
+    assert spec["job"]["config"]["max_new_tokens"] == 7
+    assert spec["command"][spec["command"].index("--max-new-tokens") + 1] == "7"
+
+    config = tmp_path / "eval.yaml"
+    config.write_text(f"data: {eval_files / 'test.jsonl'}\nmax_new_tokens: 5\nmax_rows: 4\n")
+    from_file = _dry_run("--config", str(config), "--set", "max_rows=3", "--push-results-to", ADAPTER)
+    assert from_file.exit_code == 0, from_file.output
+    cfg = json.loads(from_file.stdout)["job"]["config"]
+    assert (cfg["max_new_tokens"], cfg["max_rows"]) == (5, 3)
+
+    job = EvalJob(EvalConfig(data=str(eval_files / "test.jsonl"), out=str(tmp_path / "e"), model_id=BASE,
+                             max_new_tokens=9, constrained=True))  # fmt: skip
+    plan = plan_eval(job)
+    assert eval_job.parse_args(plan.spec.args) == plan.job.config
+    assert plan.job.config.max_new_tokens == 9 and "--max-new-tokens" in plan.spec.args
 
 
 @dataclass
@@ -208,5 +233,5 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     assert summary["details"]["pushed"]["repo"] == ADAPTER and summary["details"]["pushed"]["commit"] == COMMIT
     assert f"valid_cases={report['valid_cases']}/8" in printed.out
 
-    missing = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/other", "--out", str(out)])
+    missing = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/other", "--out", str(tmp_path / "e2")])
     assert missing == 1 and "cannot download test.jsonl" in capsys.readouterr().err

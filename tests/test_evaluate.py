@@ -16,7 +16,10 @@ from hiddenparams.eval_modes import evaluate
 from hiddenparams.generation import MAX_NEW_TOKENS_MARGIN, generate_all, max_new_tokens_for, prompt_ids
 from hiddenparams.score import Case
 from hiddenparams.value_scores import ValueDistribution, distribution_report, score_values, value_pieces
+from hiddenparams.config import config_hash
+from hiddenparams.evaluate import EvalConfig
 from hiddenparams.ledger import Ledger
+from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.schema import KEYS, MAX_VALUE, MIN_VALUE, VALUES, to_json
 
 runner = CliRunner()
@@ -82,12 +85,20 @@ def test_eval_full_mode_writes_predictions_report_and_ledger(tiny_model_dir, eva
             str(out),
             "--batch-size",
             "5",
+            "--max-new-tokens",
+            "12",
             "--artifacts-dir",
             str(tmp_path / "artifacts"),
         ],
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval_report.json").read_text())
+    assert report["decoding"]["max_new_tokens"] == 12 == report["config"]["max_new_tokens"]
+    provenance = report["provenance"]
+    assert provenance["config_hash"] == config_hash(EvalConfig(**report["config"]))
+    assert provenance["data_sha256"] == {
+        "data": file_sha256(eval_data_dir / "test.jsonl"), "train": file_sha256(eval_data_dir / "train.jsonl")}  # fmt: skip
+    assert provenance["code_version"] == code_version()
     assert f"valid_cases={report['valid_cases']}/12" in result.stdout
     assert report["total"] == 12 and report["model"]["mode"] == "full" and report["decoding"]["mode"] == "greedy"
     assert {"train_mean", "tfidf_ridge"} <= set(report["baselines"])
@@ -226,3 +237,48 @@ def test_bad_input_fails_before_any_generation(case, tiny_model_dir, tiny_adapte
     assert result.exit_code != 0
     assert message in said(result)
     assert not (out / "predictions.jsonl").exists()
+
+
+def test_eval_refuses_a_non_empty_out_unless_overwrite(tiny_model_dir, eval_data_dir, tmp_path, said):
+    out = tmp_path / "out"
+    out.mkdir()
+    (out / "precious.txt").write_text("keep me")
+    args = ["eval", "--model-id", str(tiny_model_dir), "--data", str(eval_data_dir / "test.jsonl"), "--out", str(out),
+            "--max-rows", "2", "--artifacts-dir", str(tmp_path / "a")]  # fmt: skip
+    refused = runner.invoke(app, args)
+    assert refused.exit_code != 0 and "not empty" in said(refused) and "--overwrite" in said(refused)
+    assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
+    done = runner.invoke(app, [*args, "--overwrite"])
+    assert done.exit_code == 0, done.output
+    assert (out / "precious.txt").read_text() == "keep me" and (out / "eval_report.json").is_file()
+
+
+def test_a_bad_adapter_is_refused_before_the_base_loads(tiny_model_dir, tiny_adapter_dir, eval_data_dir, tmp_path, said):
+    broken_base = tmp_path / "base"  # would fail to load: the adapter's error must come first
+    shutil.copytree(tiny_model_dir, broken_base)
+    with open(broken_base / "model.safetensors", "r+b") as f:
+        f.truncate(1000)
+    no_config = tmp_path / "adapter"
+    shutil.copytree(tiny_adapter_dir, no_config)
+    (no_config / "adapter_config.json").unlink()
+    data = ["--data", str(eval_data_dir / "test.jsonl")]
+    result = runner.invoke(app, ["eval", "--base-model-id", str(broken_base), "--adapter-model-id", str(no_config),
+                                 *data, "--out", str(tmp_path / "o")])  # fmt: skip
+    assert result.exit_code != 0 and "no adapter_config.json" in said(result)
+    missing = runner.invoke(app, ["eval", "--base-model-id", str(broken_base), "--adapter-model-id",
+                                  str(tmp_path / "nowhere"), *data, "--out", str(tmp_path / "o")])  # fmt: skip
+    assert missing.exit_code != 0 and "no such folder" in said(missing)
+
+
+@pytest.mark.parametrize("command", ["eval", "predict"])
+def test_truncated_weights_are_named_with_what_to_do(command, tiny_model_dir, eval_data_dir, tmp_path, said):
+    broken = tmp_path / "model"
+    shutil.copytree(tiny_model_dir, broken)
+    with open(broken / "model.safetensors", "r+b") as f:
+        f.truncate(1_000_000)
+    extra = (["--data", str(eval_data_dir / "test.jsonl"), "--out", str(tmp_path / "o")] if command == "eval"
+             else ["a request"])  # fmt: skip
+    result = runner.invoke(app, [command, "--model-id", str(broken), *extra])
+    assert result.exit_code != 0
+    assert f"{broken / 'model.safetensors'}: truncated or corrupt" in said(result) and "again" in said(result)
+    assert "Traceback" not in result.output

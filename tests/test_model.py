@@ -128,3 +128,15 @@ def test_plain_causal_lm_loads_through_auto_class_with_its_own_lora_targets(tmp_
     peft_model = get_peft_model(model, LoraConfig(r=2, target_modules=lora_targets(model.config)))
     wrapped = [n for n, m in peft_model.named_modules() if hasattr(m, "lora_A")]
     assert len(wrapped) == 7 * 2 and not any("lm_head" in n for n in wrapped)
+
+
+def test_truncated_weights_file_is_a_clear_error(checkpoint, tmp_path):
+    """An interrupted copy or download: named, with what to do, before transformers' SafetensorError."""
+    import shutil
+
+    broken = tmp_path / "broken"
+    shutil.copytree(checkpoint, broken)
+    with open(broken / "model.safetensors", "r+b") as f:
+        f.truncate(1000)
+    with pytest.raises(ModelLoadError, match=r"model\.safetensors: truncated or corrupt .* again"):
+        load_model(str(broken))

@@ -70,3 +70,36 @@ def test_predict_cli_from_arguments_file_and_stdin(tiny_model_dir, tiny_adapter_
 def test_predict_cli_bad_input(args, stdin, message, said):
     result = runner.invoke(app, ["predict", *args], input=stdin)
     assert result.exit_code != 0 and message in said(result)
+
+
+def test_predict_keeps_one_output_line_per_input_line(tiny_model_dir, tmp_path, said):
+    """A bad or blank line is answered by an error object in its place; every other line is answered."""
+    model = ["--model-id", str(tiny_model_dir)]
+    stdin = '{"request_text": "calm piano"}\nnot json\n\n{"text": "no request_text"}\n{"id": "q5", "request_text": "loud"}\n'
+    result = runner.invoke(app, ["predict", *model], input=stdin)
+    assert result.exit_code == 0, result.output
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(lines) == 5
+    assert lines[0]["request_text"] == "calm piano" and ("params" in lines[0] or "output" in lines[0])
+    assert lines[1]["line"] == 2 and "stdin:2: not a JSON line" in lines[1]["error"]
+    assert lines[2]["line"] == 3 and "blank" in lines[2]["error"]
+    assert lines[3]["line"] == 4 and "request_text" in lines[3]["error"]
+    assert lines[4]["id"] == "q5" and lines[4]["request_text"] == "loud"
+    assert "stdin:2" in said(result)
+
+    requests = tmp_path / "requests.txt"
+    requests.write_text("calm piano\n\nloud\n\n", encoding="utf-8")
+    from_file = runner.invoke(app, ["predict", *model, "--file", str(requests)])
+    assert from_file.exit_code == 0, from_file.output
+    answers = [json.loads(line) for line in from_file.stdout.splitlines()]
+    assert [a.get("request_text") for a in answers] == ["calm piano", None, "loud"]  # trailing blanks end the file
+    assert answers[1]["error"].endswith("blank line: no request")
+
+
+def test_an_over_long_request_is_answered_with_a_warning_naming_the_context(tiny_model_dir, said):
+    long_text = "rainy jazz " * 400  # far past the tiny model's 512-token context
+    result = runner.invoke(app, ["predict", "--model-id", str(tiny_model_dir), "short one", long_text])
+    assert result.exit_code == 0, result.output
+    assert len(result.stdout.splitlines()) == 2
+    assert "request 2" in said(result) and "context of 512 tokens" in said(result)
+    assert "request 1:" not in said(result)
