@@ -312,6 +312,7 @@ def test_cli_score_json(split_dir):
         (lambda d: None, ["--train", "missing.jsonl"], "--train missing.jsonl: no such file"),
         (lambda d: write_lines(d / "test.jsonl", ["{"]), [], "test.jsonl:1"),
         (lambda d: (d / "out").write_text("a file"), [], "a file, not a folder"),
+        (lambda d: ((d / "out").mkdir(), (d / "out" / "x").write_text("x")), [], "not empty"),
     ],
 )
 def test_cli_score_bad_input_exits_non_zero(split_dir, change, extra, message, said):
@@ -321,7 +322,7 @@ def test_cli_score_bad_input_exits_non_zero(split_dir, change, extra, message, s
     assert result.exit_code != 0
     # rich wraps the message at the runner's 80 columns, inside the long tmp path too: compare without whitespace.
     assert message.replace(" ", "") in said(result).replace(" ", "")
-    assert not (split_dir / "out").is_dir()
+    assert not (split_dir / "out" / "eval_report.json").exists()
 
 
 def test_cli_score_without_a_train_split_skips_the_baselines_and_says_why(split_dir, said):

@@ -34,7 +34,7 @@ from .eval_modes import (
     read_eval_data,
     write_jsonl_atomic,
 )
-from .generation import DEFAULT_BATCH_SIZE, max_new_tokens_for, warn_too_long
+from .generation import DEFAULT_BATCH_SIZE, max_new_tokens_for, context_warnings
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import check_model_mode, is_local, load_for_inference
 from .provenance import provenance
@@ -252,7 +252,7 @@ def run_eval(
     max_new_tokens = cfg.max_new_tokens or max_new_tokens_for(tokenizer)
     decoding = {"batch_size": cfg.batch_size, "max_new_tokens": max_new_tokens}
     texts = [r.request_text for r in rows]
-    warnings = warn_too_long(model, tokenizer, texts, [f"row {r.id}" for r in rows], max_new_tokens)
+    warnings = context_warnings(model, tokenizer, texts, [f"row {r.id}" for r in rows], max_new_tokens)
 
     def progress(stage: str) -> Callable[[int], None] | None:
         return (lambda n: on_rows(stage, n, len(rows))) if on_rows else None

@@ -8,7 +8,6 @@ same position; `generate` stops a batch as soon as every row has emitted EOS.
 
 from __future__ import annotations
 
-import logging
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -16,8 +15,6 @@ from typing import Any
 from .chat_format import render_ids
 from .prompt import prompt_messages
 from .schema import KEYS, MAX_VALUE, to_json
-
-logger = logging.getLogger(__name__)
 
 # Tokens a model may spend after the longest valid object (and its EOS) before we cut it off: enough to show
 # what it would have added (trailing text makes the output invalid), small enough to stop a rambling model early.
@@ -53,17 +50,14 @@ def too_long(model: Any, tokenizer: Any, texts: Sequence[str], max_new_tokens: i
     return [i for i, text in enumerate(texts) if len(prompt_ids(tokenizer, text)) > budget]
 
 
-def warn_too_long(model: Any, tokenizer: Any, texts: Sequence[str], names: Sequence[str],
+def context_warnings(model: Any, tokenizer: Any, texts: Sequence[str], names: Sequence[str],
                   max_new_tokens: int | None = None) -> list[str]:
-    """A warning per over-long request (named by `names`), naming the model's context length; also logged."""
-    warnings = [
+    """A warning per over-long request (named by `names`), naming the model's context length."""
+    return [
         f"{names[i]}: the prompt and its answer do not fit the model's context of {context_length(model)} tokens;"
         " the answer is unreliable (shorten the request)"
         for i in too_long(model, tokenizer, texts, max_new_tokens)
     ]
-    for warning in warnings:
-        logger.warning(warning)
-    return warnings
 
 
 @dataclass(frozen=True)

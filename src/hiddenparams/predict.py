@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import HiddenParamsError
-from .generation import DEFAULT_BATCH_SIZE, generate_all, warn_too_long
+from .generation import DEFAULT_BATCH_SIZE, generate_all, context_warnings
 from .model import load_for_inference
 from .schema import parse_strict
 
@@ -93,7 +93,7 @@ class Predictor:
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One result per text, in order (see the module docstring for its shape)."""
         check_texts(texts)
-        self.warnings = warn_too_long(
+        self.warnings = context_warnings(
             self.model, self.tokenizer, texts, [f"request {i}" for i in range(1, len(texts) + 1)]
         )
         outputs = generate_all(self.model, self.tokenizer, list(texts), self.batch_size)

@@ -10,6 +10,7 @@ from typing import Optional
 import typer
 
 from ..eval_modes import read_eval_data
+from ..evaluate import check_out_dir
 from ..report import render_eval_report
 from ..score import EvalReport, read_predictions, representative_failures
 from ..score import score as score_rows
@@ -29,6 +30,7 @@ def score(
         help="Train split for the baselines (default: train.jsonl beside --data; without one the baselines are"
         " skipped and the report says so).",
     ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out (its files are replaced)."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Score raw generations strictly and compare them with the train-mean and TF-IDF + ridge baselines.
@@ -38,8 +40,7 @@ def score(
     """
     if not predictions.is_file():
         fail(f"--predictions {predictions}: no such file")
-    if out.exists() and not out.is_dir():
-        fail(f"--out {out}: a file, not a folder; give a folder for the report files")
+    check_out_dir(out, overwrite)
     rows, train_rows, train_path, _, no_train = read_eval_data(data, train)
     outputs = read_predictions(predictions, [r.id for r in rows])
     inputs = {"data": str(data), "predictions": str(predictions), "train": str(train_path) if train_path else None}
