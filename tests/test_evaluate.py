@@ -13,7 +13,13 @@ from typer.testing import CliRunner
 from hiddenparams.cli import app
 from hiddenparams.convert import Row
 from hiddenparams.eval_modes import evaluate
-from hiddenparams.generation import MAX_NEW_TOKENS_MARGIN, generate_all, max_new_tokens_for, prompt_ids
+from hiddenparams.generation import (
+    MAX_NEW_TOKENS_MARGIN,
+    context_warnings,
+    generate_all,
+    max_new_tokens_for,
+    prompt_ids,
+)
 from hiddenparams.score import Case
 from hiddenparams.value_scores import ValueDistribution, distribution_report, score_values, value_pieces
 from hiddenparams.config import config_hash
@@ -282,3 +288,9 @@ def test_truncated_weights_are_named_with_what_to_do(command, tiny_model_dir, ev
     assert result.exit_code != 0
     assert f"{broken / 'model.safetensors'}: truncated or corrupt" in said(result) and "again" in said(result)
     assert "Traceback" not in result.output
+
+
+def test_rows_past_the_models_context_are_named(full_model):
+    model, tokenizer, _ = full_model
+    warnings = context_warnings(model, tokenizer, ["calm piano", "rainy jazz " * 400], ["row a", "row b"])
+    assert len(warnings) == 1 and warnings[0].startswith("row b:") and "context of 512 tokens" in warnings[0]

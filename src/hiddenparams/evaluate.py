@@ -34,7 +34,7 @@ from .eval_modes import (
     read_eval_data,
     write_jsonl_atomic,
 )
-from .generation import DEFAULT_BATCH_SIZE, max_new_tokens_for, context_warnings
+from .generation import DEFAULT_BATCH_SIZE, context_warnings, max_new_tokens_for
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import check_model_mode, is_local, load_for_inference
 from .provenance import provenance

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from .errors import HiddenParamsError
-from .generation import DEFAULT_BATCH_SIZE, generate_all, context_warnings
+from .generation import DEFAULT_BATCH_SIZE, context_warnings, generate_all
 from .model import load_for_inference
 from .schema import parse_strict
 
