@@ -11,8 +11,10 @@ import torch
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
+from hiddenparams.config import config_hash
 from hiddenparams.convert import Row
 from hiddenparams.eval_modes import evaluate
+from hiddenparams.evaluate import EvalConfig
 from hiddenparams.generation import (
     MAX_NEW_TOKENS_MARGIN,
     context_warnings,
@@ -20,13 +22,11 @@ from hiddenparams.generation import (
     max_new_tokens_for,
     prompt_ids,
 )
-from hiddenparams.score import Case
-from hiddenparams.value_scores import ValueDistribution, distribution_report, score_values, value_pieces
-from hiddenparams.config import config_hash
-from hiddenparams.evaluate import EvalConfig
 from hiddenparams.ledger import Ledger
 from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.schema import KEYS, MAX_VALUE, MIN_VALUE, VALUES, to_json
+from hiddenparams.score import Case
+from hiddenparams.value_scores import ValueDistribution, distribution_report, score_values, value_pieces
 
 runner = CliRunner()
 

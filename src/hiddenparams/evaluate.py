@@ -27,13 +27,7 @@ from typing import Any
 
 from .config import ConfigError
 from .convert import DataError
-from .eval_modes import (
-    EvalData,
-    evaluate,
-    evaluate_values,
-    read_eval_data,
-    write_jsonl_atomic,
-)
+from .eval_modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
 from .generation import DEFAULT_BATCH_SIZE, context_warnings, max_new_tokens_for
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import check_model_mode, is_local, load_for_inference

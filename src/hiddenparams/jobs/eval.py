@@ -33,13 +33,7 @@ from ..model import check_adapter
 from . import BACKENDS, backend_for, get_backend, submit
 from .base import JobError, JobHandle, JobSpec, JobStage
 from .hf import NO_TOKEN, require_token, timeout_seconds
-from .hub import (
-    PreflightError,
-    check_dataset_on_hub,
-    check_model_on_hub,
-    upload_dataset_files,
-    valid_repo_id,
-)
+from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
 
 logger = logging.getLogger(__name__)
 
