@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from dataclasses import fields
 
 import numpy as np
 import pytest
@@ -294,3 +295,16 @@ def test_rows_past_the_models_context_are_named(full_model):
     model, tokenizer, _ = full_model
     warnings = context_warnings(model, tokenizer, ["calm piano", "rainy jazz " * 400], ["row a", "row b"])
     assert len(warnings) == 1 and warnings[0].startswith("row b:") and "context of 512 tokens" in warnings[0]
+
+
+def test_eval_help_lists_the_flags_users_have_with_their_help():
+    result = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "250"})
+    assert result.exit_code == 0
+    flags = ["--model-id", "--base-model-id", "--adapter-model-id", "--data", "--out", "--train", "--batch-size",
+             "--max-rows", "--constrained", "--distribution", "--device", "--push-results-to", "--backend", "--flavor",
+             "--namespace", "--timeout", "--dry-run", "--wait", "--artifacts-dir", "--json", "--config", "--set",
+             "--overwrite", "--max-new-tokens"]  # fmt: skip
+    for flag in flags:
+        assert f" {flag} " in result.stdout, flag
+    for f in fields(EvalConfig):  # every config field is a flag, with the help its field declares
+        assert f.metadata["help"].split(" (")[0][:60] in result.stdout, f.name
