@@ -20,6 +20,7 @@ from rich.progress import (
 
 from ..config import load_config, parse_overrides
 from ..convert import DataError, read_rows
+from ..errors import HiddenParamsError
 from ..evaluate import EvalConfig, EvalResult, run, summarize
 from ..jobs import BACKENDS
 from ..jobs.eval import (
@@ -108,7 +109,9 @@ def eval_cmd(
     try:
         with _progress() as on_rows:
             result = run(cfg, on_rows, Ledger(artifacts_dir))
-    except KeyboardInterrupt:
+    except HiddenParamsError:
+        raise  # refused before any generation: there are no predictions to point at
+    except BaseException:  # out of memory, Ctrl-C ...: the finished batches are on disk
         if predictions.exists():
             _note(f"evaluation stopped; the predictions finished so far are in {predictions}")
         raise
