@@ -42,7 +42,7 @@ class JobSpec:
     """One job: a Python module (`hiddenparams.train_job`) or a `.py` script, with its arguments and resources.
 
     `num_processes > 1` runs it under `accelerate launch`. On hf-jobs that number comes from the flavor
-    (`a100x4` -> 4); `flavor`, `timeout` and `namespace` only matter there.
+    (`a100x4` -> 4); `flavor`, `timeout`, `namespace`, `upload` and `ship_repo` only matter there.
     """
 
     entry: str
@@ -56,6 +56,10 @@ class JobSpec:
     config_hash: str | None = None
     model_repo: str | None = None  # where the job's model lands: a Hub repo id or a local folder
     data: str | None = None  # where the job reads its data: a Hub dataset id or a local folder
+    # hf-jobs only: local files (path in the repo -> file) committed with the job's code to `ship_repo`, a private
+    # dataset repo; the job then gets `--data-revision <that commit>`.
+    upload: dict[str, str] = field(default_factory=dict)
+    ship_repo: str | None = None
 
     @property
     def is_script(self) -> bool:
@@ -71,6 +75,7 @@ class JobHandle:
     backend: str
     url: str  # https://huggingface.co/jobs/{namespace}/{id} on hf-jobs, file:// of the log locally
     namespace: str | None = None
+    shipped: dict[str, str] | None = None  # hf-jobs: the repo, commit and wheel the job's code and data came in
 
 
 @dataclass

@@ -32,7 +32,7 @@ from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from . import BACKENDS, backend_for, get_backend, submit
 from .base import JobError, JobHandle, JobSpec, JobStage
 from .hf import NO_TOKEN, require_token, timeout_seconds
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
+from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 logger = logging.getLogger(__name__)
 
@@ -157,6 +157,7 @@ def plan_eval(job: EvalJob) -> EvalPlan:
         valid_repo_id(job.data, "--data is no local file, and as a Hub dataset id")
 
     upload: dict[str, str] = {}
+    ship_repo = None
     if hf:
         namespace = job.namespace or (job.push_results_to.split("/")[0] if job.push_results_to else None)
         if not namespace:
@@ -165,10 +166,11 @@ def plan_eval(job: EvalJob) -> EvalPlan:
             )
         timeout_seconds(job.timeout)
         job = dataclasses.replace(job, namespace=namespace)
+        ship_repo = _eval_data_repo(job, namespace)  # the job's code goes there, with the data when it is local
         if local_data:
             assert job.train is not None
             upload = dict(zip(DATA_FILES, (job.data, job.train)))
-            job = dataclasses.replace(job, data=_eval_data_repo(job, namespace), train=None)
+            job = dataclasses.replace(job, data=ship_repo, train=None)
         elif job.train and Path(job.train).exists():
             raise PreflightError(
                 f"--train {job.train} is a local file the job cannot see: with a Hub dataset as --data,"
@@ -185,6 +187,8 @@ def plan_eval(job: EvalJob) -> EvalPlan:
         namespace=job.namespace,
         config_hash=job.config_hash(),
         data=job.data,
+        upload=upload,
+        ship_repo=ship_repo,
     )
     return EvalPlan(job=job, spec=spec, upload=upload)
 
@@ -204,16 +208,11 @@ def check_hub(plan: EvalPlan) -> HfApi:
 
 
 def launch_eval(plan: EvalPlan, ledger: Ledger) -> JobHandle:
-    """Check with the Hub, upload local data for hf-jobs (the job reads that very commit), submit, and write the
-    `submitted` ledger line."""
-    api = check_hub(plan)
-    spec = plan.spec
-    if plan.upload:
-        message = f"hiddenparams: eval data for job config {spec.config_hash}"
-        revision = upload_dataset_files(api, plan.job.data, plan.upload, message)
-        spec = dataclasses.replace(spec, args=[*spec.args, "--data-revision", revision])
-    backend = get_backend(plan.job.backend, ledger.root, spec.namespace)
-    return submit(spec, backend, ledger)
+    """Check with the Hub, submit (on hf-jobs the backend commits the code and local data first, and the job reads
+    that very commit), and write the `submitted` ledger line."""
+    check_hub(plan)
+    backend = get_backend(plan.job.backend, ledger.root, plan.spec.namespace)
+    return submit(plan.spec, backend, ledger)
 
 
 def describe_eval(plan: EvalPlan, artifacts: str | Path | None = None) -> dict[str, Any]:

@@ -1,12 +1,9 @@
 """The hf-jobs backend: `huggingface_hub.run_uv_job` on Hugging Face Jobs, state and logs from the Jobs API.
 
-How the code reaches the job: `run_uv_job` uploads a *local* script file to the `{namespace}/jobs-artifacts` bucket
-through hf_xet's own networking, which creates a bucket as a side effect and which no HTTP mock can see. Instead the
-self-contained script (`uv_script.py`) travels inline, base64 in the job's environment: `run_uv_job` is given the
-command `bash -c BOOT` (not a local file, so no upload), and BOOT decodes the script into the container and runs it
-with `uv run`, which installs the dependencies of its PEP 723 header. Every request then goes through
-huggingface_hub's HTTP client, and the dry run prints exactly what is sent. An environment value is limited to
-128 KiB by Linux (MAX_ARG_STRLEN), hence `MAX_INLINE_SCRIPT_BYTES`; the script only carries the modules it imports.
+How the code reaches the job (`ship.py`): at submit, a wheel of this checkout, the job script and the job's data go
+to a private dataset repo in one commit, and the job runs `uv run --with <wheel URL> <script URL> ARGS` at that
+commit. Every request goes through huggingface_hub's HTTP client (nothing through the jobs-artifacts bucket, whose
+hf_xet upload no HTTP mock can see), and the dry run prints exactly what would be sent.
 
 The token only ever travels as the job's `HF_TOKEN` secret and in the Authorization header; `describe` shows secret
 names, and every message that leaves this module is redacted.
@@ -14,7 +11,6 @@ names, and every message that leaves this module is redacted.
 
 from __future__ import annotations
 
-import base64
 import re
 import warnings
 from collections.abc import Callable, Iterator
@@ -26,15 +22,14 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..ledger import redact, redact_obj, register_secret
+from ..provenance import code_version
+from ..preflight import FLAVOR_ENV, PROCESSES_ENV
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
-from .uv_script import UvScript, build_uv_script
+from .ship import Shipment, checkout, entry_file, git_commit, planned, script_metadata, ship, wheel_name
 
 HUB_URL = "https://huggingface.co"
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs, named here
-SCRIPT_ENV = "HIDDENPARAMS_JOB_SCRIPT"
-MAX_INLINE_SCRIPT_BYTES = 120_000  # base64 size; Linux refuses a single environment string over 128 KiB
-# $0 is the script's name without ".py": run_uv_job treats an argument ending in .py as a local file to upload.
-BOOT = f'f="${{TMPDIR:-/tmp}}/$0.py" && printf %s "${SCRIPT_ENV}" | base64 -d > "$f" && exec uv run "$f" "$@"'
+AT_SUBMIT = "SET-AT-SUBMIT"  # the dry run's stand-in for the commit the submit will make
 # Arguments run_uv_job would upload through the jobs-artifacts bucket (existing files) or reject as missing files.
 _FILE_LIKE_SUFFIXES = (".py", ".sh", ".yaml", ".yml", ".toml")
 NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write token with access to Jobs)"
@@ -105,27 +100,24 @@ class HfJobsBackend:
         register_secret(token)
         return HfApi(token=token)
 
-    def _script(self, spec: JobSpec) -> UvScript:
-        return build_uv_script(spec.entry, num_processes=flavor_gpus(spec.flavor))
+    def ship_repo(self, spec: JobSpec) -> str:
+        return spec.ship_repo or f"{spec.namespace or self.namespace}/hiddenparams-jobs"
 
-    def _uv_job_arguments(self, spec: JobSpec, script: UvScript) -> dict[str, Any]:
+    def _uv_job_arguments(self, spec: JobSpec, shipped: Shipment) -> dict[str, Any]:
         """Everything `run_uv_job` receives except the secrets."""
         for arg in spec.args:
             if Path(arg).suffix in _FILE_LIKE_SUFFIXES or Path(arg).is_file():
                 raise JobError(
                     f"job argument {arg!r} looks like a local file, which the job cannot see: pass its content"
                 )
-        encoded = base64.b64encode(script.text.encode("utf-8")).decode("ascii")
-        if len(encoded) > MAX_INLINE_SCRIPT_BYTES:
-            raise JobError(
-                f"the job script for {spec.entry} is {len(encoded)} bytes in base64, over the {MAX_INLINE_SCRIPT_BYTES}"
-                " that fit in one environment variable: it imports too much of the package"
-            )
+        data_revision = ["--data-revision", shipped.revision] if spec.upload else []
+        env = {FLAVOR_ENV: spec.flavor, PROCESSES_ENV: str(flavor_gpus(spec.flavor))}
         return {
-            "script": "bash",
-            "script_args": ["-c", BOOT, script.name.removesuffix(".py"), *spec.args],
+            "script": shipped.script_url,
+            "dependencies": [shipped.wheel_url],  # run_uv_job turns each into `uv run --with`
+            "script_args": [*spec.args, *data_revision],
             "image": UV_IMAGE,
-            "env": {**spec.env, "HF_HUB_DISABLE_EXPERIMENTAL_WARNING": "1", SCRIPT_ENV: encoded},
+            "env": {**spec.env, **env, "HF_HUB_DISABLE_EXPERIMENTAL_WARNING": "1"},
             "flavor": spec.flavor,
             "timeout": timeout_seconds(spec.timeout),
             "namespace": spec.namespace or self.namespace,
@@ -134,9 +126,11 @@ class HfJobsBackend:
         }
 
     def describe(self, spec: JobSpec) -> dict[str, Any]:
-        script = self._script(spec)
-        arguments = self._uv_job_arguments(spec, script)
-        env = {k: v for k, v in arguments["env"].items() if k != SCRIPT_ENV}
+        repo, wheel = self.ship_repo(spec), wheel_name(code_version())
+        plan = planned(repo, spec.entry, spec.upload, AT_SUBMIT, wheel)
+        arguments = self._uv_job_arguments(spec, plan)
+        script = entry_file(spec.entry)
+        metadata = script_metadata(script)
         return redact_obj(
             {
                 "backend": self.name,
@@ -148,15 +142,21 @@ class HfJobsBackend:
                 "image": UV_IMAGE,
                 "script": {
                     "name": script.name,
-                    "bytes": script.size,
-                    "sha256": script.sha256,
-                    "requires_python": script.requires_python,
-                    "dependencies": script.dependencies,
-                    "embedded_modules": script.modules,
-                    "shipped_as": f"base64 in ${SCRIPT_ENV}, decoded and run by `uv run` in the job",
+                    "requires_python": metadata.get("requires-python"),
+                    "dependencies": metadata.get("dependencies", []),  # pinned: constraints/job.txt
+                    "indexes": metadata.get("tool", {}).get("uv", {}).get("index", []),
                 },
-                "command": ["uv", "run", arguments["script"], *arguments["script_args"]],
-                "env": {**env, SCRIPT_ENV: f"<{len(arguments['env'][SCRIPT_ENV])} bytes: base64 of {script.name}>"},
+                "code": {
+                    "route": "wheel of this checkout + job script, committed with the data in one commit to"
+                    f" {repo}; the job runs `uv run --with <wheel URL> <script URL>` at that commit",
+                    "wheel": plan.wheel,
+                    **git_commit(checkout()),
+                    "repo": repo,
+                    "revision": f"{AT_SUBMIT}: the commit of that upload, also the data revision the job reads",
+                    "files": plan.files,
+                },
+                "command": ["uv", "run", "--with", plan.wheel_url, plan.script_url, *arguments["script_args"]],
+                "env": arguments["env"],
                 "secrets": ["HF_TOKEN"],
                 "labels": arguments["labels"],
                 "model_repo": spec.model_repo,
@@ -166,7 +166,13 @@ class HfJobsBackend:
 
     def submit(self, spec: JobSpec) -> JobHandle:
         api = self.api()
-        arguments = self._uv_job_arguments(spec, self._script(spec))
+        repo = self.ship_repo(spec)
+        try:
+            message = f"hiddenparams: {spec.name} job code and data (config {spec.config_hash or 'none'})"
+            shipped = ship(api, repo, spec.entry, spec.upload, message)
+        except HUB_ERRORS as exc:
+            hub_error(exc, f"uploading the job's code and data to the dataset {repo}")
+        arguments = self._uv_job_arguments(spec, shipped)
         try:
             with warnings.catch_warnings():
                 # run_uv_job is marked experimental; the env var that silences it is read once at import time.
@@ -174,7 +180,13 @@ class HfJobsBackend:
                 info = api.run_uv_job(**arguments, secrets={"HF_TOKEN": api.token})
         except HUB_ERRORS as exc:
             hub_error(exc, f"submitting the {spec.name} job to namespace {arguments['namespace']!r}")
-        return JobHandle(info.id, self.name, job_url(arguments["namespace"], info.id), namespace=arguments["namespace"])
+        shipment = {"code_repo": shipped.repo, "code_revision": shipped.revision, "wheel": shipped.wheel}
+        if spec.upload:
+            shipment["data_revision"] = shipped.revision
+        return JobHandle(
+            info.id, self.name, job_url(arguments["namespace"], info.id), namespace=arguments["namespace"],
+            shipped=shipment,
+        )  # fmt: skip
 
     def status(self, job_id: str) -> JobStatus:
         try:
