@@ -41,11 +41,12 @@ def nvidia_smi() -> tuple[str | None, list[str]]:
     try:
         run = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version,name", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20,
+            capture_output=True, text=True, timeout=20, check=False,
         )  # fmt: skip
     except (OSError, subprocess.SubprocessError):
         run = None
-    rows = [line.split(", ", 1) for line in run.stdout.splitlines() if ", " in line] if run and not run.returncode else []
+    lines = run.stdout.splitlines() if run and not run.returncode else []
+    rows = [line.split(", ", 1) for line in lines if ", " in line]
     if rows:
         return rows[0][0], [name for _, name in rows]
     version_file = Path("/proc/driver/nvidia/version")  # the kernel module answers even when nvidia-smi is absent

@@ -146,8 +146,8 @@ def print_spec(spec: dict[str, Any]) -> None:
         lines += [
             f"namespace: {spec['namespace']}  flavor: {spec['flavor']} ({spec['num_processes']} process(es))"
             f"  timeout: {spec['timeout']}",
-            f"script: {script['name']} ({script['bytes']} bytes) embedding {', '.join(script['embedded_modules'])}",
-            f"dependencies: {', '.join(script['dependencies'])}",
+            f"script: {script['name']}; code: {spec['code']['wheel']} ({spec['code']['route']})",
+            f"dependencies (pinned): {', '.join(script['dependencies'])}",
             f"secrets: {', '.join(spec['secrets'])} (names only)",
         ]
     uploaded = spec["data"]["uploaded_from"]

@@ -22,10 +22,19 @@ from huggingface_hub import HfApi, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..ledger import redact, redact_obj, register_secret
-from ..provenance import code_version
 from ..preflight import FLAVOR_ENV, PROCESSES_ENV
+from ..provenance import code_version
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
-from .ship import Shipment, checkout, entry_file, git_commit, planned, script_metadata, ship, wheel_name
+from .ship import (
+    Shipment,
+    checkout,
+    entry_file,
+    git_commit,
+    planned,
+    script_metadata,
+    ship,
+    wheel_name,
+)
 
 HUB_URL = "https://huggingface.co"
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs, named here

@@ -82,7 +82,7 @@ def git_commit(root: Path) -> dict[str, str | bool | None]:
 
     def git(*args: str) -> str | None:
         try:
-            run = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10)
+            run = subprocess.run(["git", *args], cwd=root, capture_output=True, text=True, timeout=10, check=False)
         except (OSError, subprocess.SubprocessError):
             return None
         return run.stdout.strip() if run.returncode == 0 else None
@@ -108,14 +108,15 @@ def build_wheel() -> Path:
     if wheel.is_file():
         return wheel
     with tempfile.TemporaryDirectory() as stage:
-        shutil.copytree(root / "src" / PACKAGE, Path(stage, "src", PACKAGE), ignore=shutil.ignore_patterns("__pycache__"))
+        skip = shutil.ignore_patterns("__pycache__")
+        shutil.copytree(root / "src" / PACKAGE, Path(stage, "src", PACKAGE), ignore=skip)
         shutil.copy(root / "README.md", stage)
         pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
         pyproject = re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject)
         Path(stage, "pyproject.toml").write_text(_DEPENDENCIES.sub("dependencies = []", pyproject), encoding="utf-8")
         isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
         command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, stage, "-w", str(out)]
-        run = subprocess.run(command, capture_output=True, text=True, timeout=600)
+        run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
     if run.returncode != 0 or not wheel.is_file():
         raise JobError(f"building the wheel of {root} failed: {run.stderr.strip()[-2000:]}")
     return wheel
