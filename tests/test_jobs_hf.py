@@ -288,7 +288,7 @@ def test_submit_then_running_then_completed_then_status(hub, config_3b, tmp_path
         "submitted", "hf-jobs", "a100-large", f"{NS}/ministral-hp")  # fmt: skip
     assert submitted["job_url"] == out["job_url"] and submitted["config_hash"] == dry["config_hash"]
     assert (submitted["details"]["data_revision"], submitted["details"]["code_revision"]) == (COMMIT, COMMIT)
-    assert submitted["details"]["wheel"] == dry["code"]["wheel"]
+    assert (submitted["details"]["wheel"], submitted["details"]["commit"]) == (dry["code"]["wheel"], dry["code"]["commit"])
 
     running = json.loads(_cli("status", "--json", "--artifacts-dir", root).stdout)["jobs"][0]
     assert running["state"] == "RUNNING" and running["metrics"]["gpus"]["g0"]["utilization"] == 97

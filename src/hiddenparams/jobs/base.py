@@ -75,7 +75,7 @@ class JobHandle:
     backend: str
     url: str  # https://huggingface.co/jobs/{namespace}/{id} on hf-jobs, file:// of the log locally
     namespace: str | None = None
-    shipped: dict[str, str] | None = None  # hf-jobs: the repo, commit and wheel the job's code and data came in
+    shipped: dict[str, Any] | None = None  # hf-jobs: the repo, commit and wheel the job's code and data came in
 
 
 @dataclass

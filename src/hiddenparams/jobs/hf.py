@@ -192,6 +192,7 @@ class HfJobsBackend:
         shipment = {"code_repo": shipped.repo, "code_revision": shipped.revision, "wheel": shipped.wheel}
         if spec.upload:
             shipment["data_revision"] = shipped.revision
+        shipment.update(git_commit(checkout()))
         return JobHandle(
             info.id, self.name, job_url(arguments["namespace"], info.id), namespace=arguments["namespace"],
             shipped=shipment,
