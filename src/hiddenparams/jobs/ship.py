@@ -107,6 +107,8 @@ def build_wheel() -> Path:
     wheel = out / wheel_name(version)
     if wheel.is_file():
         return wheel
+    if importlib.util.find_spec("pip") is None:
+        raise JobError(f"building the job's wheel needs pip in this environment ({sys.executable} -m ensurepip)")
     with tempfile.TemporaryDirectory() as stage:
         skip = shutil.ignore_patterns("__pycache__")
         shutil.copytree(root / "src" / PACKAGE, Path(stage, "src", PACKAGE), ignore=skip)
