@@ -487,3 +487,10 @@ def test_the_job_boots_the_wheel_of_the_submitting_checkout(hub, hub_files, tmp_
     assert f"package from {site}" in job.stdout and "args ['--alpha', '1']" in job.stdout
     host = json.loads(next(line for line in job.stdout.splitlines() if line.startswith("JOB_HOST "))[9:])
     assert host["hiddenparams"] == code_version() and host["flavor"] == "cpu-basic"  # the submitting commit
+
+
+def test_the_training_job_takes_the_data_revision_it_was_given(config_3b):
+    from hiddenparams.train_job import parse_args
+
+    cfg, revision = parse_args(["--config", str(config_3b), "--data-revision", COMMIT])
+    assert revision == COMMIT and cfg.hub_model_id == f"{NS}/ministral-hp"

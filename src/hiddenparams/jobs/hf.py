@@ -176,6 +176,8 @@ class HfJobsBackend:
     def submit(self, spec: JobSpec) -> JobHandle:
         api = self.api()
         repo = self.ship_repo(spec)
+        # What can be refused here (local-file arguments, a bad timeout, a script without header) is, before uploading.
+        self.describe(spec)
         try:
             message = f"hiddenparams: {spec.name} job code and data (config {spec.config_hash or 'none'})"
             shipped = ship(api, repo, spec.entry, spec.upload, message)

@@ -78,7 +78,8 @@ def checkout() -> Path:
 
 
 def git_commit(root: Path) -> dict[str, str | bool | None]:
-    """The commit of the checkout, and whether its files differ from it (then the wheel holds those changes)."""
+    """The commit of the checkout, and whether the files the wheel is built from differ from it (then the wheel
+    holds those changes)."""
 
     def git(*args: str) -> str | None:
         try:
@@ -87,7 +88,7 @@ def git_commit(root: Path) -> dict[str, str | bool | None]:
             return None
         return run.stdout.strip() if run.returncode == 0 else None
 
-    status = git("status", "--porcelain", "--untracked-files=no")
+    status = git("status", "--porcelain", "--", f"src/{PACKAGE}", "pyproject.toml")
     return {"commit": git("rev-parse", "HEAD"), "dirty": bool(status) if status is not None else None}
 
 
