@@ -1,12 +1,16 @@
 """The hf-jobs backend end to end, offline: HTTP is mocked at huggingface_hub's transport and nowhere else.
 
 `FakeHub` answers the Hub endpoints the backend uses (jobs, logs as server-sent events, metrics, model and dataset
-info, repo tree, repo creation and commits) and records every request, so the tests can check what was sent.
+info, repo tree, repo creation and commits) and records every request, so the tests can check what was sent. Where
+it matters it behaves like the service (tests/test_jobs_service.py): it refuses a job whose flavor, timeout or
+secret names it would refuse, a cancel takes effect a few polls later, a log stream can be cut mid-way, and a stage
+is whatever string a test puts in `stages`.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import re
@@ -21,12 +25,13 @@ from urllib.request import urlopen
 
 import httpx2
 import pytest
-from huggingface_hub import constants, set_client_factory
+from huggingface_hub import JobHardware, constants, set_client_factory
 from huggingface_hub.utils._http import default_client_factory
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
 from hiddenparams.jobs import HfJobsBackend, JobError, JobSpec
+from hiddenparams.jobs import hf as hf_module
 from hiddenparams.jobs.hf import AT_SUBMIT, flavor_gpus, timeout_seconds
 from hiddenparams.ledger import Ledger
 from hiddenparams.provenance import code_version
@@ -53,6 +58,21 @@ print("args", sys.argv[1:])
 
 
 @dataclass
+class FakeClock:
+    """The clock of huggingface_hub's and the backend's waits: a sleep passes at once and is recorded."""
+
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+@dataclass
 class FakeHub:
     stages: list[str] = field(default_factory=lambda: ["RUNNING", "COMPLETED"])  # successive inspect answers
     log_lines: list[str] = field(default_factory=lambda: ["loading model", "step 1 loss 2.31", "step 2 loss 1.07"])
@@ -61,8 +81,11 @@ class FakeHub:
     fail: dict[str, int] = field(default_factory=dict)  # "METHOD /path regex" -> status code, 0: no connection
     datasets: dict[str, bool] = field(default_factory=dict)  # existing dataset repos -> private?
     committed: dict[str, dict[str, bytes]] = field(default_factory=dict)  # "repo@commit" -> {path: content}
+    log_cuts: list[str] = field(default_factory=list)  # per log request: "decode" or "drop" cuts it mid-way
+    cancel_delay: int = 2  # the job reports its stage this many more times after a cancel, then CANCELED
     requests: list[httpx2.Request] = field(default_factory=list)
     jobs: dict[str, dict] = field(default_factory=dict)
+    clock: FakeClock = field(default_factory=lambda: FakeClock())
 
     def calls(self, method: str, pattern: str) -> list[httpx2.Request]:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)]
@@ -79,6 +102,8 @@ class FakeHub:
                 return httpx2.Response(code, json={"error": message}, headers={"X-Error-Message": message})
         if match := re.fullmatch(rf"/api/jobs/{NS}", path):
             body = json.loads(request.content)
+            if refusal := _refusal(body):
+                return httpx2.Response(400, json={"error": refusal}, headers={"X-Error-Message": refusal})
             job_id = f"job{len(self.jobs) + 1:04d}"
             self.jobs[job_id] = body
             return httpx2.Response(200, json=self._job(job_id, "SCHEDULING"))
@@ -90,15 +115,20 @@ class FakeHub:
                 tail = int(request.url.params.get("tail", 0))
                 lines = self.log_lines[-tail:] if tail else self.log_lines
                 events = ["===== Job started =====", *lines]
-                body = "".join(
-                    f"data: {json.dumps({'data': line, 'timestamp': '2026-05-01T10:00:00Z'})}\n\n" for line in events
-                )
-                return httpx2.Response(200, text=body, headers={"content-type": "text/event-stream"})
+                chunks = [
+                    f"data: {json.dumps({'data': line, 'timestamp': '2026-05-01T10:00:00Z'})}\n\n".encode()
+                    for line in events
+                ]
+                headers = {"content-type": "text/event-stream"}
+                if self.log_cuts:
+                    cut = self.log_cuts.pop(0)
+                    return httpx2.Response(200, stream=_CutStream(chunks[: len(chunks) // 2], cut), headers=headers)
+                return httpx2.Response(200, content=b"".join(chunks), headers=headers)
             if route == "/metrics":
                 sample = {"cpu_usage_pct": 40, "memory_used_bytes": 1, "gpus": {"g0": {"utilization": 97}}}
                 return httpx2.Response(200, text=f"event: metric\ndata: {json.dumps(sample)}\n\n")
             if route == "/cancel":
-                self.stages = ["CANCELED"]
+                self.stages = [self.stages[0]] * self.cancel_delay + ["CANCELED"]
                 return httpx2.Response(200)
             stage = self.stages.pop(0) if len(self.stages) > 1 else self.stages[0]
             return httpx2.Response(200, json=self._job(job_id, stage))
@@ -159,6 +189,37 @@ class FakeHub:
         }
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _refusal(body: dict) -> str | None:
+    """Why the service would refuse this job spec (400), or None."""
+    if body.get("flavor") not in {hardware.value for hardware in JobHardware}:
+        return f"Invalid flavor: {body.get('flavor')}"
+    timeout = body.get("timeoutSeconds")
+    if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
+        return f"timeoutSeconds must be a positive integer, got {timeout!r}"
+    for what in ("environment", "secrets"):
+        values = body.get(what) or {}
+        if not all(_ENV_NAME.fullmatch(k) and isinstance(v, str) for k, v in values.items()):
+            return f"{what}: names must be environment variable names and values strings"
+    return None
+
+
+class _CutStream(httpx2.SyncByteStream):
+    """A log stream that breaks after some events while the job runs on: "decode" is a body the client cannot decode
+    (huggingface_hub stops following), "drop" a connection closed mid-body (it reconnects)."""
+
+    def __init__(self, chunks: list[bytes], cut: str) -> None:
+        self.chunks, self.cut = chunks, cut
+
+    def __iter__(self):
+        yield from self.chunks
+        if self.cut == "decode":
+            raise httpx2.DecodingError("Error -3 while decompressing data: invalid block type")
+        raise httpx2.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     fake = FakeHub()
@@ -167,6 +228,8 @@ def hub(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # `make test` sets HF_HUB_OFFLINE=1; the mock is offline
     monkeypatch.chdir(tmp_path)
+    for module in (importlib.import_module("huggingface_hub.hf_api"), hf_module):  # polls and reconnects wait
+        monkeypatch.setattr(module, "time", fake.clock)
     set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(fake)))
     yield fake
     set_client_factory(default_client_factory)

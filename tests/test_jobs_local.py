@@ -157,7 +157,7 @@ def test_logs_follow_to_the_end_and_redact_the_token(job_script, root, monkeypat
     result = CliRunner().invoke(app, ["logs", job_id, "--follow", "--artifacts-dir", str(root)])
     assert result.exit_code == 0, result.output
     assert f"token is {REDACTED}" in result.output and token not in result.output
-    assert result.output.rstrip().endswith("done []")
+    assert result.stdout.rstrip().endswith("done []") and f"job {job_id} ended COMPLETED" in result.stderr
 
 
 @pytest.mark.slow

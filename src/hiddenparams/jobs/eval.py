@@ -31,13 +31,14 @@ from ..evaluate import DEFAULT_BATCH_SIZE, read_eval_data
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from . import BACKENDS, backend_for, get_backend, submit
 from .base import JobError, JobHandle, JobSpec, JobStage
-from .hf import NO_TOKEN, require_token, timeout_seconds
+from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 logger = logging.getLogger(__name__)
 
 EVAL_ENTRY = "hiddenparams.eval_job"
 DEFAULT_FLAVOR = "a10g-small"  # one 24 GB GPU: the 3B model in bf16 with room for batched generation
+JOB_OUT_ROOT = "/tmp/hiddenparams"  # where an hf-jobs eval writes `--out` inside its container
 DEFAULT_TIMEOUT = "1h"  # generation for a test split takes minutes; the service default (30 min) is tight for 3B
 _MODEL_FLAGS = (
     ("--model-id", "model_id"),
@@ -165,7 +166,9 @@ def plan_eval(job: EvalJob) -> EvalPlan:
                 "hf-jobs needs --namespace (the user or organisation that runs the job), or --push-results-to"
             )
         timeout_seconds(job.timeout)
-        job = dataclasses.replace(job, namespace=namespace)
+        check_flavor(job.flavor)
+        # The job's working directory is the image's, unknown and maybe not writable: an absolute folder it owns.
+        job = dataclasses.replace(job, namespace=namespace, out=f"{JOB_OUT_ROOT}/{Path(job.out).name or 'eval'}")
         ship_repo = _eval_data_repo(job, namespace)  # the job's code goes there, with the data when it is local
         if local_data:
             assert job.train is not None

@@ -11,14 +11,17 @@ names, and every message that leaves this module is redacted.
 
 from __future__ import annotations
 
+import difflib
+import logging
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx2
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import HfApi, JobHardware, JobInfo, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..ledger import redact, redact_obj, register_secret
@@ -47,10 +50,24 @@ _TIMEOUT = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # What a Hub call raises when it fails: an HTTP error answer (HfHubHTTPError is one), no network, or offline mode.
 HUB_ERRORS = (httpx2.HTTPError, OfflineModeIsEnabled)
+# `cancel_job` returns at once and the job stops later: how long `cancel` watches for CANCELED before it says
+# "cancelling" and leaves the final state to the next `status`.
+CANCEL_POLLS, CANCEL_POLL_SECONDS = 15, 2.0
+# Consecutive failed polls after which waiting gives up (the job may still run; `status` asks again later).
+MAX_POLL_FAILURES = 5
+
+logger = logging.getLogger(__name__)
 
 
-def job_url(namespace: str, job_id: str) -> str:
-    return f"{HUB_URL}/jobs/{namespace}/{job_id}"
+def check_flavor(flavor: str) -> None:
+    """Refuse, offline, a flavor that huggingface_hub's hardware list (`JobHardware`, kept in sync with the service by
+    the library) does not name, so a typo costs nothing: no upload, no submit."""
+    known = [hardware.value for hardware in JobHardware]
+    if flavor in known:
+        return
+    close = difflib.get_close_matches(flavor, known, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise JobError(f"flavor {flavor!r} is not a Hugging Face Jobs flavor: {hint}(known: {', '.join(known)})")
 
 
 def flavor_gpus(flavor: str) -> int:
@@ -81,7 +98,7 @@ def hub_error(exc: Exception, doing: str) -> NoReturn:
     """Turn a Hub failure into a JobError that says what to do. Never includes the request headers."""
     if isinstance(exc, OfflineModeIsEnabled):
         raise JobError(f"{doing}: HF_HUB_OFFLINE is set; unset it to reach the Hub") from None
-    status = getattr(getattr(exc, "response", None), "status_code", None)
+    status = _http_status(exc)
     if status is None:
         raise JobError(f"{doing}: cannot reach the Hub ({type(exc).__name__}: {exc})") from None
     server = getattr(exc, "server_message", None) or ""
@@ -195,21 +212,20 @@ class HfJobsBackend:
         if spec.upload:
             shipment["data_revision"] = shipped.revision
         shipment.update(git_commit(checkout()))
-        return JobHandle(
-            info.id, self.name, job_url(arguments["namespace"], info.id), namespace=arguments["namespace"],
-            shipped=shipment,
-        )  # fmt: skip
+        return JobHandle(info.id, self.name, info.url, namespace=arguments["namespace"], shipped=shipment)
 
     def status(self, job_id: str) -> JobStatus:
         try:
             info = self.api().inspect_job(job_id=job_id, namespace=self.namespace)
         except HUB_ERRORS as exc:
             hub_error(exc, f"reading job {job_id}")
-        stage = JobStage(info.status.stage)
-        tail = self._tail(job_id) if stage is JobStage.ERROR else []
-        return JobStatus(
-            job_id, self.name, stage, message=info.status.message and redact(info.status.message), log_tail=tail
-        )
+        return self._status_of(info)
+
+    def _status_of(self, info: JobInfo) -> JobStatus:
+        stage = JobStage(info.status.stage)  # whatever string the service sent, known or not
+        tail = self._tail(info.id) if stage is JobStage.ERROR else []
+        message = info.status.message and redact(info.status.message)
+        return JobStatus(info.id, self.name, stage, message=message, log_tail=tail)
 
     def _tail(self, job_id: str) -> list[str]:
         try:
@@ -234,16 +250,29 @@ class HfJobsBackend:
 
     def wait(self, job_id: str, on_log: Callable[[str], None] | None = None) -> JobStatus:
         if on_log is not None:
-            # Following the log ends when the Hub says the job reached a terminal stage.
-            for line in self.logs(job_id, follow=True):
-                on_log(line)
-        else:
             try:
-                self.api().wait_for_job(job_id, namespace=self.namespace, poll_interval=self.poll_interval)
+                for line in self.logs(job_id, follow=True):
+                    on_log(line)
+            except JobError as exc:  # the library gave up reconnecting (5 failures in a row); the job may still run
+                logger.warning("the log of job %s stopped (%s); polling its state until it ends", job_id, exc)
+        # The log stream can end before the job does (a cut or malformed stream): the polled stage settles it.
+        return self._status_of(self._wait_for_end(job_id))
+
+    def _wait_for_end(self, job_id: str) -> JobInfo:
+        """`wait_for_job` (which returns on ERROR as on COMPLETED), retried while the Hub fails now and then: only
+        MAX_POLL_FAILURES failures in a row, or an error retrying cannot fix, give up."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                return self.api().wait_for_job(job_id, namespace=self.namespace, poll_interval=self.poll_interval)
             except HUB_ERRORS as exc:
-                hub_error(exc, f"waiting for job {job_id}")
-        # wait_for_job returns on ERROR as on COMPLETED: the stage decides, and status() reads it with the log tail.
-        return self.status(job_id)
+                if time.monotonic() - started > self.poll_interval:
+                    failures = 0  # it polled successfully before this failure
+                failures += 1
+                if failures >= MAX_POLL_FAILURES or not _retryable(exc):
+                    hub_error(exc, f"waiting for job {job_id} (it may still run: `hiddenparams status` asks again)")
+                time.sleep(self.poll_interval)
 
     def cancel(self, job_id: str) -> JobStatus:
         status = self.status(job_id)
@@ -253,4 +282,19 @@ class HfJobsBackend:
             self.api().cancel_job(job_id=job_id, namespace=self.namespace)
         except HUB_ERRORS as exc:
             hub_error(exc, f"canceling job {job_id}")
-        return self.status(job_id)
+        for _ in range(CANCEL_POLLS):
+            time.sleep(CANCEL_POLL_SECONDS)
+            if (status := self.status(job_id)).finished:
+                break
+        return status
+
+
+def _http_status(exc: Exception) -> int | None:
+    """The HTTP status of the Hub's answer; None when there was no answer."""
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def _retryable(exc: Exception) -> bool:
+    """No answer (a dropped connection), rate limiting or a server error: worth asking again."""
+    status = _http_status(exc)
+    return not isinstance(exc, OfflineModeIsEnabled) and (status is None or status == 429 or status >= 500)

@@ -23,7 +23,7 @@ from ..config import TrainConfig
 from ..ledger import Ledger
 from . import get_backend, submit
 from .base import JobError, JobHandle, JobSpec
-from .hf import NO_TOKEN, flavor_gpus, require_token
+from .hf import NO_TOKEN, check_flavor, flavor_gpus, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
@@ -77,6 +77,7 @@ def plan_train(cfg: TrainConfig, num_processes: int = 1) -> TrainPlan:
     if hf:
         assert cfg.hub_model_id  # TrainConfig.validate requires it on hf-jobs
         valid_repo_id(cfg.hub_model_id, "hub_model_id")
+        check_flavor(cfg.flavor)
         namespace = cfg.namespace or cfg.hub_model_id.split("/")[0]  # explicit: never a whoami call per request
         job_cfg = dataclasses.replace(cfg, namespace=namespace)
         # The job's code goes to this private dataset repo, with the data when it is local.
