@@ -2,7 +2,7 @@
 # Download the wheels the lent GPU machine lacks into .whl/ (git-ignored through .git/info/exclude), for its
 # Python (3.12, manylinux x86_64) by default. That machine has torch, transformers 5.17, peft, accelerate,
 # safetensors, numpy/pandas/pyarrow/scikit-learn/matplotlib, typer/rich, pytest/hypothesis and no network; it lacks
-# trl, datasets, mistral-common (and pydantic), huggingface_hub 2.x (httpx2) and rensa. transformers, peft and
+# trl, datasets, mistral-common (and pydantic, pycountry), huggingface_hub 2.x (httpx2) and rensa. transformers, peft and
 # tokenizers travel too, at the versions the test suite runs with here, so the GPU check runs the tested versions.
 #
 #   scripts/fetch_gpu_wheels.sh [DEST] [PYTHON_VERSION]      # defaults: .whl 3.12
@@ -18,7 +18,7 @@ PACKAGES=(
   mistral-common jsonschema jsonschema-specifications referencing rpds-py
   pydantic pydantic-core annotated-types typing-inspection pydantic-extra-types
   huggingface_hub httpx2 httpcore2 truststore hf-xet
-  transformers peft tokenizers rensa
+  pycountry transformers peft tokenizers rensa
 )
 grep -qxF "/$DEST/" .git/info/exclude 2>/dev/null || echo "/$DEST/" >> "$(git rev-parse --git-path info/exclude)"
 rm -rf "$DEST" && mkdir -p "$DEST"

@@ -13,13 +13,14 @@ cd "$(dirname "$0")/.."
 OUT=${OUT:?set OUT to the folder the figures go to}
 PY=${PY:-python3}
 CPU=${GPU_CHECK_CPU:-0}
+SCALE=$([ "$CPU" = 1 ] && echo 3 || echo 1)  # time limits: a shared CPU rehearsal is slow, the GPU's are budgeted
 mkdir -p "$OUT"
 LOG="$OUT/gpu_check.log"
 : >"$LOG"
 export PYTHONUNBUFFERED=1 HF_HUB_OFFLINE=1 HF_HUB_DISABLE_PROGRESS_BARS=1 TOKENIZERS_PARALLELISM=false
 
 step() {  # step NAME SECONDS COMMAND...: run, log, remember the exit status
-  local name=$1 limit=$2; shift 2
+  local name=$1 limit=$(($2 * SCALE)); shift 2
   echo "=== $name (limit ${limit}s): $*" | tee -a "$LOG"
   local started=$SECONDS
   timeout --kill-after=10 "$limit" "$@" 2>&1 | tee -a "$LOG"
@@ -49,7 +50,8 @@ open(sys.argv[1], "w").write(json.dumps(info, indent=2) + "\n")
 ' "$OUT/environment.json"
 
 if [ "$CPU" = 1 ]; then
-  DEVICE=cpu; SHAPE=(--layers 2 --hidden 256); TRAIN=(--steps 2 --warmup-steps 1 --repeats 1); ROWS=8
+  DEVICE=cpu; SHAPE=(--layers 1 --hidden 64); ROWS=2
+  TRAIN=(--steps 1 --warmup-steps 1 --repeats 1 --set per_device_train_batch_size=2)
 else
   DEVICE=cuda; SHAPE=(--layers 26 --hidden 3072); TRAIN=(--steps 20 --warmup-steps 3); ROWS=64
 fi
