@@ -96,7 +96,7 @@ def test_a_module_entry_runs_with_python_m(root):
 def test_more_than_one_process_runs_under_accelerate(root):
     backend = LocalBackend(root)
     command = backend.command(JobSpec(entry="hiddenparams.train_job", args=["--config-json", "{}"], num_processes=2))
-    assert command == [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2",
+    assert command == [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                        "-m", "hiddenparams.train_job", "--config-json", "{}"]  # fmt: skip
 
 

@@ -187,6 +187,7 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
         "config_hash": cfg.config_hash(),
         "code_version": code_version(),
         "seconds": round(time.time() - started, 1),
+        "world_size": trainer.args.world_size,  # processes that trained (data parallel)
     }
     if trainer.is_world_process_zero():
         trainer.save_model(str(final_dir))
@@ -228,7 +229,8 @@ def main(argv: list[str] | None = None) -> int:
     job_start()
     cfg, data_revision = parse_args(argv)
     summary = train(cfg, data_revision)
-    print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate/torchrun every rank returns here; one line is enough
+        print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
     return 0
 
 
