@@ -11,7 +11,7 @@ import torch
 
 from test_jobs_hf import hub  # noqa: F401  (the mocked-Hub fixture, shared with test_eval_job.py)
 
-from hiddenparams.convert import Row
+from hiddenparams.rows import Row
 from hiddenparams.sample import generate_rows
 from hiddenparams.tiny import TinySpec, make_tiny_model
 
@@ -69,7 +69,7 @@ def eval_data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def eval_rows(eval_data_dir) -> list[Row]:
-    from hiddenparams.convert import read_rows
+    from hiddenparams.rows import read_rows
 
     return read_rows(eval_data_dir / "test.jsonl")
 

@@ -51,7 +51,7 @@ def test_bad_row_names_file_line_and_field(tmp_path, bad, field):
 def test_cli_convert_and_missing_train(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o")])
-    assert result.exit_code != 0 and "train.jsonl" in result.output
+    assert result.exit_code != 0 and "train.jsonl" in str(result.exception)  # printed by the CLI's one handler
     write(tmp_path / "train.jsonl", [ROW])
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o"), "--json"])
     assert result.exit_code == 0, result.output
