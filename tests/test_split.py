@@ -3,6 +3,7 @@ CLI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 from functools import cache
@@ -19,7 +20,7 @@ from hiddenparams.records import Reason, read_file, read_input
 from hiddenparams.rows import SPLITS, write_jsonl
 from hiddenparams.sample import generate_rows
 from hiddenparams.schema import KEYS
-from hiddenparams.config import ConfigError, load_config
+from hiddenparams.config import ConfigError, config_hash, load_config
 from hiddenparams.neardup import NearDupConfig, normalise, signatures
 from hiddenparams.split import SplitConfig, run, split_records, write_split
 from hiddenparams.split_checks import CheckConfig, check_splits, drift_threshold
@@ -333,3 +334,103 @@ def test_cli_resplits_a_folder_of_csv_and_parquet(tmp_path: Path) -> None:
     assert sum(len(v) for v in files.values()) == 300
     assert not [r for r in files["rejected"] if r["reason"] not in (Reason.DUPLICATE.value, Reason.CONFLICT.value)]
     assert read_file(tmp_path / "new" / "train.jsonl").rejected == []
+
+
+# ------------------------------------------------------------------------------- size rules and output folders
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "train.jsonl"
+
+
+def test_too_small_a_split_is_refused_and_allow_small_writes_what_check_splits_rejects(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "nine.jsonl", generate_rows(9, seed=3))
+    res = runner.invoke(app, ["split", str(tmp_path / "nine.jsonl"), "--out", str(tmp_path / "s")])
+    assert res.exit_code != 0
+    message = said(res)
+    assert "9 valid rows split into train" in message and "fewer than 50" in message
+    assert "at least 500 valid rows" in message and "--allow-small" in message
+    assert not (tmp_path / "s").exists()  # nothing written
+
+    res = runner.invoke(app, ["split", str(tmp_path / "nine.jsonl"), "--out", str(tmp_path / "s"), "--allow-small"])
+    assert res.exit_code == 0, said(res)
+    report = json.loads((tmp_path / "s" / "split_report.json").read_text())
+    assert any("written anyway: --allow-small" in w for w in report["warnings"])
+    res = runner.invoke(app, ["check-splits", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "too small to measure" in said(res)
+
+
+@pytest.mark.parametrize(
+    ("rows", "flags"),
+    [
+        (620, []),  # just above the minimum for the default fractions
+        (300, ["--val-frac", "0", "--test-frac", "0.2"]),  # no validation split asked for
+        (None, []),  # the shipped sample
+    ],
+)
+def test_what_split_accepts_check_splits_accepts(tmp_path: Path, rows: int | None, flags: list[str]) -> None:
+    src = SAMPLE
+    if rows is not None:
+        src = tmp_path / "rows.jsonl"
+        write_jsonl(src, generate_rows(rows, seed=12))
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "s"), *flags])
+    assert res.exit_code == 0, said(res)
+    res = runner.invoke(app, ["check-splits", str(tmp_path / "s")])
+    assert res.exit_code == 0 and "OK" in res.output, said(res)
+
+
+def test_out_folder_is_refused_when_not_empty_replaced_with_overwrite_and_never_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "rows.jsonl"
+    write_jsonl(src, generate_rows(700, seed=2))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "train.jsonl").write_text("precious\n")
+    res = runner.invoke(app, ["split", str(src), "--out", str(out)])
+    assert res.exit_code != 0 and "not empty" in said(res) and "--overwrite" in said(res)
+    assert (out / "train.jsonl").read_text() == "precious\n"
+
+    def broken_markdown(report: dict) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("hiddenparams.split.split_markdown", broken_markdown)
+    res = runner.invoke(app, ["split", str(src), "--out", str(out), "--overwrite"])
+    assert res.exit_code != 0
+    assert [p.name for p in out.iterdir()] == ["train.jsonl"] and (out / "train.jsonl").read_text() == "precious\n"
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "new")])
+    assert res.exit_code != 0 and not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "rows.jsonl"]  # no staging folder left behind
+    monkeypatch.undo()
+
+    res = runner.invoke(app, ["split", str(src), "--out", str(out), "--overwrite"])
+    assert res.exit_code == 0, said(res)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["train.jsonl", "validation.jsonl", "test.jsonl", "rejected.jsonl", "split_report.json", "split_report.md"]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "rows.jsonl"]
+
+    res = runner.invoke(app, ["split", str(src), "--out", str(src)])
+    assert res.exit_code != 0 and "would overwrite the input" in said(res)
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "o" / "train.jsonl"), "--overwrite"])
+    assert res.exit_code != 0 and "is a file, not a folder" in said(res)
+
+
+def test_split_report_carries_provenance_and_counts_integral_floats(tmp_path: Path) -> None:
+    rows = generate_rows(700, seed=4)
+    src = tmp_path / "rows.jsonl"
+    src.write_text(
+        "".join(
+            json.dumps(dict(r, hidden_params={k: float(v) for k, v in r["hidden_params"].items()}) if k < 7 else r)
+            + "\n"
+            for k, r in enumerate(rows)
+        )
+    )
+    result = run(load_config(None, {"input": str(src), "out": str(tmp_path / "s")}, cls=SplitConfig))
+    on_disk = json.loads((tmp_path / "s" / "split_report.json").read_text())
+    assert on_disk == json.loads(json.dumps(result.to_json()["report"]))
+    prov = on_disk["provenance"]
+    assert set(prov) == {"config_hash", "data_sha256", "code_version"}
+    assert prov["data_sha256"] == {str(src): hashlib.sha256(src.read_bytes()).hexdigest()}
+    assert prov["config_hash"] == config_hash(SplitConfig(input=str(src), out=str(tmp_path / "s")))
+    assert prov["code_version"]
+    assert on_disk["counts"]["coerced_integral_floats"] == 7 and "not_integer" not in on_disk["rejected_by_reason"]
+    assert "7 records had labels written as integral floats" in (tmp_path / "s" / "split_report.md").read_text()

@@ -7,6 +7,7 @@ that `check-splits` accepts.
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass
@@ -185,6 +186,16 @@ class CheckConfig(NearDupConfig):
             raise ConfigError(f"{source}: field 'max_drift': must be in (0, 1], got {self.max_drift}")
 
 
+def _wanted(directory: Path) -> list[str]:
+    """The splits asked for, as recorded by `split` in split_report.json; all three for splits made elsewhere."""
+    try:
+        params = json.loads((directory / "split_report.json").read_text(encoding="utf-8"))["params"]
+        fractions = {"validation": float(params["val_frac"]), "test": float(params["test_frac"])}
+    except (OSError, ValueError, KeyError, TypeError):
+        return list(SPLITS)
+    return [name for name in SPLITS if fractions.get(name, 1.0) > 0]
+
+
 @dataclass
 class CheckResult:
     rebuild: bool
@@ -195,8 +206,8 @@ class CheckResult:
 def check_splits(cfg: CheckConfig, on_phase: PhaseCallback | None = None) -> CheckResult:
     """Judge the train/validation/test files in `cfg.directory`; `rebuild` is True when their quality is low.
 
-    An empty validation or test file is a split that was not asked for (`split --val-frac 0` writes one); a missing
-    file is an incomplete folder."""
+    Every split must be usable, except one that the folder's split_report.json says was not asked for (`split
+    --val-frac 0`)."""
     directory = Path(cfg.directory)
     timer = Timer(on_phase)
     files = find_split_files(directory)
@@ -239,7 +250,7 @@ def check_splits(cfg: CheckConfig, on_phase: PhaseCallback | None = None) -> Che
     hists = label_histograms({n: label_matrix(rs) for n, rs in records.items()})
     div = divergence(hists, cfg.max_drift)
     sizes = {name: len(rows) for name, rows in records.items()}
-    reasons += split_problems(sizes, [name for name, n in sizes.items() if n], div, cfg.min_eval_rows)
+    reasons += split_problems(sizes, _wanted(directory), div, cfg.min_eval_rows)
     report = {
         "directory": str(directory),
         "verdict": "rebuild" if reasons else "ok",

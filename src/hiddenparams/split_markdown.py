@@ -27,6 +27,12 @@ def split_markdown(report: dict[str, Any]) -> str:
         "",
         f"Every input record is in exactly one of train/validation/test/rejected ({c['input_records']} in all).",
     ]
+    if c.get("coerced_integral_floats"):
+        lines += [
+            "",
+            f"{c['coerced_integral_floats']} records had labels written as integral floats (4.0, as pandas writes a "
+            "float column): read as integers.",
+        ]
     lines += ["", "## Rejected by reason", ""]
     lines += (
         _table(["reason", "rows"], sorted(report["rejected_by_reason"].items()))
@@ -73,5 +79,8 @@ def split_markdown(report: dict[str, Any]) -> str:
         lines.append("")
     lines += ["## Warnings", ""] + ([f"- {w}" for w in report["warnings"]] or ["None."])
     lines += ["", "## Parameters", "", "```json", json.dumps(report["params"], indent=2), "```", ""]
+    prov = report["provenance"]
+    lines += ["## Provenance", "", f"config hash `{prov['config_hash']}`, code version `{prov['code_version']}`", ""]
+    lines += _table(["input", "sha256"], sorted(prov["data_sha256"].items())) + [""]
     return "\n".join(lines)
 
