@@ -281,6 +281,13 @@ def test_file_level_errors_name_the_input(tmp_path: Path, name: str, message: st
     assert str(path) in str(err.value)
 
 
+def test_a_file_holding_only_a_bom_is_one_blank_line(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf")
+    result = read_file(path)
+    assert result.n_input == 0 and result.sources[0].blank_line_numbers == [1]
+
+
 def test_written_rows_read_back_unchanged(tmp_path: Path) -> None:
     rows = [rec("\u00e9t\u00e9 \u2028 line separator inside", "u1"), rec("plain", "u2")]
     write_jsonl(tmp_path / "rows.jsonl", rows)

@@ -302,6 +302,10 @@ def test_cli_check_splits_exits_non_zero_on_leaky_splits(tmp_path: Path) -> None
         (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/o", "--val-frac", "0.9"], "sum to less than 1"),
         (["split", "{tmp}", "--out", "{tmp}"], "would overwrite the input"),
         (["check-splits", "{tmp}/missing"], "missing: no such directory"),
+        (["check-splits", "{tmp}/rows.jsonl"], "rows.jsonl: is a file"),
+        (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/rows.jsonl/sub", "--allow-small"], "cannot create a folder"),
+        (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/o", "--set", "ngram=0"], "field 'ngram': must be positive"),
+        (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/o", "--set", "colour=red"], "unknown field(s) 'colour'"),
     ],
 )
 def test_cli_errors_name_the_problem(tmp_path: Path, args: list[str], message: str) -> None:

@@ -39,11 +39,17 @@ def staged_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
     and `out` is left as it was."""
     out = Path(out)
     check_out(out, overwrite)
-    out.parent.mkdir(parents=True, exist_ok=True)
     stage = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
-    stage.mkdir()  # not mkdtemp: that makes the folder 0700, and it becomes the user's output folder
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        stage.mkdir()  # not mkdtemp: that makes the folder 0700, and it becomes the user's output folder
+    except OSError as exc:
+        raise OutputError(f"--out {out}: cannot create a folder there ({exc.strerror or exc})") from exc
     try:
         yield stage
+    except OSError as exc:
+        shutil.rmtree(stage, ignore_errors=True)
+        raise OutputError(f"--out {out}: writing failed ({exc.strerror or exc}); nothing was written") from exc
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise

@@ -265,7 +265,9 @@ def _split_lines(data: Any) -> Any:
 
 def _read_jsonl(data: bytes, builder: _Builder) -> None:
     # Decoding line by line confines bad bytes to their line, and is faster than decoding the whole file at once.
-    for number, raw in enumerate(_split_lines(_strip_bom(data)), start=1):
+    # The BOM is stripped from the first line, not the file: a file holding only a BOM still has one (blank) line.
+    for number, raw in enumerate(_split_lines(data), start=1):
+        raw = _strip_bom(raw) if number == 1 else raw
         raw = raw[:-1] if raw.endswith(b"\r") else raw  # CRLF: the CR belongs to the line end
         try:
             text = raw.decode("utf-8").lstrip(_BOM)
@@ -382,16 +384,22 @@ def read_file(path: Path) -> ReadResult:
     builder = _Builder(SourceStats(str(path), fmt))
     if fmt == "parquet":
         _read_parquet(path, builder)
-    else:
-        (_read_jsonl if fmt == "jsonl" else _read_csv)(path.read_bytes(), builder)
+        return builder.result
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    (_read_jsonl if fmt == "jsonl" else _read_csv)(data, builder)
     return builder.result
 
 
 def find_split_files(directory: Path) -> dict[str, Path]:
     """The train/validation/test files in a folder (each optional). Two candidates for one split is an error."""
     directory = Path(directory)
-    if not directory.is_dir():
+    if not directory.exists():
         raise DataError(f"{directory}: no such directory")
+    if not directory.is_dir():
+        raise DataError(f"{directory}: is a file; give the folder that holds train/validation/test files")
     found: dict[str, Path] = {}
     for split, stems in SPLIT_STEMS.items():
         matches = sorted(
