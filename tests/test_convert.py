@@ -7,8 +7,8 @@ from typer.testing import CliRunner
 from hiddenparams.cli import app
 from hiddenparams.config import config_hash
 from hiddenparams.convert import ConvertConfig, convert_dir, run
-from hiddenparams.rows import DataError, read_rows
 from hiddenparams.prompt import SYSTEM_PROMPT
+from hiddenparams.rows import DataError, read_rows
 from hiddenparams.schema import KEYS, parse_strict
 
 ROW = {"id": "a", "request_text": "calm piano", "hidden_params": dict(zip(KEYS, [1, 7, 4, 9, 3, 6]))}

@@ -6,10 +6,9 @@ import random
 import unicodedata
 
 import numpy as np
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-import pytest
 
 from hiddenparams.neardup import (
     NearDupConfig,

@@ -16,12 +16,12 @@ from test_records import MESSY, write_messy
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
+from hiddenparams.config import ConfigError, config_hash, load_config
+from hiddenparams.neardup import NearDupConfig, normalise, signatures
 from hiddenparams.records import Reason, read_file, read_input
 from hiddenparams.rows import SPLITS, write_jsonl
 from hiddenparams.sample import generate_rows
 from hiddenparams.schema import KEYS
-from hiddenparams.config import ConfigError, config_hash, load_config
-from hiddenparams.neardup import NearDupConfig, normalise, signatures
 from hiddenparams.split import SplitConfig, run, split_records, write_split
 from hiddenparams.split_checks import CheckConfig, check_splits, drift_threshold
 

@@ -21,14 +21,29 @@ import numpy as np
 
 from .config import ConfigError
 from .dedup import Deduped, exact_dedup
-from .neardup import NearDupConfig, PhaseCallback, SimilarPairs, Timer, flag_texts, group_roots, similar_pairs
+from .neardup import (
+    NearDupConfig,
+    PhaseCallback,
+    SimilarPairs,
+    Timer,
+    flag_texts,
+    group_roots,
+    similar_pairs,
+)
 from .outdir import check_out, staged_folder
 from .provenance import provenance
 from .records import ReadResult, Reason, Rejected, read_input
 from .rows import SPLITS, DataError, Row, write_jsonl
-from .split_checks import MIN_EVAL_ROWS, cross_split_leakage, divergence, label_histograms, split_problems
+from .split_checks import (
+    MIN_EVAL_ROWS,
+    cross_split_leakage,
+    divergence,
+    label_histograms,
+    split_problems,
+)
 from .split_markdown import split_markdown
 from .stratify import STRATIFICATION, assign_groups, label_matrix
+
 
 @dataclass(frozen=True)
 class SplitConfig(NearDupConfig):

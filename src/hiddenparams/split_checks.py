@@ -18,7 +18,14 @@ import numpy as np
 
 from .config import ConfigError
 from .dedup import EXAMPLES
-from .neardup import NearDupConfig, PhaseCallback, SignatureTable, Timer, normalise, similar_pairs
+from .neardup import (
+    NearDupConfig,
+    PhaseCallback,
+    SignatureTable,
+    Timer,
+    normalise,
+    similar_pairs,
+)
 from .records import find_split_files, read_file
 from .rows import SPLITS, Row
 from .schema import KEYS, MIN_VALUE, VALUES
