@@ -24,7 +24,7 @@ from pathlib import Path
 
 import torch
 
-from hiddenparams.convert import read_rows
+from hiddenparams.rows import read_rows
 from hiddenparams.evaluate import DEFAULT_BATCH_SIZE, generate_all, score_values
 from hiddenparams.model import load_for_inference
 

@@ -148,10 +148,11 @@ class Meter:
 
 def make_data(work: Path, rows: int) -> Path:
     """Generated request rows, converted to prompt-completion rows by the project's own convert stage."""
-    from hiddenparams.convert import convert_dir, write_jsonl
+    from hiddenparams.convert import convert_dir
+    from hiddenparams.rows import write_jsonl
     from hiddenparams.sample import generate_rows
 
-    write_jsonl(generate_rows(rows, seed=DATA_SEED), work / "rows" / "train.jsonl")
+    write_jsonl(work / "rows" / "train.jsonl", generate_rows(rows, seed=DATA_SEED))
     convert_dir(work / "rows", work / "converted")
     return work / "converted"
 

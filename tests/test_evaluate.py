@@ -11,7 +11,7 @@ import torch
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.convert import Row
+from hiddenparams.rows import Row
 from hiddenparams.evaluate import (
     MAX_NEW_TOKENS_MARGIN,
     ValueDistribution,

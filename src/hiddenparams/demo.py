@@ -14,13 +14,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .config import load_config
-from .convert import convert_dir, read_rows
+from .convert import convert_dir
 from .evaluate import EvalOptions, run_eval, summarize
 from .jobs.train import launch_train, plan_train
 from .ledger import Ledger
 from .merge import merge
 from .model import load_for_inference
 from .records import read_input
+from .rows import read_rows
 from .run_report import write_run_report
 from .split import SplitConfig, split_records, write_split
 from .status import collect_status, wait_job

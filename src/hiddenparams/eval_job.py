@@ -46,7 +46,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from hiddenparams.convert import DataError
+from hiddenparams.rows import DataError
 from hiddenparams.evaluate import (
     DEFAULT_BATCH_SIZE,
     ConstrainedDecodingError,

@@ -32,7 +32,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from .chat_format import render_ids
-from .convert import DataError, Row, read_rows
+from .rows import DataError, Row, read_rows
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import is_local
 from .prompt import prompt_messages

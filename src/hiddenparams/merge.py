@@ -26,7 +26,7 @@ from typing import Any
 
 from .card import model_card
 from .chat_format import render_ids
-from .convert import Row
+from .rows import Row
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import load_for_inference
 from .prompt import completion_messages, prompt_messages

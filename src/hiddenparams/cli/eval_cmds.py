@@ -12,7 +12,7 @@ from typing import Any, Optional
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..convert import DataError, read_rows
+from ..rows import DataError, read_rows
 from ..evaluate import DEFAULT_BATCH_SIZE, ConstrainedDecodingError, EvalOptions, read_eval_data, run_eval, summarize
 from ..jobs import BACKENDS, JobError
 from ..jobs.eval import DEFAULT_FLAVOR, DEFAULT_TIMEOUT, EvalJob, describe_eval, evaluated_of, launch_eval, plan_eval

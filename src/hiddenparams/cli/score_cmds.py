@@ -9,7 +9,7 @@ from typing import Any, Optional
 
 import typer
 
-from ..convert import DataError, read_rows
+from ..rows import DataError, read_rows
 from ..report import render_eval_report
 from ..score import read_predictions, representative_failures
 from ..score import score as score_rows

@@ -25,7 +25,7 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
-from ..convert import DataError
+from ..rows import DataError
 from ..eval_job import DATA_FILES, parse_summary
 from ..evaluate import DEFAULT_BATCH_SIZE, read_eval_data
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
