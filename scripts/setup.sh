@@ -15,4 +15,4 @@ if ! python -c "import torch" >/dev/null 2>&1; then
     python -m pip install -q --retries 0 --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0+cpu"
   fi
 fi
-python -m pip install -q -e ".[test,constrained]"
+python -m pip install -q -e ".[test]"

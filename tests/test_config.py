@@ -49,7 +49,7 @@ def test_steps_decide_when_given_so_epochs_may_be_anything():
 
 
 def test_where_it_runs_is_apart_from_what_it_trains():
-    cfg, run_on = load_train_config(ROOT / "configs" / "ministral-3-3b.yaml")
+    _, run_on = load_train_config(ROOT / "configs" / "ministral-3-3b.yaml")
     assert (run_on.backend, run_on.flavor, run_on.timeout) == ("hf-jobs", "a100-large", "3h")
     assert not {f.name for f in dataclasses.fields(RunOn)} & {f.name for f in dataclasses.fields(TrainConfig)}
     cfg_tiny, run_on_tiny = load_train_config(ROOT / "configs" / "tiny.yaml")

@@ -10,7 +10,6 @@ import yaml
 from .prompt import SYSTEM_PROMPT, user_message
 from .schema import KEYS, MAX_VALUE, MIN_VALUE
 
-
 # kind -> (library, kind tag, title). A full fine-tune is full weights but no merge: no merge tag, no merge note.
 KINDS = {
     "adapter-only": ("peft", "lora", "LoRA adapter"),

@@ -103,7 +103,7 @@ class TrainConfig:
     # into a dense block-diagonal mask over the whole flattened batch. None: the model's default (SDPA).
     attn_implementation: str | None = None
     group_by_length: bool = True  # batches of similar lengths: far less padding for short, varied requests
-    gradient_checkpointing: bool = False
+    activation_checkpointing: bool = False  # transformers 5 name of gradient checkpointing (the old one warns)
     bf16: bool | None = None  # None: bf16 when CUDA is available
     use_liger_kernel: bool = False
     torch_compile: bool = False

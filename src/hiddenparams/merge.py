@@ -159,7 +159,8 @@ def save_merged(
     merged.generation_config.bos_token_id = tokenizer.bos_token_id
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "README.md").write_text(model_card(base_model_id, "merged", eval_summary=eval_summary, extra=MERGE_NOTE), encoding="utf-8")
+    card = model_card(base_model_id, "merged", eval_summary=eval_summary, extra=MERGE_NOTE)
+    (out / "README.md").write_text(card, encoding="utf-8")
     (out / "merge_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
 
 

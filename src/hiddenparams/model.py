@@ -1,6 +1,6 @@
 """Loading models and tokenizers from a Hub id or a local folder, without the silent failures.
 
-Traps this module exists for (see DESIGN.md "Models"):
+Traps this module exists for (docs/ARCHITECTURE.md, "Models"):
 - `AutoModelForCausalLM` rejects `Mistral3Config`; text-only classes load a Mistral3 checkpoint with every weight
   randomly initialised and only a log line to show for it. We pick the class from `model_type` and fail on any
   missing, unexpected or mismatched weight.

@@ -14,9 +14,9 @@ from typing import Any
 from huggingface_hub import HfApi
 from huggingface_hub.errors import RepositoryNotFoundError
 
+from .hub import is_local
 from .jobs import JobError, JobStage, JobStatus, backend_for
 from .jobs.eval import record_eval_result
-from .hub import is_local
 from .jobs.hf import HUB_ERRORS, HUB_URL, HfJobsBackend
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
 
