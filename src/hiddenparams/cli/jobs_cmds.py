@@ -58,7 +58,9 @@ def config_flags(*classes: type[Any]) -> list[inspect.Parameter]:
 
 
 def train(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config (fields of TrainConfig and RunOn)."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="YAML run config (fields of TrainConfig and RunOn)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check, print the full job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Follow the job's log to its end; exit non-zero if it failed."),
     overrides: list[str] = typer.Option(
