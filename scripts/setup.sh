@@ -19,4 +19,4 @@ if ! python -c "import torch" >/dev/null 2>&1; then
       "torch==${torch_version}+cpu"
   fi
 fi
-python -m pip install -q -c "$PINS" -e ".[test,constrained]"
+python -m pip install -q -c "$PINS" -e ".[test]"

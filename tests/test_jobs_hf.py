@@ -451,7 +451,7 @@ def test_bad_input_is_refused_before_anything_is_sent(hub, config_3b, data_dir, 
         ("--hub-model-id", "not a repo"): "hub_model_id",
         ("--hub-model-id", f"{NS}/" + "x" * 95): "the dataset repo for the training data",
         ("--model-id", str(tmp_path)): "a folder without config.json",
-        ("--data-dir", str(tmp_path / "missing")): "data_dir is no local folder",
+        ("--data-dir", str(tmp_path / "missing")): "no such folder",
     }
     for args, expected in cases.items():
         result = _cli("train", "--config", str(config_3b), *args)

@@ -28,7 +28,7 @@ def rows() -> list[dict]:
 
 
 def _normalised(text: str) -> str:
-    """The split stage's exact-duplicate key, as DESIGN.md defines it."""
+    """The split stage's exact-duplicate key, as docs/ARCHITECTURE.md ("Duplicates") defines it."""
     text = re.sub(r"[^\w\s]", "", unicodedata.normalize("NFKC", text).casefold())
     return " ".join(text.split())
 

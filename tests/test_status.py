@@ -38,7 +38,8 @@ def workspace(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     (tmp_path / "data").mkdir()
     row = {"prompt": [{"role": "user", "content": "x"}], "completion": [{"role": "assistant", "content": "{}"}]}
-    (tmp_path / "data" / "train.jsonl").write_text(json.dumps(row) + "\n")
+    for split in ("train", "validation"):
+        (tmp_path / "data" / f"{split}.jsonl").write_text(json.dumps(row) + "\n")
     (tmp_path / "model").mkdir()
     (tmp_path / "model" / "config.json").write_text("{}")
     (tmp_path / "run.yaml").write_text("model_id: model\ndata_dir: data\noutput_dir: runs/a\nbackend: local\n")

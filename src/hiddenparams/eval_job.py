@@ -55,6 +55,7 @@ from hiddenparams.evaluate import (
     read_eval_data,
     run_eval,
 )
+from hiddenparams.hub import push_folder
 from hiddenparams.model import ModelLoadError, load_for_inference
 from hiddenparams.preflight import job_start
 from hiddenparams.score import representative_failures
@@ -108,15 +109,8 @@ def fetch_data(data: str, train: str | None, revision: str | None) -> tuple[Path
 def push_results(out: Path, repo: str) -> dict[str, str]:
     """The eval folder in one commit to `eval/<UTC time>/` of a model repo (created private if missing). Weights stay
     at the repo root, so the repo's kind (adapter-only, full) reads the same. The token comes from HF_TOKEN."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
     path = f"eval/{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-    api.create_repo(repo, private=True, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo, folder_path=str(out), path_in_repo=path, commit_message=f"hiddenparams: eval results in {path}"
-    )
-    return {"repo": repo, "path": path, "url": f"https://huggingface.co/{repo}/tree/main/{path}", "commit": commit.oid}
+    return push_folder(out, repo, f"hiddenparams: eval results in {path}", path_in_repo=path)
 
 
 def _progress(totals: dict[str, int]) -> Callable[[str, int], None]:

@@ -34,12 +34,12 @@ import numpy as np
 from .chat_format import render_ids
 from .rows import DataError, Row, read_rows
 from .ledger import Ledger, LedgerEvent, RepoKind
-from .model import is_local
 from .prompt import prompt_messages
 from .report import render_eval_report
 from .schema import KEYS, MAX_VALUE, VALUES, json_prefix_for, to_json
 from .score import _to_scale, score
 from .errors import HiddenParamsError
+from .hub import is_local
 
 # Tokens a model may spend after the longest valid object (and its EOS) before we cut it off: enough to show
 # what it would have added (trailing text makes the output invalid), small enough to stop a rambling model early.

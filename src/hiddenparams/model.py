@@ -1,6 +1,6 @@
 """Loading models and tokenizers from a Hub id or a local folder, without the silent failures.
 
-Traps this module exists for (see DESIGN.md "Models"):
+Traps this module exists for (docs/ARCHITECTURE.md, "Models"):
 - `AutoModelForCausalLM` rejects `Mistral3Config`; text-only classes load a Mistral3 checkpoint with every weight
   randomly initialised and only a log line to show for it. We pick the class from `model_type` and fail on any
   missing, unexpected or mismatched weight.
@@ -19,6 +19,7 @@ from .chat_format import MINISTRAL3_CHAT_TEMPLATE, ChatFormatError, check_chat_f
 from .prompt import completion_messages, prompt_messages
 from .schema import KEYS
 from .errors import HiddenParamsError
+from .hub import is_local
 
 VLM_MODEL_TYPES = ("mistral3",)
 _PROJECTIONS = "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -37,10 +38,6 @@ class LoadReport:
     dtype: str
     fp8_dequantized: bool = False
     warnings: list[str] = field(default_factory=list)
-
-
-def is_local(model_id: str | Path) -> bool:
-    return Path(model_id).is_dir()
 
 
 def load_config(model_id: str) -> Any:

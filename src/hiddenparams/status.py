@@ -15,16 +15,12 @@ from typing import Any
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 
+from .hub import is_local
 from .jobs import JobError, JobStage, JobStatus, backend_for
 from .jobs.base import RUNNING_STAGES
 from .jobs.eval import record_eval_result
 from .jobs.hf import HUB_ERRORS, HfJobsBackend
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
-
-
-def is_local_repo(model_repo: str) -> bool:
-    """Local jobs record absolute paths; anything else that exists here is a folder too, else a Hub repo id."""
-    return Path(model_repo).is_absolute() or Path(model_repo).exists()
 
 
 def kind_from_files(files: Iterable[str]) -> RepoKind | None:
@@ -45,7 +41,7 @@ class RepoState:
 
 def read_repo(model_repo: str) -> RepoState:
     """What the repo holds now: a local folder through the filesystem, a Hub repo through `list_repo_files`."""
-    if is_local_repo(model_repo):
+    if is_local(model_repo):
         path = Path(model_repo).resolve()
         if not path.is_dir():
             return RepoState(None, str(path), "no such folder yet")
@@ -79,7 +75,7 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
         details["read_log_with"] = f"hiddenparams logs {entry.job_id}"
     event = LedgerEvent.FINISHED if status.finished else LedgerEvent.STATE
     records = [ledger.append(event, **entry.identity(), repo_kind=repo_kind, state=status.stage.value, details=details)]
-    if repo_kind is not None and entry.model_repo and not is_local_repo(entry.model_repo):
+    if repo_kind is not None and entry.model_repo and not is_local(entry.model_repo):
         records.append(
             ledger.append(LedgerEvent.MODEL_PUSHED, **entry.identity(), repo_kind=repo_kind, state=status.stage.value)
         )

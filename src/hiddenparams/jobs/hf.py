@@ -24,6 +24,7 @@ import httpx2
 from huggingface_hub import HfApi, JobHardware, JobInfo, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
+from ..hub import timeout_seconds  # re-exported: jobs.eval and the tests import it from here
 from ..ledger import redact, redact_obj, register_secret
 from ..preflight import FLAVOR_ENV, PROCESSES_ENV
 from ..provenance import code_version
@@ -46,8 +47,6 @@ AT_SUBMIT = "SET-AT-SUBMIT"  # the dry run's stand-in for the commit the submit 
 _FILE_LIKE_SUFFIXES = (".py", ".sh", ".yaml", ".yml", ".toml")
 NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write token with access to Jobs)"
 _MULTI_GPU_FLAVOR = re.compile(r"x(\d+)$")  # a10g-largex2, l4x4, h200x8; `cpu-xl` has no count
-_TIMEOUT = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
-_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # What a Hub call raises when it fails: an HTTP error answer (HfHubHTTPError is one), no network, or offline mode.
 HUB_ERRORS = (httpx2.HTTPError, OfflineModeIsEnabled)
 # `cancel_job` returns at once and the job stops later: how long `cancel` watches for CANCELED before it says
@@ -74,15 +73,6 @@ def flavor_gpus(flavor: str) -> int:
     """How many GPUs a flavor has, from its name: the job runs under accelerate when more than one."""
     match = _MULTI_GPU_FLAVOR.search(flavor)
     return int(match.group(1)) if match else 1
-
-
-def timeout_seconds(timeout: str | int | None) -> int | None:
-    if timeout is None:
-        return None
-    match = _TIMEOUT.match(str(timeout).strip())
-    if not match:
-        raise JobError(f"timeout {timeout!r} is not a duration like 90m, 4h or 3600")
-    return int(float(match.group(1)) * _SECONDS[match.group(2)])
 
 
 def require_token() -> str:

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from huggingface_hub import HfApi, constants, try_to_load_from_cache
 from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
-from huggingface_hub.utils import HFValidationError, validate_repo_id
 
+from ..hub import repo_id_problem
 from .base import JobError
 from .hf import HUB_ERRORS, HUB_URL, hub_error
 
@@ -19,10 +19,8 @@ class PreflightError(JobError):
 
 
 def valid_repo_id(repo_id: str, what: str) -> None:
-    try:
-        validate_repo_id(repo_id)
-    except HFValidationError as exc:
-        raise PreflightError(f"{what} {repo_id!r} is not a valid repo id: {exc}") from None
+    if why := repo_id_problem(repo_id):
+        raise PreflightError(f"{what} {repo_id!r} is not a valid repo id: {why}")
 
 
 def check_model_on_hub(api: HfApi, model_id: str, what: str = "model_id") -> None:
