@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
-from hiddenparams.convert import read_rows
+from hiddenparams.rows import read_rows
 from hiddenparams.generation import DEFAULT_BATCH_SIZE, generate_all
-from hiddenparams.value_scores import score_values
 from hiddenparams.model import load_for_inference
+from hiddenparams.value_scores import score_values
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
 from common import BENCHMARKS, ROOT, machine, record  # noqa: E402
@@ -125,6 +125,7 @@ def main() -> None:
         "--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="torch intra-op threads"
     )
     parser.add_argument("--record", action="store_true", help=f"write the figures into {BENCHMARKS}")
+    parser.add_argument("--json", type=Path, help="also write every run's figures to this JSON file")
     args = parser.parse_args()
 
     model_id = args.model_id or str(DEFAULT_MODEL.relative_to(ROOT))
@@ -163,6 +164,9 @@ def main() -> None:
     if args.record:
         record(SECTION, markdown(runs, len(texts), args.batch_size, data_desc, command + " --record"))
         print(f"recorded in {BENCHMARKS}")
+    if args.json:
+        figures = {"command": command, "machine": machine(torch.cuda.is_available()), "rows": len(texts), "runs": runs}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
     goal = GOAL_RATIO_GPU if torch.cuda.is_available() else GOAL_RATIO_CPU
     if max(r["ratio"] for r in runs if r["headline"]) < goal:
         sys.exit(1)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import importlib.util
 import os
 import re
@@ -37,7 +38,7 @@ from typing import Any
 
 import torch
 
-from hiddenparams.config import TrainConfig, load_config, parse_overrides
+from hiddenparams.config import TrainConfig, load_config, load_train_config, parse_overrides
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
 import common  # noqa: E402
@@ -53,7 +54,8 @@ PEAK_BF16_FLOPS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("
 
 
 def ministral3_3b_shape() -> Any:
-    """The language model of Ministral-3-3B (DESIGN.md "Models"); the tiny model's builder takes any such shape."""
+    """The language model of Ministral-3-3B (docs/ARCHITECTURE.md, "Models"); the tiny model's builder takes any
+    such shape."""
     from hiddenparams.tiny import TinySpec
 
     return TinySpec(
@@ -69,16 +71,18 @@ class Variant:
     changes: dict[str, Any] = field(default_factory=dict)  # SFTConfig fields (TRL side) or TrainConfig fields (ours)
 
 
-def variants(cfg: TrainConfig, compile_: bool) -> list[Variant]:
+def variants(cfg: TrainConfig, compile_: bool, cuda: bool) -> list[Variant]:
     batch = cfg.per_device_train_batch_size
+    # Padding-free batches want flash attention's varlen kernel (see TrainConfig.attn_implementation), when installed.
+    flash = {"attn_implementation": "flash_attention_2"} if cuda and importlib.util.find_spec("flash_attn") else {}
     rows = [
         Variant("TRL defaults", trl_defaults=True),
         Variant(f"TRL defaults, batch {batch}", trl_defaults=True, changes={"per_device_train_batch_size": batch}),
         Variant("TRL defaults, no gradient checkpointing", trl_defaults=True,
-                changes={"gradient_checkpointing": False}),
+                changes={"activation_checkpointing": False}),
         Variant("ours"),
         Variant("ours, random order (no length grouping)", changes={"group_by_length": False}),
-        Variant("ours + padding_free", changes={"padding_free": True}),
+        Variant("ours + padding_free", changes={"padding_free": True} | flash),
     ]
     if compile_:
         rows.append(Variant("ours + torch.compile", changes={"torch_compile": True}))
@@ -146,11 +150,15 @@ class Meter:
 
 
 def make_data(work: Path, rows: int) -> Path:
-    """Generated request rows, converted to prompt-completion rows by the project's own convert stage."""
-    from hiddenparams.convert import convert_dir, write_jsonl
+    """Generated request rows, converted to prompt-completion rows by the project's own convert stage. The job wants
+    a validation split too; it is never evaluated inside the measured steps (eval_steps is past the last step)."""
+    from hiddenparams.convert import convert_dir
+    from hiddenparams.rows import write_jsonl
     from hiddenparams.sample import generate_rows
 
-    write_jsonl(generate_rows(rows, seed=DATA_SEED), work / "rows" / "train.jsonl")
+    generated = generate_rows(rows + 8, seed=DATA_SEED)
+    write_jsonl(work / "rows" / "train.jsonl", generated[:rows])
+    write_jsonl(work / "rows" / "validation.jsonl", generated[rows:])
     convert_dir(work / "rows", work / "converted")
     return work / "converted"
 
@@ -214,13 +222,6 @@ def trl_defaults_trainer(cfg: TrainConfig, bf16: bool, changes: dict[str, Any]) 
     ), tokenizer
 
 
-def flash_attention_if_available(trainer: Any) -> None:
-    """Padding-free batches want flash attention's varlen kernel: with SDPA, transformers turns the packed position
-    ids into a dense block-diagonal mask over the whole flattened batch (quadratic in its length)."""
-    if importlib.util.find_spec("flash_attn"):
-        trainer.model.set_attn_implementation("flash_attention_2")
-
-
 def build(variant: Variant, cfg: TrainConfig, bf16: bool, cuda: bool) -> Any:
     from transformers import PrinterCallback
 
@@ -230,8 +231,6 @@ def build(variant: Variant, cfg: TrainConfig, bf16: bool, cuda: bool) -> Any:
         trainer, _ = trl_defaults_trainer(cfg, bf16, variant.changes)
     else:
         trainer, _, _ = build_trainer(load_config(None, {**cfg.to_dict(), **variant.changes}))
-    if cuda and variant.changes.get("padding_free"):
-        flash_attention_if_available(trainer)
     trainer.remove_callback(PrinterCallback)
     return trainer
 
@@ -241,7 +240,7 @@ def settings(trainer: Any) -> dict[str, Any]:
     args = trainer.args
     return {
         "batch": args.per_device_train_batch_size * args.gradient_accumulation_steps,
-        "checkpointing": "on" if args.gradient_checkpointing else "off",
+        "checkpointing": "on" if args.activation_checkpointing else "off",
         "sampler": args.train_sampling_strategy,
         "padding_free": "yes" if getattr(trainer.data_collator, "padding_free", False) else "no",
         "attention": trainer.model.config.get_text_config()._attn_implementation,
@@ -279,10 +278,6 @@ def disable_progress_bars() -> None:
 
     disable_progress_bar()
     disable_transformers_progress_bar()
-
-
-def machine(cuda: bool) -> str:
-    return common.machine(cuda) if cuda else f"{os.cpu_count()}-core CPU ({common.cpu_model()}), no GPU"
 
 
 def versions() -> str:
@@ -360,8 +355,8 @@ def block(heading: str, command: str, cuda: bool, model_desc: str, results: dict
     lines = [
         heading,
         "",
-        f"`{command}` — {dt.date.today().isoformat()}, {machine(cuda)}, {versions()}, {torch.get_num_threads()} "
-        f"torch thread(s).",
+        f"`{command}` — {dt.date.today().isoformat()}, {common.machine(cuda)}, {versions()}, "
+        f"{torch.get_num_threads()} torch thread(s).",
         "",
         f"Model: {model_desc}; N = {done[0]['parameters']:,}; {done[0]['dtype']} weights; LoRA r={cfg.lora_r} on the "
         f"language model ({done[0]['trainable']:,} trainable parameters). Data: {rows} rows of "
@@ -419,6 +414,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default on CPU: 1, see tests/conftest.py)")
     parser.add_argument("--peak-tflops", type=float, help="peak FLOP/s for MFU (default: known GPUs; none on CPU)")
     parser.add_argument("--record", action="store_true", help=f"write the figures into {BENCHMARKS.relative_to(ROOT)}")
+    parser.add_argument("--json", type=Path, help="also write every row's figures to this JSON file")
     args = parser.parse_args()
     if args.steps < 1 or args.warmup_steps < 1:
         parser.error("--steps and --warmup-steps must be >= 1 (the clock starts at the end of a warm-up step)")
@@ -446,16 +442,16 @@ def main() -> None:
         work = Path(tmp)
         model_id, model_desc = prepare_model(args, work)
         fixed = {"model_id": model_id, "output_dir": str(work / "out"), "max_steps": total, "backend": "local",
-                 "report_to": "none", "save_steps": total + 1, "bf16": cuda}  # fmt: skip
+                 "report_to": "none", "save_steps": total + 1, "eval_steps": total + 1, "bf16": cuda}  # fmt: skip
         overrides = {**fixed, **parse_overrides(args.set)}
-        cfg = load_config(args.config, overrides)
+        cfg, _ = load_train_config(args.config, overrides)  # where the real run goes (RunOn) plays no part here
         rows = max(cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps, 8) * total  # one epoch at most
-        cfg = load_config(args.config, {**overrides, "data_dir": str(make_data(work, rows))})
+        cfg, _ = load_train_config(args.config, {**overrides, "data_dir": str(make_data(work, rows))})
         bf16 = bool(cfg.bf16)
 
         results: dict[str, dict[str, Any]] = {}
         for _ in range(args.repeats):
-            for variant in variants(cfg, args.compile):
+            for variant in variants(cfg, args.compile, cuda):
                 try:
                     r = run(variant, cfg, bf16, args.warmup_steps, cuda)
                 except Exception as exc:  # one failing lever (memory, compile) must not lose the other rows
@@ -475,6 +471,9 @@ def main() -> None:
     if args.record:
         record(heading, text)
         print(f"recorded in {BENCHMARKS}")
+    if args.json:
+        figures = {"command": command, "machine": common.machine(cuda), "model": model_desc, "peak_flops": peak}
+        args.json.write_text(json.dumps({**figures, "rows": results}, indent=2, default=str) + "\n")
     ours, base = results.get("ours", {}), results.get("TRL defaults", {})
     if "tokens_per_s" not in ours or "tokens_per_s" not in base:
         sys.exit(1)

@@ -9,9 +9,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_jobs_hf import hub  # noqa: F401  (the mocked-Hub fixture, shared with test_eval_job.py)
+# The mocked Hub and a 3B run config on it, shared with test_eval_job.py and test_jobs_service.py.
+from test_jobs_hf import config_3b, data_dir, hub  # noqa: F401
 
-from hiddenparams.convert import Row
+from hiddenparams.rows import Row
 from hiddenparams.sample import generate_rows
 from hiddenparams.tiny import TinySpec, make_tiny_model
 
@@ -69,7 +70,7 @@ def eval_data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def eval_rows(eval_data_dir) -> list[Row]:
-    from hiddenparams.convert import read_rows
+    from hiddenparams.rows import read_rows
 
     return read_rows(eval_data_dir / "test.jsonl")
 

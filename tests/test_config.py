@@ -1,6 +1,11 @@
+import dataclasses
+from pathlib import Path
+
 import pytest
 
-from hiddenparams.config import ConfigError, TrainConfig, load_config, parse_overrides
+from hiddenparams.config import ConfigError, RunOn, TrainConfig, load_config, load_train_config, parse_overrides
+
+ROOT = Path(__file__).resolve().parents[1]
 
 
 def test_yaml_then_overrides(tmp_path):
@@ -20,16 +25,37 @@ def test_unknown_field_is_named(tmp_path):
 @pytest.mark.parametrize(
     "overrides, field",
     [
-        ({"backend": "hf-jobs"}, "hub_model_id"),
-        ({"hub_model_id": "not a repo"}, "hub_model_id"),
-        ({"lora_r": "many"}, "lora_r"),
-        ({"lora_target_modules": ".*lm_head"}, "lora_target_modules"),
-        ({"backend": "hf-jobs", "hub_model_id": "me/x", "timeout": "soon"}, "timeout"),
+        ({"backend": "hf-jobs"}, "field 'hub_model_id'"),
+        ({"hub_model_id": "not a repo"}, "field 'hub_model_id'"),
+        ({"hub_model_id": "no-namespace"}, "field 'hub_model_id'"),
+        ({"lora_r": "many"}, "field 'lora_r'"),
+        ({"lora_target_modules": ".*lm_head"}, "field 'lora_target_modules'"),
+        ({"backend": "hf-jobs", "hub_model_id": "me/x", "timeout": "soon"}, "field 'timeout'"),
+        ({"backend": "slurm"}, "field 'backend'"),
+        ({"num_train_epochs": -1}, "field 'num_train_epochs'"),
+        ({"num_train_epochs": 0}, "field 'num_train_epochs'"),
+        ({"max_steps": 0}, "field 'max_steps'"),
+        ({"max_steps": -2}, "field 'max_steps'"),
     ],
 )
 def test_bad_values_name_the_field(overrides, field):
     with pytest.raises(ConfigError, match=field):
-        load_config(None, overrides)
+        load_train_config(None, overrides)
+
+
+def test_steps_decide_when_given_so_epochs_may_be_anything():
+    cfg, _ = load_train_config(None, {"num_train_epochs": 0, "max_steps": 5})
+    assert cfg.max_steps == 5
+
+
+def test_where_it_runs_is_apart_from_what_it_trains():
+    _, run_on = load_train_config(ROOT / "configs" / "ministral-3-3b.yaml")
+    assert (run_on.backend, run_on.flavor, run_on.timeout) == ("hf-jobs", "a100-large", "3h")
+    assert not {f.name for f in dataclasses.fields(RunOn)} & {f.name for f in dataclasses.fields(TrainConfig)}
+    cfg_tiny, run_on_tiny = load_train_config(ROOT / "configs" / "tiny.yaml")
+    assert run_on_tiny == RunOn() and cfg_tiny.model_id == "models/tiny-ministral3"
+    with pytest.raises(ConfigError, match="unknown field.*'backend'"):  # a stage config alone has no backend
+        load_config(ROOT / "configs" / "ministral-3-3b.yaml")
 
 
 def test_hash_is_stable_and_sensitive(tmp_path):

@@ -1,11 +1,14 @@
+import hashlib
 import json
 
 import pytest
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.convert import DataError, convert_dir, read_rows
+from hiddenparams.config import config_hash
+from hiddenparams.convert import ConvertConfig, convert_dir, run
 from hiddenparams.prompt import SYSTEM_PROMPT
+from hiddenparams.rows import DataError, read_rows
 from hiddenparams.schema import KEYS, parse_strict
 
 ROW = {"id": "a", "request_text": "calm piano", "hidden_params": dict(zip(KEYS, [1, 7, 4, 9, 3, 6]))}
@@ -51,7 +54,7 @@ def test_bad_row_names_file_line_and_field(tmp_path, bad, field):
 def test_cli_convert_and_missing_train(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o")])
-    assert result.exit_code != 0 and "train.jsonl" in result.output
+    assert result.exit_code != 0 and "train.jsonl" in str(result.exception)  # printed by the CLI's one handler
     write(tmp_path / "train.jsonl", [ROW])
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o"), "--json"])
     assert result.exit_code == 0, result.output
@@ -63,3 +66,52 @@ def test_undecodable_bytes_name_their_line(tmp_path):
     path.write_bytes(json.dumps(ROW).encode() + b"\n" + b'{"id": "\xff"}\n')
     with pytest.raises(DataError, match=r"train\.jsonl:2: not UTF-8"):
         read_rows(path)
+
+
+def test_empty_train_is_refused_and_an_empty_validation_split_is_left_out_with_a_note(tmp_path):
+    src = tmp_path / "split"
+    src.mkdir()
+    write(src / "train.jsonl", [])
+    with pytest.raises(DataError, match="train.jsonl: no rows to train on"):
+        convert_dir(src, tmp_path / "out")
+    assert not (tmp_path / "out").exists()
+
+    write(src / "train.jsonl", [ROW])
+    write(src / "validation.jsonl", [])
+    result = run(ConvertConfig(str(src), str(tmp_path / "out")))
+    assert result.rows == {"train": 1}
+    assert not (tmp_path / "out" / "validation.jsonl").exists()
+    assert any("validation.jsonl is empty" in note and "without evaluation" in note for note in result.notes)
+
+
+def test_manifest_carries_rows_and_provenance(tmp_path):
+    src = tmp_path / "split"
+    src.mkdir()
+    write(src / "train.jsonl", [ROW, {**ROW, "id": "b"}])
+    write(src / "test.jsonl", [ROW])
+    cfg = ConvertConfig(str(src), str(tmp_path / "out"))
+    result = run(cfg)
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest == json.loads(json.dumps(result.to_json()))
+    assert manifest["rows"] == {"train": 2, "test": 1}
+    prov = manifest["provenance"]
+    assert prov["config_hash"] == config_hash(cfg) and prov["code_version"]
+    assert prov["data_sha256"] == {
+        name: hashlib.sha256((src / name).read_bytes()).hexdigest() for name in ("train.jsonl", "test.jsonl")
+    }
+
+
+def test_cli_convert_refuses_a_non_empty_out_and_a_file_as_out(tmp_path):
+    runner = CliRunner()
+    write(tmp_path / "train.jsonl", [ROW])
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "keep.txt").write_text("precious")
+    result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(out)])
+    assert result.exit_code != 0 and "not empty" in str(result.exception) and "--overwrite" in str(result.exception)
+    assert (out / "keep.txt").read_text() == "precious"
+    result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(out), "--overwrite", "--json"])
+    assert result.exit_code == 0, result.output
+    assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.jsonl"]
+    result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "train.jsonl")])
+    assert result.exit_code != 0 and "is a file, not a folder" in str(result.exception)

@@ -13,7 +13,7 @@ from typer.testing import CliRunner
 
 from hiddenparams.cli import app
 from hiddenparams.config import config_hash
-from hiddenparams.convert import Row
+from hiddenparams.rows import Row
 from hiddenparams.eval_modes import evaluate
 from hiddenparams.evaluate import EvalConfig
 from hiddenparams.generation import (

@@ -12,8 +12,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hiddenparams.records import InputError, Reason, read_file, read_input, write_jsonl
-from hiddenparams.schema import KEYS
+from hiddenparams.records import Reason, label_reason, read_file, read_input
+from hiddenparams.rows import DataError, write_jsonl
+from hiddenparams.schema import KEYS, Invalid, parse_strict
 from hiddenparams.split import SplitConfig, split_records, write_split
 
 GOOD = {k: 5 for k in KEYS}
@@ -179,13 +180,66 @@ def test_parquet_rows_are_numbered_from_one(tmp_path: Path) -> None:
     pq.write_table(
         pa.table({"request_text": ["a", "b"], **{k: [5.0, 5.5] if k == "energy" else [5, 5] for k in KEYS}}), flat
     )
-    assert {r.line: r.reason.value for r in read_file(flat).rejected} == {1: "not_integer", 2: "not_integer"}
+    flat_read = read_file(flat)  # a float column, as pandas writes one: 5.0 is the integer 5, 5.5 is no integer
+    assert [r.hidden_params["energy"] for r in flat_read.records] == [5] and flat_read.coerced_integral_floats == 1
+    assert {r.line: r.reason.value for r in flat_read.rejected} == {2: "not_integer"}
+
+
+def test_integral_float_labels_are_integers_and_counted_anything_else_stays_rejected(tmp_path: Path) -> None:
+    path = tmp_path / "floats.jsonl"
+    path.write_text(
+        "\n".join(
+            [
+                '{"request_text": "a", "hidden_params": {"energy": 4.0, "warmth": 5, "brightness": 5, '
+                '"acousticness": 5, "complexity": 5, "nostalgia": 10.0}}',
+                '{"request_text": "b", "energy": 1e1, "warmth": 0.0, "brightness": 5, "acousticness": 5, '
+                '"complexity": 5, "nostalgia": 5}',
+                json.dumps(rec("c", energy=5.5)),
+                json.dumps(rec("d", energy=True)),
+                json.dumps(rec("e", energy="4")),
+                json.dumps(rec("f", energy=11.0)),
+                '{"request_text": "g", "hidden_params": {"energy": 1e400, "warmth": 5, "brightness": 5, '
+                '"acousticness": 5, "complexity": 5, "nostalgia": 5}}',
+            ]
+        )
+        + "\n"
+    )
+    result = read_file(path)
+    assert [(r.request_text, r.hidden_params["energy"], type(r.hidden_params["energy"])) for r in result.records] == [
+        ("a", 4, int),
+        ("b", 10, int),
+    ]
+    assert {r.line: r.reason.value for r in result.rejected} == {
+        3: "not_integer",
+        4: "not_integer",
+        5: "not_integer",
+        6: "out_of_range",
+        7: "not_integer",
+    }
+    assert result.coerced_integral_floats == 2
+    csv_path = tmp_path / "floats.csv"
+    csv_path.write_text("request_text," + ",".join(KEYS) + "\npandas float,4.0,5.0,0.0,10.0,1.0,2.0\nhalf,4.5,5,5,5,5,5\n")
+    csv_read = read_file(csv_path)
+    assert [r.hidden_params for r in csv_read.records] == [dict(zip(KEYS, [4, 5, 0, 10, 1, 2]))]
+    assert {r.line: r.reason.value for r in csv_read.rejected} == {3: "not_integer"}
+    # Model outputs stay strict: the scorer's parser still refuses 4.0.
+    assert parse_strict(json.dumps({k: 4.0 for k in KEYS})).error is Invalid.NOT_INTEGER
+
+
+def test_every_schema_code_is_a_rejection_reason() -> None:
+    """Reason is derived from schema.Invalid: a new parser code can never crash the reader."""
+    for invalid in Invalid:
+        reason = label_reason(invalid)
+        assert isinstance(reason, Reason)
+        assert reason.value == ("not_an_object" if invalid is Invalid.NOT_OBJECT else invalid.value)
+    assert len(Reason.__members__) == len(list(Reason))  # no two codes collapsed into one (an Enum alias)
+    assert Reason("duplicate") is Reason.DUPLICATE and isinstance(Reason.UNPARSEABLE, str)
 
 
 def test_a_damaged_parquet_file_is_a_file_level_error(tmp_path: Path) -> None:
     path = tmp_path / "bad.parquet"
     path.write_bytes(b"not parquet at all")
-    with pytest.raises(InputError, match="bad.parquet"):
+    with pytest.raises(DataError, match="bad.parquet"):
         read_file(path)
 
 
@@ -204,7 +258,7 @@ def test_directory_input_is_the_union_of_its_split_files(tmp_path: Path) -> None
         ("val.csv", 2, "v1"),
     ]
     (tmp_path / "train.csv").write_text("request_text\n")
-    with pytest.raises(InputError, match="several files for the train split"):
+    with pytest.raises(DataError, match="several files for the train split"):
         read_input(tmp_path)
 
 
@@ -222,16 +276,23 @@ def test_file_level_errors_name_the_input(tmp_path: Path, name: str, message: st
         path.write_text("x")
     if name == "empty_dir":
         path.mkdir()
-    with pytest.raises(InputError, match=message) as err:
+    with pytest.raises(DataError, match=message) as err:
         read_input(path)
     assert str(path) in str(err.value)
+
+
+def test_a_file_holding_only_a_bom_is_one_blank_line(tmp_path: Path) -> None:
+    path = tmp_path / "bom.jsonl"
+    path.write_bytes(b"\xef\xbb\xbf")
+    result = read_file(path)
+    assert result.n_input == 0 and result.sources[0].blank_line_numbers == [1]
 
 
 def test_written_rows_read_back_unchanged(tmp_path: Path) -> None:
     rows = [rec("\u00e9t\u00e9 \u2028 line separator inside", "u1"), rec("plain", "u2")]
     write_jsonl(tmp_path / "rows.jsonl", rows)
     back = read_file(tmp_path / "rows.jsonl")
-    assert [r.canonical() for r in back.records] == rows and not back.rejected
+    assert [r.to_dict() for r in back.records] == rows and not back.rejected
 
 
 # ----------------------------------------------------------------------------------------------- fuzzing

@@ -5,7 +5,7 @@ import json
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.convert import Row
+from hiddenparams.rows import Row
 from hiddenparams.ledger import Ledger
 from hiddenparams.schema import KEYS, to_json
 from hiddenparams.score import score

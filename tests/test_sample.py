@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from typer.testing import CliRunner
 
-from hiddenparams import sample
+from hiddenparams import sample_vocab
 from hiddenparams.cli import app
 from hiddenparams.sample import generate_rows, generate_texts
 from hiddenparams.schema import KEYS, validate_params
@@ -28,7 +28,7 @@ def rows() -> list[dict]:
 
 
 def _normalised(text: str) -> str:
-    """The split stage's exact-duplicate key, as DESIGN.md defines it."""
+    """The split stage's exact-duplicate key, as docs/ARCHITECTURE.md ("Duplicates") defines it."""
     text = re.sub(r"[^\w\s]", "", unicodedata.normalize("NFKC", text).casefold())
     return " ".join(text.split())
 
@@ -128,7 +128,7 @@ def test_non_english_and_emoji_rows_exist(rows):
     joined = " ".join(texts).casefold()
     for word in ("für", "pour", "para", "canción", "geburtstag"):
         assert word in joined, word
-    assert any(e in joined for e in sample.EMOJIS)
+    assert any(e in joined for e in sample_vocab.EMOJIS)
 
 
 def test_duplicates_near_duplicates_and_conflicts_exist(rows):
@@ -143,10 +143,10 @@ def test_duplicates_near_duplicates_and_conflicts_exist(rows):
     seen: set[str] = set()
     near = 0
     for text in (r["request_text"] for r in rows):
-        prefixed = any(text.startswith(p) and text[len(p) :] in seen for p in sample.NEAR_DUP_PREFIXES)
+        prefixed = any(text.startswith(p) and text[len(p) :] in seen for p in sample_vocab.NEAR_DUP_PREFIXES)
         suffixed = any(
             text.endswith(s) and any(text[: -len(s)] + end in seen for end in ("", ".", "!", "?"))
-            for s in sample.NEAR_DUP_SUFFIXES
+            for s in sample_vocab.NEAR_DUP_SUFFIXES
         )
         near += prefixed or suffixed
         seen.add(text)
@@ -154,6 +154,6 @@ def test_duplicates_near_duplicates_and_conflicts_exist(rows):
 
 
 def test_effects_are_written_by_key_name():
-    assert sample.fx(nostalgia=2)[KEYS.index("nostalgia")] == 2
+    assert sample_vocab.fx(nostalgia=2)[KEYS.index("nostalgia")] == 2
     with pytest.raises(ValueError, match="tempo"):
-        sample.fx(tempo=1)
+        sample_vocab.fx(tempo=1)

@@ -1,4 +1,4 @@
-"""The strict parser against the rules of DESIGN.md ("Strict validity"): properties first, then exact codes."""
+"""The strict parser against the rules of docs/ARCHITECTURE.md ("Strict validity"): properties first, then codes."""
 
 from __future__ import annotations
 

@@ -10,7 +10,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.convert import DataError, Row, read_rows
+from hiddenparams.rows import DataError, Row, read_rows
 from hiddenparams.report import Link, Section, Table, eval_sections, render_eval_report, write_report
 from hiddenparams.schema import KEYS, to_json
 from hiddenparams.score import Case, read_predictions, representative_failures, score

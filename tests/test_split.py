@@ -1,58 +1,40 @@
-"""split and check-splits: accounting, dedup, near-duplicate groups, no leakage (checked independently), CLI."""
+"""split and check-splits: accounting, dedup, groups, no leakage (checked independently), size rules, output folders,
+CLI."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
-import unicodedata
 from functools import cache
 from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given, settings
-from hypothesis import strategies as st
+from test_neardup import family
 from test_records import MESSY, write_messy
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.records import SPLITS, Reason, read_file, read_input, write_jsonl
+from hiddenparams.config import ConfigError, config_hash, load_config
+from hiddenparams.neardup import NearDupConfig, normalise, signatures
+from hiddenparams.records import Reason, read_file, read_input
+from hiddenparams.rows import SPLITS, write_jsonl
 from hiddenparams.sample import generate_rows
 from hiddenparams.schema import KEYS
-from hiddenparams.split import (
-    CheckConfig,
-    NearDupConfig,
-    SplitConfig,
-    Timer,
-    band_pairs,
-    check_splits,
-    drift_threshold,
-    gram_hashes,
-    lsh_flags,
-    normalise,
-    signatures,
-    similar_pairs,
-    split_records,
-    write_split,
-)
+from hiddenparams.split import SplitConfig, run, split_records, write_split
+from hiddenparams.split_checks import CheckConfig, check_splits, drift_threshold
 
 NEAR = NearDupConfig()
 runner = CliRunner()
 
 
+def said(res) -> str:
+    """What the user reads: the command's output, or the message of the error the CLI's one handler prints."""
+    return " ".join((res.output + (str(res.exception) if res.exception else "")).split())
+
+
 # ------------------------------------------------------------------------------------------------ helpers
-
-
-def family(seed: int, size: int) -> list[str]:
-    """A 120-character text and variants one character apart: 5-gram Jaccard of about 0.9 with the base."""
-    rnd = random.Random(seed)
-    words = "calm warm bright loud soft dark piano guitar strings synth drums choir night road rain summer".split()
-    base = " ".join(rnd.choice(words) for _ in range(40))[:120]
-    variants = [base]
-    for k in range(1, size):
-        pos = 10 + (k * 23) % 100
-        variants.append(base[:pos] + "xyzq"[k % 4] + base[pos + 1 :])
-    return variants
 
 
 def params(rnd: random.Random) -> dict[str, int]:
@@ -113,76 +95,6 @@ def brute_force_cross_split_matches(splits: dict[str, list[dict]]) -> list[tuple
                 est = (block[:, None, :] == sigs[b][None, :, :]).mean(axis=2)
                 found += [(norms[a][start + i], norms[b][j]) for i, j in zip(*np.nonzero(est >= NEAR.threshold))]
     return found
-
-
-# ------------------------------------------------------------------------------------------- normalisation
-
-
-def slow_normalise(text: str) -> str:
-    """The definition, spelled out character by character."""
-    folded = unicodedata.normalize("NFKC", text).casefold()
-    kept = "".join(c for c in folded if not unicodedata.category(c).startswith("P"))
-    return " ".join(kept.split())
-
-
-@settings(max_examples=300, deadline=None)
-@given(st.text(max_size=40) | st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
-def test_normalise_matches_its_definition(text: str) -> None:
-    assert normalise(text) == slow_normalise(text)
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ("  Chill\tLo-Fi,  beats!! ", "chill lofi beats"),
-        ("\uff21\uff22\uff23 Stra\u00dfe", "abc strasse"),  # full-width (NFKC) and casefold
-        ("\u00a1Hola! \u00abm\u00fasica\u00bb \u2014 ya\u2026", "hola m\u00fasica ya"),  # Unicode punctuation
-        ("caf\u0065\u0301", "caf\u00e9"),  # combining accent composed by NFKC
-    ],
-)
-def test_normalise_examples(text: str, expected: str) -> None:
-    assert normalise(text) == expected
-
-
-# ------------------------------------------------------------------------------------------- near-duplicates
-
-
-def test_gram_hashes_cover_each_window_and_short_texts_are_one_gram() -> None:
-    flat, offsets = gram_hashes(["abcdefg", "abc", "", "xbcdefg"], 5)
-    assert np.diff(offsets).tolist() == [3, 1, 1, 3]
-    first, last = flat[0:3], flat[5:8]
-    assert first[1:].tolist() == last[1:].tolist() and first[0] != last[0]  # shared windows hash equally
-    assert flat[3] != flat[4]  # "abc" and "" differ
-
-
-@settings(max_examples=100, deadline=None)
-@given(st.lists(st.text(max_size=12), max_size=6))
-def test_gram_hashes_of_a_text_do_not_depend_on_its_neighbours(texts: list[str]) -> None:
-    flat, offsets = gram_hashes(texts, 5)
-    for k, text in enumerate(texts):
-        alone, _ = gram_hashes([text], 5)
-        assert flat[offsets[k] : offsets[k + 1]].tolist() == alone.tolist()
-        assert len(alone) == max(1, len(text) - 4)
-
-
-def test_rensa_lsh_flags_every_text_that_shares_a_band() -> None:
-    texts = [t for f in range(6) for t in family(f, 3)] + [f"unrelated text number {k} " * 3 for k in range(30)]
-    flags = lsh_flags(texts, NEAR, Timer())
-    sig = signatures(texts, NEAR)
-    in_pairs = {int(x) for band in range(NEAR.num_bands) for x in np.concatenate(band_pairs(sig, band, 8))}
-    assert in_pairs and in_pairs <= set(np.flatnonzero(flags).tolist())
-
-
-def test_similar_pairs_finds_the_planted_families_only() -> None:
-    families = [family(f, 4) for f in range(5)]
-    texts = [t for f in families for t in f] + ["a short one", "another request entirely, for a road trip"]
-    pairs = similar_pairs(texts, NEAR, Timer())
-    found = set(zip(pairs.i.tolist(), pairs.j.tolist()))
-    base_to_variant = {(4 * f, 4 * f + v) for f in range(5) for v in range(1, 4)}  # Jaccard ~0.92
-    within_family = {(4 * f + a, 4 * f + b) for f in range(5) for a in range(4) for b in range(a + 1, 4)}
-    assert base_to_variant <= found <= within_family
-    sig = signatures(texts, NEAR)
-    assert all((sig[i] == sig[j]).mean() >= NEAR.threshold for i, j in found)
 
 
 # ------------------------------------------------------------------------------------------------- split
@@ -281,8 +193,8 @@ def test_a_group_too_big_for_the_smallest_split_is_a_warning(tmp_path: Path) -> 
 def test_zero_validation_fraction_and_bad_fractions(tmp_path: Path) -> None:
     _, report = run_split(tmp_path, generate_rows(200, seed=1), SplitConfig(val_frac=0.0, test_frac=0.2))
     assert report["counts"]["validation"] == 0 and report["counts"]["test"] > 0
-    with pytest.raises(ValueError, match="sum to less than 1"):
-        SplitConfig(val_frac=0.5, test_frac=0.5)
+    with pytest.raises(ConfigError, match="sum to less than 1"):
+        load_config(None, {"val_frac": 0.5, "test_frac": 0.5}, cls=SplitConfig)
 
 
 def test_directory_input_is_resplit_and_origins_are_reported(tmp_path: Path) -> None:
@@ -316,7 +228,7 @@ def copy_splits(src: Path, dst: Path) -> dict[str, list[dict]]:
 
 
 def test_check_splits_accepts_the_products_own_output(good_splits: Path) -> None:
-    result = check_splits(good_splits, CheckConfig())
+    result = check_splits(CheckConfig(directory=str(good_splits)))
     assert not result.rebuild, result.reasons
     assert result.report["leakage"]["total"] == 0
 
@@ -328,7 +240,7 @@ def test_check_splits_finds_each_problem(good_splits: Path, tmp_path: Path) -> N
     write_jsonl(tmp_path / "bad" / "train.jsonl", files["train"] + [val[0], near_copy])
     drifted = [dict(r, hidden_params={**r["hidden_params"], "energy": 10}) for r in files["test"]]
     (tmp_path / "bad" / "test.jsonl").write_text("".join(json.dumps(r) + "\n" for r in drifted) + "{oops\n")
-    reasons = " | ".join(check_splits(tmp_path / "bad", CheckConfig()).reasons)
+    reasons = " | ".join(check_splits(CheckConfig(directory=str(tmp_path / "bad"))).reasons)
     assert "1 normalised texts appear in more than one split" in reasons
     assert "near-duplicate pairs" in reasons
     assert "test: 1 invalid rows (unparseable 1)" in reasons
@@ -338,7 +250,7 @@ def test_check_splits_finds_each_problem(good_splits: Path, tmp_path: Path) -> N
     copy_splits(good_splits, small)
     write_jsonl(small / "validation.jsonl", files["validation"][:10])
     (small / "test.jsonl").unlink()
-    reasons = " | ".join(check_splits(small, CheckConfig()).reasons)
+    reasons = " | ".join(check_splits(CheckConfig(directory=str(small))).reasons)
     assert "validation: only 10 rows" in reasons and "no test file" in reasons
 
 
@@ -351,7 +263,7 @@ def test_drift_threshold_shrinks_with_size() -> None:
 
 def test_cli_split_then_check(tmp_path: Path) -> None:
     src = write_messy(tmp_path / "messy.jsonl")
-    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "out"), "--json"])
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "out"), "--json", "--allow-small"])
     assert res.exit_code == 0, res.output
     data = json.loads(res.stdout)
     assert data["report"]["counts"]["input_records"] == len(MESSY) - 2
@@ -390,6 +302,10 @@ def test_cli_check_splits_exits_non_zero_on_leaky_splits(tmp_path: Path) -> None
         (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/o", "--val-frac", "0.9"], "sum to less than 1"),
         (["split", "{tmp}", "--out", "{tmp}"], "would overwrite the input"),
         (["check-splits", "{tmp}/missing"], "missing: no such directory"),
+        (["check-splits", "{tmp}/rows.jsonl"], "rows.jsonl: is a file"),
+        (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/rows.jsonl/sub", "--allow-small"], "cannot create a folder"),
+        (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/o", "--set", "ngram=0"], "field 'ngram': must be positive"),
+        (["split", "{tmp}/rows.jsonl", "--out", "{tmp}/o", "--set", "colour=red"], "unknown field(s) 'colour'"),
     ],
 )
 def test_cli_errors_name_the_problem(tmp_path: Path, args: list[str], message: str) -> None:
@@ -398,7 +314,7 @@ def test_cli_errors_name_the_problem(tmp_path: Path, args: list[str], message: s
     write_jsonl(tmp_path / "train.jsonl", generate_rows(20, seed=2))
     res = runner.invoke(app, [a.format(tmp=tmp_path) for a in args])
     assert res.exit_code != 0
-    assert message in " ".join(res.output.split()), res.output
+    assert message in said(res)
 
 
 def test_cli_resplits_a_folder_of_csv_and_parquet(tmp_path: Path) -> None:
@@ -416,9 +332,109 @@ def test_cli_resplits_a_folder_of_csv_and_parquet(tmp_path: Path) -> None:
         writer = csv.DictWriter(fh, ["id", "request_text", *KEYS])
         writer.writeheader()
         writer.writerows({"id": r["id"], "request_text": r["request_text"], **r["hidden_params"]} for r in rows[200:])
-    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "new")])
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "new"), "--allow-small"])
     assert res.exit_code == 0, res.output
     files = load(tmp_path / "new")
     assert sum(len(v) for v in files.values()) == 300
     assert not [r for r in files["rejected"] if r["reason"] not in (Reason.DUPLICATE.value, Reason.CONFLICT.value)]
     assert read_file(tmp_path / "new" / "train.jsonl").rejected == []
+
+
+# ------------------------------------------------------------------------------- size rules and output folders
+
+SAMPLE = Path(__file__).resolve().parents[1] / "data" / "sample" / "train.jsonl"
+
+
+def test_too_small_a_split_is_refused_and_allow_small_writes_what_check_splits_rejects(tmp_path: Path) -> None:
+    write_jsonl(tmp_path / "nine.jsonl", generate_rows(9, seed=3))
+    res = runner.invoke(app, ["split", str(tmp_path / "nine.jsonl"), "--out", str(tmp_path / "s")])
+    assert res.exit_code != 0
+    message = said(res)
+    assert "9 valid rows split into train" in message and "fewer than 50" in message
+    assert "at least 500 valid rows" in message and "--allow-small" in message
+    assert not (tmp_path / "s").exists()  # nothing written
+
+    res = runner.invoke(app, ["split", str(tmp_path / "nine.jsonl"), "--out", str(tmp_path / "s"), "--allow-small"])
+    assert res.exit_code == 0, said(res)
+    report = json.loads((tmp_path / "s" / "split_report.json").read_text())
+    assert any("written anyway: --allow-small" in w for w in report["warnings"])
+    res = runner.invoke(app, ["check-splits", str(tmp_path / "s")])
+    assert res.exit_code == 1 and "too small to measure" in said(res)
+
+
+@pytest.mark.parametrize(
+    ("rows", "flags"),
+    [
+        (620, []),  # just above the minimum for the default fractions
+        (300, ["--val-frac", "0", "--test-frac", "0.2"]),  # no validation split asked for
+        (None, []),  # the shipped sample
+    ],
+)
+def test_what_split_accepts_check_splits_accepts(tmp_path: Path, rows: int | None, flags: list[str]) -> None:
+    src = SAMPLE
+    if rows is not None:
+        src = tmp_path / "rows.jsonl"
+        write_jsonl(src, generate_rows(rows, seed=12))
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "s"), *flags])
+    assert res.exit_code == 0, said(res)
+    res = runner.invoke(app, ["check-splits", str(tmp_path / "s")])
+    assert res.exit_code == 0 and "OK" in res.output, said(res)
+
+
+def test_out_folder_is_refused_when_not_empty_replaced_with_overwrite_and_never_half_written(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    src = tmp_path / "rows.jsonl"
+    write_jsonl(src, generate_rows(700, seed=2))
+    out = tmp_path / "o"
+    out.mkdir()
+    (out / "train.jsonl").write_text("precious\n")
+    res = runner.invoke(app, ["split", str(src), "--out", str(out)])
+    assert res.exit_code != 0 and "not empty" in said(res) and "--overwrite" in said(res)
+    assert (out / "train.jsonl").read_text() == "precious\n"
+
+    def broken_markdown(report: dict) -> str:
+        raise OSError("disk full")
+
+    monkeypatch.setattr("hiddenparams.split.split_markdown", broken_markdown)
+    res = runner.invoke(app, ["split", str(src), "--out", str(out), "--overwrite"])
+    assert res.exit_code != 0
+    assert [p.name for p in out.iterdir()] == ["train.jsonl"] and (out / "train.jsonl").read_text() == "precious\n"
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "new")])
+    assert res.exit_code != 0 and not (tmp_path / "new").exists()
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "rows.jsonl"]  # no staging folder left behind
+    monkeypatch.undo()
+
+    res = runner.invoke(app, ["split", str(src), "--out", str(out), "--overwrite"])
+    assert res.exit_code == 0, said(res)
+    assert sorted(p.name for p in out.iterdir()) == sorted(
+        ["train.jsonl", "validation.jsonl", "test.jsonl", "rejected.jsonl", "split_report.json", "split_report.md"]
+    )
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["o", "rows.jsonl"]
+
+    res = runner.invoke(app, ["split", str(src), "--out", str(src)])
+    assert res.exit_code != 0 and "would overwrite the input" in said(res)
+    res = runner.invoke(app, ["split", str(src), "--out", str(tmp_path / "o" / "train.jsonl"), "--overwrite"])
+    assert res.exit_code != 0 and "is a file, not a folder" in said(res)
+
+
+def test_split_report_carries_provenance_and_counts_integral_floats(tmp_path: Path) -> None:
+    rows = generate_rows(700, seed=4)
+    src = tmp_path / "rows.jsonl"
+    src.write_text(
+        "".join(
+            json.dumps(dict(r, hidden_params={k: float(v) for k, v in r["hidden_params"].items()}) if k < 7 else r)
+            + "\n"
+            for k, r in enumerate(rows)
+        )
+    )
+    result = run(load_config(None, {"input": str(src), "out": str(tmp_path / "s")}, cls=SplitConfig))
+    on_disk = json.loads((tmp_path / "s" / "split_report.json").read_text())
+    assert on_disk == json.loads(json.dumps(result.to_json()["report"]))
+    prov = on_disk["provenance"]
+    assert set(prov) == {"config_hash", "data_sha256", "code_version"}
+    assert prov["data_sha256"] == {str(src): hashlib.sha256(src.read_bytes()).hexdigest()}
+    assert prov["config_hash"] == config_hash(SplitConfig(input=str(src), out=str(tmp_path / "s")))
+    assert prov["code_version"]
+    assert on_disk["counts"]["coerced_integral_floats"] == 7 and "not_integer" not in on_disk["rejected_by_reason"]
+    assert "7 records had labels written as integral floats" in (tmp_path / "s" / "split_report.md").read_text()

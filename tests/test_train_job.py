@@ -1,14 +1,16 @@
 """The training job on the shipped tiny Ministral-3-architecture model: real TRL + PEFT code, tiny config."""
 
+import dataclasses
 import json
 from pathlib import Path
 
 import pytest
+from trl import SFTConfig
 
 from hiddenparams.config import load_config
 from hiddenparams.convert import convert_dir
 from hiddenparams.schema import KEYS
-from hiddenparams.train_job import build_trainer, train
+from hiddenparams.train_job import NOT_FOR_TRL, build_trainer, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "models" / "tiny-ministral3"
@@ -33,7 +35,13 @@ def config(converted, out, **overrides):
 
 
 def test_tokenised_rows_train_only_the_completion_and_end_with_eos(converted, tmp_path):
-    trainer, tokenizer, info = build_trainer(config(converted, tmp_path, max_steps=1))
+    cfg = config(converted, tmp_path, max_steps=1, weight_decay=0.01, seed=7)
+    trainer, tokenizer, info = build_trainer(cfg)
+    # Every config field that is an SFTConfig field reaches TRL by name, but those the job computes or keeps.
+    computed = {"output_dir", "max_length", "bf16", "report_to"} | NOT_FOR_TRL
+    shared = {f.name for f in dataclasses.fields(SFTConfig)} & set(cfg.to_dict()) - computed
+    assert {"learning_rate", "weight_decay", "seed", "activation_checkpointing", "eval_steps"} <= shared
+    assert {name: getattr(trainer.args, name) for name in shared} == {name: getattr(cfg, name) for name in shared}
     row = trainer.train_dataset[0]
     ids, labels = row["input_ids"], row["labels"]
     start = next(i for i, label in enumerate(labels) if label != -100)

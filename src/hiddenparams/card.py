@@ -10,30 +10,37 @@ import yaml
 from .prompt import SYSTEM_PROMPT, user_message
 from .schema import KEYS, MAX_VALUE, MIN_VALUE
 
+# kind -> (library, kind tag, title). A full fine-tune is full weights but no merge: no merge tag, no merge note.
+KINDS = {
+    "adapter-only": ("peft", "lora", "LoRA adapter"),
+    "full": ("transformers", "full-finetune", "fully fine-tuned model"),
+    "merged": ("transformers", "merged-lora", "merged model (base + LoRA adapter)"),
+}
+
 
 def model_card(base_model: str, kind: str, data_summary: dict[str, Any] | None = None,
                eval_summary: dict[str, Any] | None = None, extra: str = "") -> str:
-    """`kind` is "adapter-only" (a PEFT LoRA adapter) or "full" (merged weights)."""
+    """`kind`: "adapter-only" (a PEFT LoRA adapter), "full" (a full fine-tune) or "merged" (base + adapter merged;
+    the merge stage passes its note as `extra`)."""
+    library, tag, title = KINDS[kind]
     meta: dict[str, Any] = {
         "base_model": base_model,
-        "library_name": "peft" if kind == "adapter-only" else "transformers",
+        "library_name": library,
         "pipeline_tag": "text-generation",
-        "tags": ["hiddenparams", "lora" if kind == "adapter-only" else "merged-lora", "structured-output"],
+        "tags": ["hiddenparams", tag, "structured-output"],
     }
     lines = [
         "---", yaml.safe_dump(meta, sort_keys=False).strip(), "---", "",
-        f"# hiddenparams {'LoRA adapter' if kind == 'adapter-only' else 'merged model'} for {base_model}", "",
+        f"# hiddenparams {title} for {base_model}", "",
         f"Maps a free-text music request to six hidden parameters ({', '.join(KEYS)}), each an integer "
         f"{MIN_VALUE}..{MAX_VALUE}, answered as one strict JSON object.", "",
         "## Prompt", "", "System prompt:", "", "```text", SYSTEM_PROMPT, "```", "",
         "User message:", "", "```text", user_message("<request text>"), "```", "",
     ]  # fmt: skip
-    if kind == "full":
-        lines += ["Merging simplifies deployment (one model, no PEFT at inference); it does not improve quality.", ""]
+    if extra:
+        lines += [extra, ""]
     if data_summary:
         lines += ["## Data", "", "```json", json.dumps(data_summary, indent=2), "```", ""]
     if eval_summary:
         lines += ["## Evaluation (strict scorer, real generations)", "", "```json", json.dumps(eval_summary, indent=2), "```", ""]
-    if extra:
-        lines += [extra, ""]
     return "\n".join(lines)

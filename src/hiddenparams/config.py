@@ -2,8 +2,10 @@
 
 Every stage (split, convert, train, eval, merge, predict) declares one `XConfig` dataclass with a
 `validate(source)` method; `load_config(path, overrides, cls=XConfig)` builds and checks it, raising `ConfigError`
-(the one error type) that names the file and the field. The resolved config is saved beside every artifact it
-produced (`resolved_config.yaml`), and its hash (`config_hash`) identifies the run in the ledger.
+(the one error type) that names the file and the field. Where a job runs (`RunOn`: backend, flavor, timeout,
+namespace) is a dataclass of its own, read from the same flat file by `load_configs`, as TRL's parser fills several
+argument dataclasses from one YAML. The resolved config is saved beside every artifact it produced
+(`resolved_config.yaml`), and its hash (`config_hash`) identifies the run in the ledger.
 """
 
 from __future__ import annotations
@@ -13,35 +15,71 @@ import hashlib
 import json
 import re
 import typing
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
 import yaml
+
 from .errors import HiddenParamsError
+from .hub import HubNameError, repo_id_problem, timeout_seconds
 
-
-_TIMEOUT = re.compile(r"^\d+(\.\d+)?[smhd]?$")
-_REPO_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,95}/[A-Za-z0-9][A-Za-z0-9_.-]{0,95}$")
+BACKENDS = ("local", "hf-jobs")
 
 
 class ConfigError(HiddenParamsError, ValueError):
     """A config problem found before any job is submitted. The message names the file and the field."""
 
 
+def flag(text: str) -> dict[str, Any]:
+    """Field metadata that makes a config field also a CLI flag (`--model-id`) with this help text: the option is
+    declared once, here, and the command derives its flags from the dataclass (cli/jobs_cmds.py)."""
+    return {"flag": text}
+
+
+def _bad(source: str, name: str, why: str) -> ConfigError:
+    return ConfigError(f"{source}: field '{name}': {why}")
+
+
+@dataclass
+class RunOn:
+    """Where a job runs, apart from what it computes: the same fields for train, eval and merge jobs, and none of them
+    in a stage's config hash (the same run on another flavor is the same run). Read from the same YAML file."""
+
+    backend: str = field(default="local", metadata=flag("Where to run: local | hf-jobs."))
+    flavor: str = field(default="cpu-basic", metadata=flag("hf-jobs hardware, e.g. a10g-large, a100x4."))
+    # The service default of 30 min is too short for real runs.
+    timeout: str = field(default="4h", metadata=flag("hf-jobs time limit, e.g. 4h."))
+    # Explicit, or taken from the repo the job pushes to: never a whoami call per request.
+    namespace: str | None = field(default=None, metadata=flag("hf-jobs owner (default: the namespace of the repo)."))
+
+    def validate(self, source: str = "config") -> None:
+        if self.backend not in BACKENDS:
+            raise _bad(source, "backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
+        try:
+            timeout_seconds(self.timeout)
+        except HubNameError as exc:
+            raise _bad(source, "timeout", str(exc)) from None
+        if self.namespace is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", self.namespace):
+            raise _bad(source, "namespace", f"{self.namespace!r} is not a valid user or organisation name")
+
+    @property
+    def hf(self) -> bool:
+        return self.backend == "hf-jobs"
+
+
 @dataclass
 class TrainConfig:
+    """What to train and how: every field whose name is an `SFTConfig` field goes to TRL as is (train_job.py)."""
+
     # What to train
-    model_id: str = "tiny-model"  # Hub repo id or local directory
-    data_dir: str = "data/converted"  # local dir with train.jsonl / validation.jsonl ({prompt, completion}), or a Hub dataset id
-    output_dir: str = "runs/train"
-    hub_model_id: str | None = None  # where the adapter (or full model) is pushed; required on hf-jobs
+    model_id: str = field(default="tiny-model", metadata=flag("Base model: Hub id or local folder."))
+    # A local folder with train.jsonl + validation.jsonl ({prompt, completion}) from `convert`, or a Hub dataset id.
+    data_dir: str = field(default="data/converted", metadata=flag("Converted data: local folder or Hub dataset id."))
+    output_dir: str = field(default="runs/train", metadata=flag("Where the job writes its outputs."))
+    # Where the adapter (or full model) is pushed; required on hf-jobs, whose disk is ephemeral.
+    hub_model_id: str | None = field(default=None, metadata=flag("Repo the job pushes the model to."))
     hub_private: bool = True
-    # Where to run it
-    backend: str = "local"  # local | hf-jobs
-    flavor: str = "cpu-basic"  # HF Jobs hardware flavor; ignored by the local backend
-    timeout: str = "4h"  # HF Jobs timeout (the service default of 30 min is too short for real runs)
-    namespace: str | None = None  # HF user/org that owns the job; explicit, else every call first asks whoami
     # Method
     full_finetune: bool = False
     lora_r: int = 16
@@ -52,7 +90,7 @@ class TrainConfig:
     # Optimisation
     learning_rate: float = 2e-4
     num_train_epochs: float = 2.0
-    max_steps: int = -1
+    max_steps: int = field(default=-1, metadata=flag("Stop after this many optimizer steps (-1: the epochs decide)."))
     per_device_train_batch_size: int = 16
     per_device_eval_batch_size: int = 32
     gradient_accumulation_steps: int = 1
@@ -60,9 +98,12 @@ class TrainConfig:
     lr_scheduler_type: str = "cosine"
     weight_decay: float = 0.0
     max_length: int | None = None  # None: the longest tokenised example of the data (not TRL's 1024 default)
-    padding_free: bool = False  # pack a batch into one row without padding (wants flash attention on GPU)
+    padding_free: bool = False  # pack a batch into one row without padding (wants attn_implementation on GPU)
+    # Padding-free batches want flash attention's varlen kernel: with SDPA, transformers turns the packed position ids
+    # into a dense block-diagonal mask over the whole flattened batch. None: the model's default (SDPA).
+    attn_implementation: str | None = None
     group_by_length: bool = True  # batches of similar lengths: far less padding for short, varied requests
-    gradient_checkpointing: bool = False
+    activation_checkpointing: bool = False  # transformers 5 name of gradient checkpointing (the old one warns)
     bf16: bool | None = None  # None: bf16 when CUDA is available
     use_liger_kernel: bool = False
     torch_compile: bool = False
@@ -78,22 +119,17 @@ class TrainConfig:
 
     def validate(self, source: str = "config") -> None:
         def bad(name: str, why: str) -> None:
-            raise ConfigError(f"{source}: field '{name}': {why}")
+            raise _bad(source, name, why)
 
-        if self.backend not in ("local", "hf-jobs"):
-            bad("backend", f"{self.backend!r} is not one of local, hf-jobs")
-        if self.backend == "hf-jobs":
-            if not self.hub_model_id:
-                bad("hub_model_id", "hf-jobs writes to an ephemeral disk: give the repo the job pushes to")
-            if not _TIMEOUT.match(str(self.timeout)):
-                bad("timeout", f"{self.timeout!r} is not a duration like 90m, 4h or 3600")
-        if self.hub_model_id and not _REPO_ID.match(self.hub_model_id):
-            bad("hub_model_id", f"{self.hub_model_id!r} is not a valid repo id (namespace/name)")
-        if self.namespace is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", self.namespace):
-            bad("namespace", f"{self.namespace!r} is not a valid user or organisation name")
+        if self.hub_model_id and (why := repo_id_problem(self.hub_model_id, namespaced=True)):
+            bad("hub_model_id", f"not a valid repo id: {why}")
         for name in ("lora_r", "lora_alpha", "per_device_train_batch_size", "gradient_accumulation_steps"):
             if getattr(self, name) < 1:
                 bad(name, "must be >= 1")
+        if self.max_steps == 0 or self.max_steps < -1:
+            bad("max_steps", f"{self.max_steps} trains nothing: give a step count >= 1, or -1 to let the epochs decide")
+        if self.max_steps == -1 and not self.num_train_epochs > 0:
+            bad("num_train_epochs", f"{self.num_train_epochs} trains nothing: must be > 0 (or set max_steps)")
         if not self.learning_rate > 0:
             bad("learning_rate", "must be > 0")
         if self.max_length is not None and self.max_length < 8:
@@ -104,6 +140,11 @@ class TrainConfig:
             bad("lora_target_modules", f"not a valid regex: {exc}")
         if re.search(r"lm_head", self.lora_target_modules):
             bad("lora_target_modules", "lm_head is tied to the embeddings: never target it")
+
+    def check_run_on(self, run_on: RunOn, source: str = "config") -> None:
+        """What a backend asks of the run: hf-jobs writes to an ephemeral disk, so the result must be pushed."""
+        if run_on.hf and not self.hub_model_id:
+            raise _bad(source, "hub_model_id", "hf-jobs writes to an ephemeral disk: give the repo the job pushes to")
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -169,29 +210,52 @@ def load_config(
 
     Unknown fields are errors that name the field; `cls.validate(source)`, when defined, runs last.
     """
-    values: dict[str, Any] = {}
-    source = str(path) if path else "config"
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise ConfigError(f"{p}: no such config file")
-        try:
-            loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{p}: not valid YAML: {exc}") from None
-        if not isinstance(loaded, dict):
-            raise ConfigError(f"{p}: top level must be a mapping of field: value")
-        values.update(loaded)
+    return load_configs(path, overrides, cls)[0]
+
+
+def load_configs(path: str | Path | None, overrides: dict[str, Any] | None, *classes: type[Any]) -> tuple[Any, ...]:
+    """One flat YAML file + overrides into several dataclasses, each field to the class that declares it (as TRL's
+    parser fills its script, training and model arguments from one file): `load_configs(p, o, TrainConfig, RunOn)`.
+    A field no class declares is an error that names it."""
+    values, source = _read(path), str(path) if path else "config"
     values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    known = {f.name: f for f in fields(cls)}
+    known = [f.name for cls in classes for f in fields(cls)]
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
-    hints = typing.get_type_hints(cls)
-    cfg = cls(**{k: _coerce(v, hints[k], k, source) for k, v in values.items()})
-    if hasattr(cfg, "validate"):
-        cfg.validate(source)
-    return cfg
+    built = []
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        mine = {f.name for f in fields(cls)}
+        cfg = cls(**{k: _coerce(v, hints[k], k, source) for k, v in values.items() if k in mine})
+        if hasattr(cfg, "validate"):
+            cfg.validate(source)
+        built.append(cfg)
+    return tuple(built)
+
+
+def load_train_config(
+    path: str | Path | None = None, overrides: dict[str, Any] | None = None
+) -> tuple[TrainConfig, RunOn]:
+    """A training run from one file: what to train, and where (checked together: hf-jobs needs a repo to push to)."""
+    cfg, run_on = load_configs(path, overrides, TrainConfig, RunOn)
+    cfg.check_run_on(run_on, str(path) if path else "config")
+    return cfg, run_on
+
+
+def _read(path: str | Path | None) -> dict[str, Any]:
+    if path is None:
+        return {}
+    p = Path(path)
+    if not p.is_file():
+        raise ConfigError(f"{p}: no such config file")
+    try:
+        loaded = yaml.safe_load(p.read_text(encoding="utf-8")) or {}
+    except yaml.YAMLError as exc:
+        raise ConfigError(f"{p}: not valid YAML: {exc}") from None
+    if not isinstance(loaded, dict):
+        raise ConfigError(f"{p}: top level must be a mapping of field: value")
+    return loaded
 
 
 def parse_overrides(pairs: list[str]) -> dict[str, Any]:

@@ -1,100 +1,83 @@
-"""Canonical rows -> TRL conversational prompt-completion rows.
+"""`hiddenparams convert`: canonical rows -> TRL conversational prompt-completion rows.
 
 `prompt` is the system + user turns from the prompt module; `completion` is one assistant turn whose content is
-the strict JSON in canonical key order and nothing else (the chat template appends EOS).
+the strict JSON in canonical key order and nothing else (the chat template appends EOS). The output folder also
+holds `manifest.json`: rows per split, what was left out and why, and the provenance (config hash, sha256 of each
+input file, code version).
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
+from .config import ConfigError
+from .outdir import staged_folder
 from .prompt import completion_messages, prompt_messages
-from .schema import Params, validate_params
-from .errors import HiddenParamsError
-
-SPLITS = ("train", "validation", "test")
-
-
-class DataError(HiddenParamsError, ValueError):
-    """Bad data; the message names the file, the line and the field."""
+from .provenance import provenance
+from .rows import SPLITS, DataError, Row, read_rows, write_jsonl
 
 
 @dataclass(frozen=True)
-class Row:
-    id: str
-    request_text: str
-    hidden_params: Params
+class ConvertConfig:
+    src: str = ""  # folder with train.jsonl (and validation.jsonl, test.jsonl) from `split`
+    out: str = ""  # folder for the {prompt, completion} files and manifest.json
+    overwrite: bool = False  # replace a non-empty `out`
 
-    def to_dict(self) -> dict[str, Any]:
-        return {"id": self.id, "request_text": self.request_text, "hidden_params": self.hidden_params}
-
-
-def json_objects(path: str | Path) -> Iterator[tuple[int, dict[str, Any]]]:
-    """(line number, object) per non-blank JSONL line. Decodes line by line so that a bad byte names its line."""
-    path = Path(path)
-    if not path.is_file():
-        raise DataError(f"{path}: no such file")
-    with path.open("rb") as fh:
-        for lineno, raw in enumerate(fh, start=1):
-            try:
-                line = raw.decode("utf-8-sig" if lineno == 1 else "utf-8")
-            except UnicodeDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not UTF-8 ({exc.reason} at byte {exc.start})") from None
-            if not line.strip():
-                continue
-            try:
-                obj = json.loads(line)
-            except json.JSONDecodeError as exc:
-                raise DataError(f"{path}:{lineno}: not valid JSON ({exc.msg} at char {exc.pos})") from None
-            if not isinstance(obj, dict):
-                raise DataError(f"{path}:{lineno}: expected a JSON object, got {type(obj).__name__}")
-            yield lineno, obj
+    def validate(self, source: str = "config") -> None:
+        if not self.src or not self.out:
+            raise ConfigError(f"{source}: fields 'src' and 'out' are both required")
 
 
-def read_rows(path: str | Path) -> list[Row]:
-    """Read canonical rows (the split stage's output). Any bad line is an error naming file, line and field."""
-    path = Path(path)
-    rows: list[Row] = []
-    for lineno, obj in json_objects(path):
-        where = f"{path}:{lineno}"
-        text = obj.get("request_text")
-        if not isinstance(text, str) or not text.strip():
-            raise DataError(f"{where}: field 'request_text' is missing or blank")
-        checked = validate_params(obj.get("hidden_params"))
-        if not checked.valid:
-            raise DataError(f"{where}: field 'hidden_params': {checked.message}")
-        rows.append(Row(str(obj.get("id", f"{path.stem}-{lineno}")), text, checked.params))
-    return rows
+@dataclass
+class ConvertResult:
+    """What `run` wrote. Its JSON form is what `convert --json` prints and what manifest.json holds."""
+
+    out: Path
+    rows: dict[str, int]  # rows written per split
+    notes: list[str] = field(default_factory=list)  # splits left out, and why
+    provenance: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {"out": str(self.out), "rows": self.rows, "notes": self.notes, "provenance": self.provenance}
 
 
 def to_prompt_completion(row: Row) -> dict[str, Any]:
     return {"prompt": prompt_messages(row.request_text), "completion": completion_messages(row.hidden_params)}
 
 
-def write_jsonl(records: Iterable[dict[str, Any]], path: str | Path) -> int:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    n = 0
-    with path.open("w", encoding="utf-8") as fh:
-        for record in records:
-            fh.write(json.dumps(record, ensure_ascii=False) + "\n")
-            n += 1
-    return n
+def run(cfg: ConvertConfig) -> ConvertResult:
+    """Convert every split present in `cfg.src` into `cfg.out`, written whole or not at all.
 
-
-def convert_dir(src: str | Path, out: str | Path) -> dict[str, int]:
-    """Convert every split present in `src` (train is required). Returns rows written per split."""
-    src, out = Path(src), Path(out)
-    if not (src / "train.jsonl").is_file():
+    An empty train split is an error (there is nothing to train on). An empty validation or test split is left out
+    with a note, so training runs without evaluation instead of failing on an empty file inside the job."""
+    src, out = Path(cfg.src), Path(cfg.out)
+    if not src.is_dir():
+        raise DataError(f"{src}: no such folder (give the folder `hiddenparams split` wrote)")
+    train = src / "train.jsonl"
+    if not train.is_file():
         raise DataError(f"{src}: no train.jsonl (run `hiddenparams split` first)")
-    counts = {}
-    for split in SPLITS:
-        if (src / f"{split}.jsonl").is_file():
-            rows = read_rows(src / f"{split}.jsonl")
-            counts[split] = write_jsonl((to_prompt_completion(r) for r in rows), out / f"{split}.jsonl")
-    if counts["train"] == 0:
-        raise DataError(f"{src / 'train.jsonl'}: no rows to train on")
-    return counts
+    inputs = {split: src / f"{split}.jsonl" for split in SPLITS if (src / f"{split}.jsonl").is_file()}
+    rows = {split: read_rows(path) for split, path in inputs.items()}
+    if not rows["train"]:
+        raise DataError(f"{train}: no rows to train on; split more labelled rows (`hiddenparams split`)")
+    notes = [
+        f"{inputs[split]} is empty: no {split}.jsonl written"
+        + ("; training runs without evaluation" if split == "validation" else "")
+        for split in SPLITS
+        if split in rows and not rows[split]
+    ]
+    result = ConvertResult(out, {}, notes, provenance(cfg, {f"{s}.jsonl": p for s, p in inputs.items()}))
+    with staged_folder(out, cfg.overwrite) as stage:
+        for split, split_rows in rows.items():
+            if split_rows:
+                result.rows[split] = write_jsonl(stage / f"{split}.jsonl", map(to_prompt_completion, split_rows))
+        (stage / "manifest.json").write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
+    return result
+
+
+def convert_dir(src: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, int]:
+    """`run` for a library caller holding two paths: rows written per split."""
+    return run(ConvertConfig(str(src), str(out), overwrite)).rows

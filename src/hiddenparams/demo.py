@@ -13,8 +13,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .config import load_config
-from .convert import convert_dir, read_rows
+from .config import load_train_config
+from .convert import convert_dir
+from .rows import read_rows
 from .eval_modes import EvalData
 from .evaluate import EvalConfig, run_eval, summarize
 from .jobs.train import launch_train, plan_train
@@ -73,8 +74,8 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("train (local job)")
     overrides = {"model_id": str(TINY_MODEL), "data_dir": str(converted), "output_dir": str(out / "runs" / "train"),
                  **(config_overrides or {})}  # fmt: skip
-    cfg = load_config(TINY_CONFIG, overrides)
-    handle = launch_train(plan_train(cfg), ledger)
+    cfg, run_on = load_train_config(TINY_CONFIG, overrides)
+    handle = launch_train(plan_train(cfg, run_on), ledger)
     status = wait_job(handle.job_id, ledger, on_log=on_log)
     if not status.ok:
         tail = "\n".join(status.log_tail)

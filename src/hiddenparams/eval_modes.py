@@ -19,7 +19,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from .convert import DataError, Row, read_rows
+from .rows import DataError, Row, read_rows
 from .generation import DEFAULT_BATCH_SIZE, Batch, generate_all
 from .schema import KEYS, VALUES, to_json
 from .score import EvalReport, score

@@ -26,11 +26,13 @@ from pathlib import Path
 from typing import Any
 
 from .config import ConfigError
-from .convert import DataError
+from .rows import DataError
 from .eval_modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
 from .generation import DEFAULT_BATCH_SIZE, context_warnings, max_new_tokens_for
 from .ledger import Ledger, LedgerEvent, RepoKind
-from .model import check_model_mode, is_local, load_for_inference
+from .hub import is_local, push_folder
+from .model import check_model_mode, load_for_inference
+from .outdir import check_out
 from .provenance import provenance
 from .report import render_eval_report
 from .score import EvalReport
@@ -141,13 +143,6 @@ class EvalResult:
         }
 
 
-def check_out_dir(out: Path, overwrite: bool) -> None:
-    if out.exists() and not out.is_dir():
-        raise DataError(f"--out {out}: a file, not a folder; give a folder for the eval files")
-    if out.is_dir() and any(out.iterdir()) and not overwrite:
-        raise DataError(f"--out {out}: the folder is not empty; give a new folder, or --overwrite to replace its files")
-
-
 def fetch_data(data: str, train: str | None, revision: str | None) -> tuple[Path, Path | None, dict[str, Any]]:
     """Local paths of the rows to evaluate and of the train rows, and how the report names them.
 
@@ -177,15 +172,8 @@ def fetch_data(data: str, train: str | None, revision: str | None) -> tuple[Path
 def push_results(out: Path, repo: str) -> dict[str, str]:
     """The eval folder in one commit to `eval/<UTC time>/` of a model repo (created private if missing). Weights stay
     at the repo root, so the repo's kind (adapter-only, full) reads the same. The token comes from HF_TOKEN."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
     path = f"eval/{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-    api.create_repo(repo, private=True, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo, folder_path=str(out), path_in_repo=path, commit_message=f"hiddenparams: eval results in {path}"
-    )
-    return {"repo": repo, "path": path, "url": f"https://huggingface.co/{repo}/tree/main/{path}", "commit": commit.oid}
+    return push_folder(out, repo, f"hiddenparams: eval results in {path}", path_in_repo=path)
 
 
 def model_repo(description: Mapping[str, Any]) -> tuple[str, RepoKind]:
@@ -212,7 +200,7 @@ def _model_label(description: Mapping[str, Any]) -> str:
 def run(cfg: EvalConfig, on_rows: RowsProgress | None = None, ledger: Ledger | None = None) -> EvalResult:
     """Evaluate as `cfg` says: the cheap checks (output folder, data, adapter) before the model loads."""
     out = Path(cfg.out or "")
-    check_out_dir(out, cfg.overwrite)
+    check_out(out, cfg.overwrite)
     data_path, train_path, inputs = fetch_data(cfg.data or "", cfg.train, cfg.data_revision)
     data = read_eval_data(data_path, train_path, cfg.max_rows)
     model, tokenizer, description = load_for_inference(cfg.model_id, cfg.base_model_id, cfg.adapter_model_id, cfg.device)

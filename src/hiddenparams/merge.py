@@ -26,7 +26,8 @@ from typing import Any
 
 from .card import model_card
 from .chat_format import render_ids
-from .convert import Row
+from .rows import Row
+from .hub import push_folder
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import load_for_inference
 from .prompt import completion_messages, prompt_messages
@@ -158,18 +159,9 @@ def save_merged(
     merged.generation_config.bos_token_id = tokenizer.bos_token_id
     merged.save_pretrained(out)
     tokenizer.save_pretrained(out)
-    (out / "README.md").write_text(model_card(base_model_id, "full", eval_summary=eval_summary), encoding="utf-8")
+    card = model_card(base_model_id, "merged", eval_summary=eval_summary, extra=MERGE_NOTE)
+    (out / "README.md").write_text(card, encoding="utf-8")
     (out / "merge_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-
-
-def push_folder(folder: Path, repo_id: str, private: bool = True) -> dict[str, str]:
-    """The whole folder in one commit. The token comes from the environment / login, never an argument."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(repo_id, private=private, exist_ok=True)
-    commit = api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="hiddenparams: merged model")
-    return {"repo": repo_id, "url": f"https://huggingface.co/{repo_id}", "commit": commit.oid}
 
 
 @dataclass
@@ -232,7 +224,7 @@ def merge(
     result = MergeResult(out, check, info)
     if push_to:
         stage(f"uploading to {push_to}")
-        result.pushed = push_folder(out, push_to, private)
+        result.pushed = push_folder(out, push_to, "hiddenparams: merged model", private)
     if ledger is not None:
         repo = push_to or str(out.resolve())
         details = {

@@ -1,6 +1,6 @@
 """Loading models and tokenizers from a Hub id or a local folder, without the silent failures.
 
-Traps this module exists for (see DESIGN.md "Models"):
+Traps this module exists for (docs/ARCHITECTURE.md, "Models"):
 - `AutoModelForCausalLM` rejects `Mistral3Config`; text-only classes load a Mistral3 checkpoint with every weight
   randomly initialised and only a log line to show for it. We pick the class from `model_type` and fail on any
   missing, unexpected or mismatched weight.
@@ -19,6 +19,7 @@ from .chat_format import MINISTRAL3_CHAT_TEMPLATE, ChatFormatError, check_chat_f
 from .prompt import completion_messages, prompt_messages
 from .schema import KEYS
 from .errors import HiddenParamsError
+from .hub import is_local
 
 VLM_MODEL_TYPES = ("mistral3",)
 _PROJECTIONS = "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -37,10 +38,6 @@ class LoadReport:
     dtype: str
     fp8_dequantized: bool = False
     warnings: list[str] = field(default_factory=list)
-
-
-def is_local(model_id: str | Path) -> bool:
-    return Path(model_id).is_dir()
 
 
 def load_config(model_id: str) -> Any:
@@ -200,14 +197,16 @@ def load_for_inference(model_id: str | None = None, base_model_id: str | None = 
 
     check_model_mode(model_id, base_model_id, adapter_id)
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # Weights go straight from the checkpoint to the GPU: a full copy in CPU memory first may not fit a small flavor.
+    device_map = device if device.startswith("cuda") else None
     if model_id:
-        model, report = load_model(model_id)
+        model, report = load_model(model_id, device_map=device_map)
         tokenizer = load_tokenizer(model_id, model.config)
         desc = {"mode": "full", "model_id": model_id, "model_class": report.model_class}
     else:
         check_adapter(adapter_id)  # before the base: a bad adapter must not cost a base model's load
         check_adapter_base(adapter_id, base_model_id)
-        model, report = load_model(base_model_id)
+        model, report = load_model(base_model_id, device_map=device_map)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_id)

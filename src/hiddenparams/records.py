@@ -1,9 +1,13 @@
 """Reading labelled requests: JSONL, CSV or Parquet (chosen by extension), or a folder of train/validation/test files.
 
-Validation is per physical record: each one becomes exactly one `Record` (a canonical row) or one `Rejected` (with
+Validation is per physical record: each one becomes exactly one `Row` (a canonical row) or one `Rejected` (with
 its file, line, reason code, a message naming the field, and its raw text), so nothing is silently dropped. Blank
 lines are not records; they are counted per file. Problems with a whole file (missing, unsupported extension,
-unreadable Parquet, an ambiguous folder) raise `InputError`.
+unreadable Parquet, an ambiguous folder) raise `DataError`.
+
+Labels written as integral floats (`4.0`: pandas writes an integer column holding a missing value as floats) are read
+as integers and counted; any other non-integer stays rejected. Model outputs are judged by `schema.parse_strict`,
+where `4.0` stays invalid.
 """
 
 from __future__ import annotations
@@ -12,16 +16,14 @@ import base64
 import csv
 import json
 import re
-from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
-from .schema import KEYS, Invalid, Params, validate_params
-from .errors import HiddenParamsError
+from .rows import DataError, Row
+from .schema import KEYS, Invalid, validate_params
 
-SPLITS: tuple[str, ...] = ("train", "validation", "test")
 # File stems accepted for each split when a folder is read (common spellings of the same three splits).
 SPLIT_STEMS: dict[str, tuple[str, ...]] = {
     "train": ("train",),
@@ -34,44 +36,34 @@ _BOM = "\ufeff"
 _KNOWN_FIELDS = frozenset(("id", "request_text", "hidden_params", *KEYS))
 # A CSV cell is text; only a cell that is exactly a JSON integer literal counts as an integer ("07", "5.0", " 5" don't).
 _INT_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)\Z")
+# A decimal cell ("4.0", "5.5") is read as the float it spells; only an integral one then passes as an integer.
+_DECIMAL_LITERAL = re.compile(r"-?(?:0|[1-9][0-9]*)\.[0-9]+\Z")
 _SURROGATE = re.compile("[\udc80-\udcff]")  # bytes that were not UTF-8, kept by the surrogateescape decoder
 # A JSON escape such as "\ud83d" without its pair decodes to a lone surrogate: not text, and not writable as UTF-8.
 _LONE_SURROGATE = re.compile("[\ud800-\udfff]")
 _MAX_BLANK_LINES_LISTED = 20
 
 
-class InputError(HiddenParamsError):
-    """A problem with a whole input (not one record): the CLI prints it and exits non-zero."""
+# A label that breaks the schema is rejected with the schema's own code, so Reason is derived from schema.Invalid and a
+# new parser code is a new reason here at once. Problems with the record itself have codes of their own. Values are
+# short stable codes (they appear in rejected.jsonl).
+_RECORD_REASONS = {
+    "UNPARSEABLE": "unparseable",
+    "NOT_AN_OBJECT": "not_an_object",
+    "MISSING_REQUEST_TEXT": "missing_request_text",
+    "BAD_ID": "bad_id",
+    "UNDECODABLE": "undecodable",
+    "DUPLICATE": "duplicate",
+    "CONFLICT": "conflict",
+}
+# hidden_params that is not an object shares the record's own code (rejected.jsonl has always said not_an_object).
+_LABEL_REASONS = {m.name: m.value for m in Invalid if m is not Invalid.NOT_OBJECT}
+Reason = Enum("Reason", {**_LABEL_REASONS, **_RECORD_REASONS}, type=str, module=__name__, qualname="Reason")
 
 
-class Reason(str, Enum):
-    """Why an input record was rejected. Values are short stable codes (they appear in rejected.jsonl)."""
-
-    UNPARSEABLE = "unparseable"
-    NOT_AN_OBJECT = "not_an_object"
-    MISSING_REQUEST_TEXT = "missing_request_text"
-    MISSING_KEY = "missing_key"
-    EXTRA_KEY = "extra_key"
-    NOT_INTEGER = "not_integer"
-    OUT_OF_RANGE = "out_of_range"
-    BAD_ID = "bad_id"
-    UNDECODABLE = "undecodable"
-    DUPLICATE = "duplicate"
-    CONFLICT = "conflict"
-
-
-@dataclass(slots=True)
-class Record:
-    """A valid input record as a canonical row, plus where it came from."""
-
-    id: str
-    request_text: str
-    hidden_params: Params
-    source: str
-    line: int
-
-    def canonical(self) -> dict[str, Any]:
-        return {"id": self.id, "request_text": self.request_text, "hidden_params": self.hidden_params}
+def label_reason(error: Invalid) -> Reason:
+    """The rejection reason of a label that fails the schema check with `error`."""
+    return Reason.NOT_AN_OBJECT if error is Invalid.NOT_OBJECT else Reason[error.name]
 
 
 @dataclass(slots=True)
@@ -85,8 +77,8 @@ class Rejected:
     field: str | None = None
     raw: Any = None
     raw_base64: str | None = None  # exact bytes of an undecodable line
-    record: Record | None = None  # the parsed record, for duplicate/conflict
-    kept: Record | None = None  # the record kept in its place, for duplicate/conflict
+    record: Row | None = None  # the parsed record, for duplicate/conflict
+    kept: Row | None = None  # the record kept in its place, for duplicate/conflict
 
     def to_json(self) -> dict[str, Any]:
         out: dict[str, Any] = {
@@ -97,7 +89,7 @@ class Rejected:
             "field": self.field,
         }
         if self.record is not None:
-            out.update(self.record.canonical())
+            out.update(self.record.to_dict())
         if self.kept is not None:
             out["kept"] = {"id": self.kept.id, "source": self.kept.source, "line": self.kept.line}
         if self.raw is not None:
@@ -113,6 +105,7 @@ class SourceStats:
     format: str
     records: int = 0
     rejected: int = 0
+    coerced_integral_floats: int = 0  # valid records whose labels held an integral float such as 4.0
     blank_lines: int = 0
     blank_line_numbers: list[int] = field(default_factory=list)  # the first few, for the report
 
@@ -124,7 +117,7 @@ class SourceStats:
 
 @dataclass
 class ReadResult:
-    records: list[Record] = field(default_factory=list)
+    records: list[Row] = field(default_factory=list)
     rejected: list[Rejected] = field(default_factory=list)
     sources: list[SourceStats] = field(default_factory=list)
 
@@ -132,6 +125,10 @@ class ReadResult:
     def n_input(self) -> int:
         """Input records (blank lines are not records): each is in `records` or in `rejected`, never both."""
         return len(self.records) + len(self.rejected)
+
+    @property
+    def coerced_integral_floats(self) -> int:
+        return sum(s.coerced_integral_floats for s in self.sources)
 
     def extend(self, other: ReadResult) -> None:
         self.records.extend(other.records)
@@ -161,7 +158,7 @@ def _decode_json(text: str) -> Any:
 
 
 class _Builder:
-    """Turns one decoded record of one file into a `Record` or a `Rejected` and counts it."""
+    """Turns one decoded record of one file into a `Row` or a `Rejected` and counts it."""
 
     def __init__(self, stats: SourceStats):
         self.stats = stats
@@ -225,11 +222,13 @@ class _Builder:
             except (ValueError, RecursionError) as exc:
                 self.reject(line, Reason.UNPARSEABLE, f"not JSON: {exc}", "hidden_params", raw)
                 return
+        coerced = False
+        if isinstance(params, dict):
+            params, coerced = _integral_floats_to_int(params)
         checked = validate_params(params)
         if checked.params is None:
             assert checked.error is not None
-            reason = Reason.NOT_AN_OBJECT if checked.error is Invalid.NOT_OBJECT else Reason(checked.error.value)
-            self.reject(line, reason, checked.detail, "hidden_params", raw)
+            self.reject(line, label_reason(checked.error), checked.detail, "hidden_params", raw)
             return
         rid = obj.get("id")
         if rid is None or (isinstance(rid, str) and not rid.strip()):
@@ -241,7 +240,14 @@ class _Builder:
             self.reject(line, Reason.BAD_ID, f"id must be a string (text) or an integer, got {got}", "id", raw)
             return
         self.stats.records += 1
-        self.result.records.append(Record(rid, text, checked.params, self.stats.path, line))
+        self.stats.coerced_integral_floats += coerced
+        self.result.records.append(Row(rid, text, checked.params, self.stats.path, line))
+
+
+def _integral_floats_to_int(params: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    """4.0 -> 4 (an integer a float column spelled as a float); 5.5, inf, nan, True and "4" are left to be rejected."""
+    out = {k: int(v) if type(v) is float and v.is_integer() else v for k, v in params.items()}
+    return out, any(type(v) is float and v.is_integer() for v in params.values())
 
 
 def _strip_bom(data: bytes) -> bytes:
@@ -259,7 +265,9 @@ def _split_lines(data: Any) -> Any:
 
 def _read_jsonl(data: bytes, builder: _Builder) -> None:
     # Decoding line by line confines bad bytes to their line, and is faster than decoding the whole file at once.
-    for number, raw in enumerate(_split_lines(_strip_bom(data)), start=1):
+    # The BOM is stripped from the first line, not the file: a file holding only a BOM still has one (blank) line.
+    for number, raw in enumerate(_split_lines(data), start=1):
+        raw = _strip_bom(raw) if number == 1 else raw
         raw = raw[:-1] if raw.endswith(b"\r") else raw  # CRLF: the CR belongs to the line end
         try:
             text = raw.decode("utf-8").lstrip(_BOM)
@@ -280,6 +288,8 @@ def _read_jsonl(data: bytes, builder: _Builder) -> None:
 def _csv_value(name: str, cell: str) -> Any:
     if name in KEYS and _INT_LITERAL.match(cell):
         return int(cell)
+    if name in KEYS and _DECIMAL_LITERAL.match(cell):
+        return float(cell)
     return cell
 
 
@@ -340,7 +350,7 @@ def _read_parquet(path: Path, builder: _Builder) -> None:
     try:
         rows = pq.read_table(path).to_pylist()
     except Exception as exc:  # pyarrow raises several types for a damaged or non-Parquet file
-        raise InputError(f"{path}: not a readable Parquet file ({exc})") from exc
+        raise DataError(f"{path}: not a readable Parquet file ({exc})") from exc
     for number, row in enumerate(rows, start=1):  # "line" of a Parquet record = row index + 1
         raw = json.loads(json.dumps(row, default=lambda v: v.hex() if isinstance(v, bytes) else str(v)))
         bad = next((k for k, v in row.items() if isinstance(v, bytes) and not _is_utf8(v)), None)
@@ -362,7 +372,7 @@ def _is_utf8(value: bytes) -> bool:
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
-        raise InputError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {', '.join(FORMATS)}")
+        raise DataError(f"{path}: unsupported file type {path.suffix or '(none)'!r}; use {', '.join(FORMATS)}")
     return fmt
 
 
@@ -370,31 +380,37 @@ def read_file(path: Path) -> ReadResult:
     path = Path(path)
     fmt = file_format(path)
     if not path.is_file():
-        raise InputError(f"{path}: no such file")
+        raise DataError(f"{path}: no such file")
     builder = _Builder(SourceStats(str(path), fmt))
     if fmt == "parquet":
         _read_parquet(path, builder)
-    else:
-        (_read_jsonl if fmt == "jsonl" else _read_csv)(path.read_bytes(), builder)
+        return builder.result
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise DataError(f"{path}: cannot read the file ({exc.strerror or exc})") from exc
+    (_read_jsonl if fmt == "jsonl" else _read_csv)(data, builder)
     return builder.result
 
 
 def find_split_files(directory: Path) -> dict[str, Path]:
     """The train/validation/test files in a folder (each optional). Two candidates for one split is an error."""
     directory = Path(directory)
+    if not directory.exists():
+        raise DataError(f"{directory}: no such directory")
     if not directory.is_dir():
-        raise InputError(f"{directory}: no such directory")
+        raise DataError(f"{directory}: is a file; give the folder that holds train/validation/test files")
     found: dict[str, Path] = {}
     for split, stems in SPLIT_STEMS.items():
         matches = sorted(
             p for p in directory.iterdir() if p.is_file() and p.stem.lower() in stems and p.suffix.lower() in FORMATS
         )
         if len(matches) > 1:
-            raise InputError(f"{directory}: several files for the {split} split: {', '.join(p.name for p in matches)}")
+            raise DataError(f"{directory}: several files for the {split} split: {', '.join(p.name for p in matches)}")
         if matches:
             found[split] = matches[0]
     if not found:
-        raise InputError(f"{directory}: no train/validation/test file ({', '.join(FORMATS)}) in this folder")
+        raise DataError(f"{directory}: no train/validation/test file ({', '.join(FORMATS)}) in this folder")
     return found
 
 
@@ -402,7 +418,7 @@ def read_input(path: Path) -> ReadResult:
     """A file, or the union of a folder's train/validation/test files (each record remembers its own file)."""
     path = Path(path)
     if not path.exists():
-        raise InputError(f"{path}: no such file or directory")
+        raise DataError(f"{path}: no such file or directory")
     if not path.is_dir():
         return read_file(path)
     result = ReadResult()
@@ -410,18 +426,3 @@ def read_input(path: Path) -> ReadResult:
         result.extend(read_file(file))
     return result
 
-
-def _lines(rows: Iterable[dict[str, Any]]) -> Iterator[str]:
-    for row in rows:
-        yield json.dumps(row, ensure_ascii=False) + "\n"
-
-
-def write_jsonl(path: Path, rows: Iterable[dict[str, Any]]) -> int:
-    """Write rows as UTF-8 JSON lines; returns how many were written."""
-    count = 0
-    # A lone surrogate (from a JSON escape in a rejected record) is written as its JSON escape \udXXX: lossless.
-    with Path(path).open("w", encoding="utf-8", errors="backslashreplace", newline="\n") as fh:
-        for line in _lines(rows):
-            fh.write(line)
-            count += 1
-    return count

@@ -1,4 +1,4 @@
-"""The strict scorer: raw generations + canonical rows (`convert.Row`) -> `eval_report.json`.
+"""The strict scorer: raw generations + canonical rows (`rows.Row`) -> `eval_report.json`.
 
 Pure core; the `score` command (cli/score_cmds.py) reads the files and writes the report.
 
@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from .convert import DataError, Row, json_objects
+from .rows import DataError, Row, json_objects
 from .schema import KEYS, MAX_VALUE, MIN_VALUE, Params, parse_strict
 
 

@@ -1,19 +1,27 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#   "torch>=2.13",
-#   "transformers>=5.23,!=5.8.*,!=5.9.0",
-#   "trl>=1.16",
-#   "peft>=0.21.2",
-#   "datasets>=5.2",
-#   "accelerate>=1.15",
-#   "huggingface_hub>=2.4",
-#   "mistral-common>=1.13.1",
-#   "tokenizers>=0.23.3",
-#   "safetensors>=0.8",
-#   "tensorboard>=2.21",
-#   "pyyaml>=6",
+#   "torch==2.13.0",
+#   "transformers==5.24.0",
+#   "trl==1.16.0",
+#   "peft==0.21.2",
+#   "datasets==5.2.0",
+#   "accelerate==1.15.0",
+#   "huggingface_hub==2.4.0",
+#   "mistral-common==1.13.1",
+#   "tokenizers==0.23.3",
+#   "safetensors==0.8.0",
+#   "tensorboard==2.21.0",
+#   "pyyaml==6.0.4",
 # ]
+#
+# [[tool.uv.index]]
+# name = "pytorch-cu128"
+# url = "https://download.pytorch.org/whl/cu128"
+# explicit = true
+#
+# [tool.uv.sources]
+# torch = { index = "pytorch-cu128" }
 # ///
 """The training job: TRL SFTTrainer + PEFT LoRA on prompt-completion rows. One plain script that runs unchanged as
 `python -m hiddenparams.train_job`, as the uv script of a Hugging Face job, and under `accelerate launch`.
@@ -33,30 +41,72 @@ import json
 import os
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
 from hiddenparams.card import model_card
-from hiddenparams.config import TrainConfig, load_config, parse_overrides
+from hiddenparams.config import RunOn, TrainConfig, load_configs, parse_overrides
+from hiddenparams.errors import HiddenParamsError
+from hiddenparams.hub import push_folder
+from hiddenparams.preflight import job_start
 from hiddenparams.provenance import code_version, file_sha256
 
+SPLITS = ("train", "validation")  # the job trains on the first and evaluates on the second: both need rows
+# TrainConfig fields that share a name with an SFTConfig field but are ours alone: the job pushes its final folder
+# itself (one commit with card and provenance), not every checkpoint as TRL's hub_model_id would.
+NOT_FOR_TRL = frozenset({"hub_model_id"})
 
-def load_data(data_dir: str) -> tuple[Any, Any, dict[str, Any]]:
-    """Train (and validation, when present) from a local folder or a Hub dataset repo of our converted files."""
+
+class TrainDataError(HiddenParamsError, ValueError):
+    """The training data would fail the job: found before it is submitted, and again as it starts."""
+
+
+def check_data_dir(data_dir: Path) -> dict[str, int]:
+    """Rows per split of a local folder from `hiddenparams convert`. Train and validation must each hold rows, the
+    first a {prompt, completion} record; anything else is an error naming the file, never a traceback in the job."""
+    rows: dict[str, int] = {}
+    for split in SPLITS:
+        path = data_dir / f"{split}.jsonl"
+        if not path.is_file():
+            raise TrainDataError(f"{path}: no such file; data_dir must hold the output of `hiddenparams convert`")
+        with open(path, encoding="utf-8-sig") as f:
+            lines = [(number, line) for number, line in enumerate(f, start=1) if line.strip()]
+        if not lines:
+            raise TrainDataError(
+                f"{path}: empty {'training' if split == 'train' else 'validation'} set (no rows): split with more "
+                "rows or larger fractions, then `hiddenparams convert` again"
+            )
+        number, line = lines[0]
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TrainDataError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(row, dict) or not {"prompt", "completion"} <= row.keys():
+            raise TrainDataError(f"{path}:{number}: expected a {{prompt, completion}} row; run `hiddenparams convert`")
+        rows[split] = len(lines)
+    return rows
+
+
+def load_data(data_dir: str, revision: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Train and validation from a local folder or a Hub dataset repo of our converted files (at `revision`: the
+    commit the submit uploaded)."""
     from datasets import load_dataset
 
     local = Path(data_dir)
     if local.is_dir():
-        files = {s: str(local / f"{s}.jsonl") for s in ("train", "validation") if (local / f"{s}.jsonl").is_file()}
+        check_data_dir(local)
+        files = {s: str(local / f"{s}.jsonl") for s in SPLITS}
         hashes = {s: file_sha256(Path(f)) for s, f in files.items()}
         ds = load_dataset("json", data_files=files)
     else:
-        ds = load_dataset(data_dir)
+        ds = load_dataset(data_dir, revision=revision)
         hashes = {s: ds[s]._fingerprint for s in ds}
-    if "train" not in ds or len(ds["train"]) == 0:
-        raise SystemExit(f"{data_dir}: no training rows")
-    summary = {"source": data_dir, "rows": {s: len(ds[s]) for s in ds}, "sha256": hashes}
-    return ds["train"], ds.get("validation"), summary
+        empty = [s for s in SPLITS if s not in ds or len(ds[s]) == 0]
+        if empty:
+            raise TrainDataError(f"{data_dir}: no {' and no '.join(empty)} rows in the dataset")
+    summary = {"source": data_dir, "revision": revision, "rows": {s: len(ds[s]) for s in ds}, "sha256": hashes}
+    return ds["train"], ds["validation"], summary
 
 
 def longest_example(tokenizer: Any, dataset: Any) -> int:
@@ -74,7 +124,7 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
-def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
+def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """The SFTTrainer for a config, and what the summary needs to know about how it was built."""
     import torch
     from datasets.utils.logging import disable_progress_bar
@@ -89,12 +139,14 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     out = Path(cfg.output_dir)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tb"))
 
-    train_ds, eval_ds, data_summary = load_data(cfg.data_dir)
+    train_ds, eval_ds, data_summary = load_data(cfg.data_dir, data_revision)
     cuda = torch.cuda.is_available()
     bf16 = cuda if cfg.bf16 is None else cfg.bf16
     model, load_report = load_model(cfg.model_id, dtype=torch.bfloat16 if bf16 else torch.float32)
+    if cfg.attn_implementation:
+        model.set_attn_implementation(cfg.attn_implementation)
     tokenizer = load_tokenizer(cfg.model_id, model.config)
-    max_length = cfg.max_length or longest_example(tokenizer, train_ds if eval_ds is None else [*train_ds, *eval_ds])
+    max_length = cfg.max_length or longest_example(tokenizer, [*train_ds, *eval_ds])
     targets = lora_targets(model.config) if cfg.lora_target_modules == "auto" else cfg.lora_target_modules
     to_save = [m.strip() for m in cfg.lora_modules_to_save.split(",") if m.strip()] or None
     peft_config = None if cfg.full_finetune else LoraConfig(
@@ -102,70 +154,51 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
         task_type="CAUSAL_LM", bias="none", modules_to_save=to_save,
         ensure_weight_tying=bool(to_save),  # a trained copy of tied embeddings must stay tied to lm_head
     )  # fmt: skip
-    has_eval = eval_ds is not None and len(eval_ds) > 0
-    args = SFTConfig(
-        output_dir=str(out / "checkpoints"),
+    shared = {f.name for f in fields(SFTConfig)} - NOT_FOR_TRL
+    args = SFTConfig(**{k: v for k, v in cfg.to_dict().items() if k in shared} | {
+        # What is not a plain copy of a config field:
+        "output_dir": str(out / "checkpoints"),
         # TRL refuses max_length with padding_free; nothing is truncated either way (it comes from the data).
-        max_length=None if cfg.padding_free else max_length,
-        completion_only_loss=True,  # loss on the JSON answer (and its EOS) only
-        num_train_epochs=cfg.num_train_epochs,
-        max_steps=cfg.max_steps,
-        per_device_train_batch_size=cfg.per_device_train_batch_size,
-        per_device_eval_batch_size=cfg.per_device_eval_batch_size,
-        gradient_accumulation_steps=cfg.gradient_accumulation_steps,
-        learning_rate=cfg.learning_rate,
-        lr_scheduler_type=cfg.lr_scheduler_type,
-        warmup_steps=cfg.warmup_steps,
-        weight_decay=cfg.weight_decay,
-        bf16=bf16,
-        use_cpu=not cuda,
-        gradient_checkpointing=cfg.gradient_checkpointing,
-        padding_free=cfg.padding_free,
-        train_sampling_strategy="group_by_length" if cfg.group_by_length else "random",
-        use_liger_kernel=cfg.use_liger_kernel,
-        torch_compile=cfg.torch_compile,
-        logging_steps=cfg.logging_steps,
-        eval_strategy="steps" if has_eval else "no",
-        eval_steps=cfg.eval_steps,
-        save_strategy="steps",
-        save_steps=cfg.save_steps,
-        save_total_limit=cfg.save_total_limit,
-        report_to=[] if cfg.report_to in ("", "none") else [cfg.report_to],
-        seed=cfg.seed,
-        disable_tqdm=not sys.stderr.isatty(),
-        dataloader_num_workers=0 if not cuda else 2,
-    )
+        "max_length": None if cfg.padding_free else max_length,
+        "completion_only_loss": True,  # loss on the JSON answer (and its EOS) only
+        "bf16": bf16,
+        "use_cpu": not cuda,
+        "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
+        "eval_strategy": "steps",
+        "save_strategy": "steps",
+        "report_to": [] if cfg.report_to in ("", "none") else [cfg.report_to],
+        "disable_tqdm": not sys.stderr.isatty(),
+        "dataloader_num_workers": 0 if not cuda else 2,
+    })  # fmt: skip
     trainer = SFTTrainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds if has_eval else None,
-        processing_class=tokenizer, peft_config=peft_config,
+        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+        peft_config=peft_config,
     )  # fmt: skip
     info = {
         "model_class": load_report.model_class,
         "fp8_dequantized": load_report.fp8_dequantized,
         "lora_target_modules": None if cfg.full_finetune else targets,
         "max_length": max_length,
-        "has_eval": has_eval,
         "data": data_summary,
     }
     return trainer, tokenizer, info
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
     started = time.time()
     out = Path(cfg.output_dir)
     final_dir = cfg.model_dir()
-    trainer, tokenizer, info = build_trainer(cfg)
+    trainer, tokenizer, info = build_trainer(cfg, data_revision)
     resume_from = last_checkpoint(out / "checkpoints") if cfg.resume else None
     result = trainer.train(resume_from_checkpoint=resume_from)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     eval_losses = [h["eval_loss"] for h in trainer.state.log_history if "eval_loss" in h]
-    if info["has_eval"]:
-        eval_losses.append(trainer.evaluate()["eval_loss"])
+    eval_losses.append(trainer.evaluate()["eval_loss"])
     data_summary = info["data"]
     summary = {
         "model_id": cfg.model_id,
         "method": "full" if cfg.full_finetune else "lora",
-        **{k: v for k, v in info.items() if k not in ("has_eval", "data")},
+        **{k: v for k, v in info.items() if k != "data"},
         "global_step": trainer.state.global_step,
         "train_loss": float(result.training_loss),
         "first_logged_loss": losses[0] if losses else None,
@@ -177,6 +210,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "config_hash": cfg.config_hash(),
         "code_version": code_version(),
         "seconds": round(time.time() - started, 1),
+        "world_size": trainer.args.world_size,  # processes that trained (data parallel)
     }
     if trainer.is_world_process_zero():
         trainer.save_model(str(final_dir))
@@ -186,37 +220,36 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         kind = "full" if cfg.full_finetune else "adapter-only"
         (final_dir / "README.md").write_text(model_card(cfg.model_id, kind, data_summary=data_summary))
         if cfg.hub_model_id:
-            summary["pushed"] = push(final_dir, cfg)
+            summary["pushed"] = push_folder(
+                final_dir, cfg.hub_model_id, "hiddenparams: train job output", private=cfg.hub_private
+            )
             (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
     summary["output"] = str(final_dir)
     return summary
 
 
-def push(folder: Path, cfg: TrainConfig) -> dict[str, str]:
-    """One commit with weights, tokenizer, card, config and summary. The token comes from HF_TOKEN, never an argument."""
-    from huggingface_hub import HfApi
-
-    api = HfApi()
-    api.create_repo(cfg.hub_model_id, private=cfg.hub_private, exist_ok=True)
-    commit = api.upload_folder(repo_id=cfg.hub_model_id, folder_path=str(folder), commit_message="hiddenparams: train job output")
-    return {"repo": cfg.hub_model_id, "url": f"https://huggingface.co/{cfg.hub_model_id}", "commit": commit.oid}
-
-
-def parse_args(argv: list[str] | None) -> TrainConfig:
+def parse_args(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
     parser = argparse.ArgumentParser(prog="hiddenparams.train_job", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="YAML run config")
     parser.add_argument("--config-json", help="the resolved config as JSON (how the job backends pass it)")
+    parser.add_argument("--data-revision", help="commit of the data_dir dataset to read (set by the hf-jobs submit)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
     ns = parser.parse_args(argv)
     overrides = json.loads(ns.config_json) if ns.config_json else {}
     overrides.update(parse_overrides(ns.set))
-    return load_config(ns.config, overrides)
+    # A run file may also say where it runs (RunOn): read, and not needed here, where it already runs.
+    return load_configs(ns.config, overrides, TrainConfig, RunOn)[0], ns.data_revision
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_args(argv)
-    summary = train(cfg)
-    print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
+    job_start()
+    try:
+        cfg, data_revision = parse_args(argv)
+        summary = train(cfg, data_revision)
+    except HiddenParamsError as exc:  # the job's log shows what to fix, not a traceback
+        sys.exit(f"error: {exc}")
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate/torchrun every rank returns here; one line is enough
+        print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
     return 0
 
 

@@ -14,7 +14,7 @@ from typing import Any
 
 import numpy as np
 
-from .convert import Row
+from .rows import Row
 from .errors import HiddenParamsError
 from .generation import DEFAULT_BATCH_SIZE, Batch, left_pad, model_device, sorted_batches
 from .schema import KEYS, VALUES, json_prefix_for, to_json

@@ -1,28 +1,26 @@
-"""`hiddenparams split` and `hiddenparams check-splits`: thin wrappers over `hiddenparams.split`."""
+"""`hiddenparams split` and `hiddenparams check-splits`: flags -> `SplitConfig` / `CheckConfig` -> the stage's `run`."""
 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
 
-from ..records import SPLITS, InputError, read_input
-from ..split import CheckConfig, NearDupConfig, SplitConfig, check_splits, split_records, write_split
+from ..config import load_config, parse_overrides
+from ..rows import SPLITS, DataError
+from ..split import SplitConfig, run
+from ..split_checks import MIN_EVAL_ROWS, CheckConfig, check_splits
 from .app import JsonOpt, app, console, emit_json, fail
 
 ThresholdOpt = typer.Option(
-    0.8, "--threshold", help="Near-duplicate threshold: MinHash Jaccard estimate of 5-gram sets."
+    None, "--threshold", help="Near-duplicate threshold: MinHash Jaccard estimate of 5-gram sets [default: 0.8]."
 )
 
 # Exit codes of check-splits: 1 = the splits should be rebuilt, 2 = they could not be read at all.
 EXIT_REBUILD = 1
 EXIT_INPUT = 2
-
-
-def _output_paths(out: Path) -> set[Path]:
-    return {(out / f"{name}.jsonl").resolve() for name in (*SPLITS, "rejected")}
 
 
 @app.command()
@@ -31,40 +29,40 @@ def split(
         ..., metavar="INPUT", help="JSONL, CSV or Parquet file, or a folder of train/validation/test files to re-split."
     ),
     out: Path = typer.Option(..., "--out", help="Folder for train/validation/test/rejected.jsonl and the reports."),
-    val_frac: float = typer.Option(0.1, "--val-frac", help="Share of rows for validation."),
-    test_frac: float = typer.Option(0.1, "--test-frac", help="Share of rows for test."),
-    seed: int = typer.Option(0, "--seed", help="Seed of the group order; the same seed gives the same split."),
-    threshold: float = ThresholdOpt,
+    val_frac: Optional[float] = typer.Option(None, "--val-frac", help="Share of rows for validation [default: 0.1]."),
+    test_frac: Optional[float] = typer.Option(None, "--test-frac", help="Share of rows for test [default: 0.1]."),
+    seed: Optional[int] = typer.Option(
+        None, "--seed", help="Seed of the group order; the same seed gives the same split [default: 0]."
+    ),
+    threshold: Optional[float] = ThresholdOpt,
+    allow_small: bool = typer.Option(
+        False,
+        "--allow-small",
+        help=f"Write splits even when validation or test get fewer than {MIN_EVAL_ROWS} rows (or their labels drift); "
+        "check-splits will still ask to rebuild them.",
+    ),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a non-empty --out folder."),
+    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of SplitConfig fields."),
+    overrides: list[str] = typer.Option([], "--set", help="Override any SplitConfig field, e.g. --set ngram=4."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Validate, deduplicate and split labelled requests; near-duplicates never cross splits.
 
     Every input record lands in exactly one of train/validation/test/rejected.jsonl; split_report.json (+ .md)
     gives counts per reject reason, sizes, label histograms, the largest divergence and the leakage count (0).
+    Splits too small to measure are refused (see --allow-small); the folder is written whole or not at all.
     """
-    try:
-        cfg = SplitConfig(val_frac=val_frac, test_frac=test_frac, seed=seed, near=NearDupConfig(threshold=threshold))
-    except ValueError as exc:
-        fail(str(exc))
-    if input_path.exists() and (input_path.resolve() == out.resolve() or input_path.resolve() in _output_paths(out)):
-        fail(f"--out {out} would overwrite the input {input_path}; write the new splits to another folder")
-    try:
-        with console.status(f"reading {input_path}") as status:
-            read = read_input(input_path)
-            result = split_records(read, cfg, on_phase=lambda phase: status.update(f"split: {phase}"))
-            status.update(f"writing {out}")
-            paths = write_split(result, out)
-    except (InputError, OSError) as exc:
-        fail(str(exc))
-    report = result.report
+    flags = {"input": str(input_path), "out": str(out), "val_frac": val_frac, "test_frac": test_frac, "seed": seed,
+             "threshold": threshold, "allow_small": allow_small or None, "overwrite": overwrite or None}  # fmt: skip
+    cfg = load_config(config, {**parse_overrides(overrides), **flags}, cls=SplitConfig)
+    with console.status(f"reading {input_path}") as status:
+        result = run(cfg, on_phase=lambda phase: status.update(f"split: {phase}"))
     if as_json:
-        emit_json({"out": str(out), "files": {k: str(v) for k, v in paths.items()}, "report": report})
+        emit_json(result.to_json())
+        for warning in result.report["warnings"]:
+            console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     else:
-        _print_split_summary(report, out)
-    if report["leakage"]["total"]:
-        fail(f"{report['leakage']['total']} cross-split leaks after assignment; the splits in {out} are not usable")
-    if not any(report["counts"][name] for name in SPLITS):
-        fail(f"no valid record in {input_path}: all {report['counts']['input_records']} are in {paths['rejected']}")
+        _print_split_summary(result.report, out)
 
 
 def _print_split_summary(report: dict[str, Any], out: Path) -> None:
@@ -78,6 +76,8 @@ def _print_split_summary(report: dict[str, Any], out: Path) -> None:
     console.print(table)
     if report["rejected_by_reason"]:
         console.print("rejected: " + ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items()))
+    if counts["coerced_integral_floats"]:
+        console.print(f"labels written as integral floats (4.0), read as integers: {counts['coerced_integral_floats']}")
     div = report["divergence"]
     if div["max_tvd"] is not None:
         console.print(f"largest label divergence: {div['max_tvd']} ({div['key']}, {' vs '.join(div['splits'])})")
@@ -95,9 +95,13 @@ def check_splits_cmd(
     directory: Path = typer.Argument(
         ..., metavar="DIR", help="Folder with train/validation/test (JSONL, CSV or Parquet)."
     ),
-    threshold: float = ThresholdOpt,
-    min_eval_rows: int = typer.Option(50, "--min-eval-rows", help="Smallest acceptable validation/test size."),
-    max_drift: float | None = typer.Option(
+    threshold: Optional[float] = ThresholdOpt,
+    min_eval_rows: Optional[int] = typer.Option(
+        None,
+        "--min-eval-rows",
+        help=f"Smallest acceptable validation/test size [default: {MIN_EVAL_ROWS}, the minimum split applies].",
+    ),
+    max_drift: Optional[float] = typer.Option(
         None,
         "--max-drift",
         help="Largest acceptable total-variation distance of a key's labels between two splits "
@@ -109,11 +113,13 @@ def check_splits_cmd(
 
     Exits 1 when they should be rebuilt (with `hiddenparams split DIR --out NEW`), 2 when they cannot be read.
     """
+    flags = {"directory": str(directory), "threshold": threshold, "min_eval_rows": min_eval_rows,
+             "max_drift": max_drift}  # fmt: skip
+    cfg = load_config(None, flags, cls=CheckConfig)
     try:
-        cfg = CheckConfig(near=NearDupConfig(threshold=threshold), min_eval_rows=min_eval_rows, max_drift=max_drift)
         with console.status(f"checking {directory}") as status:
-            result = check_splits(directory, cfg, on_phase=lambda phase: status.update(f"check-splits: {phase}"))
-    except (InputError, ValueError) as exc:
+            result = check_splits(cfg, on_phase=lambda phase: status.update(f"check-splits: {phase}"))
+    except DataError as exc:  # this command's documented exit code for splits it cannot read
         fail(str(exc), EXIT_INPUT)
     hint = f"hiddenparams split {directory} --out NEW_DIR"
     if as_json:

@@ -19,7 +19,7 @@ from rich.progress import (
 )
 
 from ..config import load_config, parse_overrides
-from ..convert import DataError, read_rows
+from ..rows import DataError, read_rows
 from ..errors import HiddenParamsError
 from ..evaluate import EvalConfig, EvalResult, run, summarize
 from ..jobs import BACKENDS

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
+import inspect
 import shlex
+import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
@@ -11,11 +14,12 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config import ConfigError, load_config, parse_overrides
-from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
+from ..config import RunOn, TrainConfig, load_train_config, parse_overrides
+from ..errors import HiddenParamsError
+from ..jobs import JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.train import describe_train, launch_train, plan_train
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
-from ..status import collect_status, record_status, wait_job
+from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail
 
 ArtifactsOpt = typer.Option(
@@ -39,60 +43,60 @@ def _print_failure(status: JobStatus) -> None:
     console.print(f"full log: hiddenparams logs {status.job_id}", highlight=False, markup=False)
 
 
-@app.command()
+def config_flags(*classes: type[Any]) -> list[inspect.Parameter]:
+    """The flags of the config fields marked `flag(...)` (config.py): each a `--set` that shows in `--help`."""
+    params = []
+    for cls in classes:
+        hints = typing.get_type_hints(cls)
+        for f in dataclasses.fields(cls):
+            if "flag" in f.metadata:
+                kind = next((t for t in typing.get_args(hints[f.name]) if t is not type(None)), hints[f.name])
+                option = typer.Option(None, "--" + f.name.replace("_", "-"), help=f.metadata["flag"])
+                params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
+                                                annotation=Optional[kind]))  # fmt: skip
+    return params
+
+
 def train(
-    config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML run config (fields of TrainConfig)."),
-    backend: Optional[str] = typer.Option(None, "--backend", help=f"Where to run: {' | '.join(BACKENDS)}."),
+    config: Optional[Path] = typer.Option(
+        None, "--config", "-c", help="YAML run config (fields of TrainConfig and RunOn)."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check, print the full job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Follow the job's log to its end; exit non-zero if it failed."),
     overrides: list[str] = typer.Option(
         [], "--set", help="Override any config field, e.g. --set lora_r=8 (repeatable)."
     ),
-    model_id: Optional[str] = typer.Option(None, "--model-id", help="Base model: Hub id or local folder."),
-    data_dir: Optional[str] = typer.Option(None, "--data-dir", help="Converted data: local folder or Hub dataset id."),
-    output_dir: Optional[str] = typer.Option(None, "--output-dir", help="Where the job writes its outputs."),
-    hub_model_id: Optional[str] = typer.Option(None, "--hub-model-id", help="Repo the job pushes the model to."),
-    flavor: Optional[str] = typer.Option(None, "--flavor", help="hf-jobs hardware, e.g. a10g-large, a100x4."),
-    timeout: Optional[str] = typer.Option(None, "--timeout", help="hf-jobs time limit, e.g. 4h."),
-    namespace: Optional[str] = typer.Option(
-        None, "--namespace", help="hf-jobs owner (default: the namespace of hub_model_id)."
-    ),
-    max_steps: Optional[int] = typer.Option(None, "--max-steps", help="Stop after this many optimizer steps."),
     num_processes: int = typer.Option(1, "--num-processes", min=1, help="local: >1 runs under accelerate launch."),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
+    **flags: Any,
 ) -> None:
     """Fine-tune as a job (LoRA SFT, or full with full_finetune: true). Prints the job id at once.
 
-    Before anything is submitted: the config is validated (unknown fields are errors), the data folder must hold a
-    non-empty train.jsonl, the model must exist (local folder with config.json, or on the Hub), repo names must be
-    valid, and hf-jobs needs a token. Every submission writes a line to the ledger.
+    Before anything is submitted (the dry run makes the same checks): the config is validated (unknown fields are
+    errors), the data folder must hold non-empty train.jsonl and validation.jsonl, the model must exist (local
+    folder with config.json, or on the Hub), repo names must be valid, and hf-jobs needs a token. Every submission
+    writes a line to the ledger.
     """
-    flags = {
-        "backend": backend,
-        "model_id": model_id,
-        "data_dir": data_dir,
-        "output_dir": output_dir,
-        "hub_model_id": hub_model_id,
-        "flavor": flavor,
-        "timeout": timeout,
-        "namespace": namespace,
-        "max_steps": max_steps,
-    }
     try:
-        values = parse_overrides(overrides)
-        values.update({k: v for k, v in flags.items() if v is not None})
-        plan = plan_train(load_config(config, values), num_processes=num_processes)
+        values = parse_overrides(overrides) | {k: v for k, v in flags.items() if v is not None}
+        plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
         if dry_run:
             show_dry_run(describe_train(plan, artifacts_dir), as_json)
             return
         ledger = Ledger(artifacts_dir)
         handle = launch_train(plan, ledger)
-    except (ConfigError, JobError) as exc:
+    except HiddenParamsError as exc:
         fail(redact(str(exc)))
 
     result = {"config_hash": plan.spec.config_hash, "model_repo": plan.spec.model_repo}
     follow_submission(handle, ledger, wait, as_json, result)
+
+
+# An option is declared once: the config fields' own flags join the command's, then typer reads the signature.
+_own = [p for p in inspect.signature(train).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
+train.__signature__ = inspect.Signature([*_own, *config_flags(TrainConfig, RunOn)])  # type: ignore[attr-defined]
+app.command()(train)
 
 
 def follow_submission(
@@ -131,10 +135,13 @@ def follow_submission(
 
 
 def show_dry_run(spec: dict[str, Any], as_json: bool) -> None:
-    """--dry-run: the job spec that would be submitted, secrets redacted; as JSON on stdout with --json."""
+    """--dry-run: the job spec that would be submitted, secrets redacted; as JSON on stdout with --json, where the
+    warnings also go to stderr, as every message does."""
     spec = redact_obj(spec)
     if as_json:
         emit_json(spec)
+        for warning in spec.get("warnings", []):
+            console.print(f"warning: {warning}", highlight=False, markup=False)
     else:
         print_spec(spec)
 
@@ -146,8 +153,8 @@ def print_spec(spec: dict[str, Any]) -> None:
         lines += [
             f"namespace: {spec['namespace']}  flavor: {spec['flavor']} ({spec['num_processes']} process(es))"
             f"  timeout: {spec['timeout']}",
-            f"script: {script['name']} ({script['bytes']} bytes) embedding {', '.join(script['embedded_modules'])}",
-            f"dependencies: {', '.join(script['dependencies'])}",
+            f"script: {script['name']}; code: {spec['code']['wheel']} ({spec['code']['route']})",
+            f"dependencies (pinned): {', '.join(script['dependencies'])}",
             f"secrets: {', '.join(spec['secrets'])} (names only)",
         ]
     uploaded = spec["data"]["uploaded_from"]
@@ -208,16 +215,29 @@ def _backend_of(job_id: str, ledger: Ledger) -> tuple[JobBackend, LedgerEntry | 
 @app.command()
 def logs(
     job_id: str = typer.Argument(..., help="A job id from `hiddenparams train` or `status`."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing until the job ends, record how it ended; exit 1 if it failed."
+    ),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
 ) -> None:
     """Print a job's log (local file or Hugging Face Jobs API), with anything token-like redacted."""
+    ledger = Ledger(artifacts_dir)
     try:
-        backend, _ = _backend_of(job_id, Ledger(artifacts_dir))
-        for line in backend.logs(job_id, follow=follow):
-            typer.echo(line)
+        backend, entry = _backend_of(job_id, ledger)
+        if not follow:
+            for line in backend.logs(job_id):
+                typer.echo(line)
+            return
+        # The log can stop before the job does: the wait settles the stage, and the ledger records it once ended.
+        status = wait_job(job_id, ledger, on_log=typer.echo) if entry else backend.wait(job_id, on_log=typer.echo)
+    except KeyboardInterrupt:
+        fail(f"stopped following; the job keeps running (hiddenparams cancel {job_id} stops it)", code=130)
     except JobError as exc:
         fail(str(exc))
+    ended = " ".join(x for x in (f"job {job_id} ended {status.stage.value}", status.message) if x)
+    console.print(ended, highlight=False, markup=False)
+    if not status.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -226,7 +246,10 @@ def cancel(
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Stop a running job (local: its whole process group; hf-jobs: the Jobs API). A finished job is left as is."""
+    """Stop a running job (local: its whole process group; hf-jobs: the Jobs API). A finished job is left as is.
+
+    Waits a bounded while for the job to stop; until the backend reports it stopped, it is "cancelling" and
+    `hiddenparams status` records the final state when it sees it."""
     ledger = Ledger(artifacts_dir)
     try:
         backend, entry = _backend_of(job_id, ledger)
@@ -234,8 +257,15 @@ def cancel(
     except JobError as exc:
         fail(str(exc))
     if entry is not None:
-        record_status(ledger, entry, result)
+        record_cancel(ledger, entry, result)
     if as_json:
-        emit_json(result.to_dict())
-    else:
+        emit_json({**result.to_dict(), "cancelling": not result.finished})
+    elif result.finished:
         console.print(f"{job_id}: {result.stage.value}", highlight=False, markup=False)
+    else:
+        console.print(
+            f"{job_id}: cancelling (the backend still reports {result.stage.value}; `hiddenparams status` shows when"
+            " it has stopped)",
+            highlight=False,
+            markup=False,
+        )

@@ -10,7 +10,7 @@ from typing import Optional
 import typer
 
 from ..eval_modes import read_eval_data
-from ..evaluate import check_out_dir
+from ..outdir import check_out
 from ..report import render_eval_report
 from ..score import EvalReport, read_predictions, representative_failures
 from ..score import score as score_rows
@@ -40,7 +40,7 @@ def score(
     """
     if not predictions.is_file():
         fail(f"--predictions {predictions}: no such file")
-    check_out_dir(out, overwrite)
+    check_out(out, overwrite)
     rows, train_rows, train_path, _, no_train = read_eval_data(data, train)
     outputs = read_predictions(predictions, [r.id for r in rows])
     inputs = {"data": str(data), "predictions": str(predictions), "train": str(train_path) if train_path else None}

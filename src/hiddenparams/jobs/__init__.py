@@ -11,12 +11,11 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from ..config import BACKENDS
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from .base import TERMINAL_STAGES, JobBackend, JobError, JobHandle, JobSpec, JobStage, JobStatus
 from .hf import HfJobsBackend
 from .local import LocalBackend
-
-BACKENDS = ("local", "hf-jobs")
 
 __all__ = [
     "BACKENDS",
@@ -69,6 +68,7 @@ def submit(spec: JobSpec, backend: JobBackend, ledger: Ledger) -> JobHandle:
             "entry": spec.entry,
             "namespace": handle.namespace,
             "data": spec.data,
+            **(handle.shipped or {}),  # hf-jobs: code_repo, revision (of the code and the data), wheel
         },
     )
     return handle

@@ -24,21 +24,23 @@ from typing import Any
 from huggingface_hub import HfApi
 
 from ..config import config_hash
-from ..convert import DataError
+from ..rows import DataError
 from ..eval_job import parse_summary
 from ..eval_modes import read_eval_data
-from ..evaluate import DATA_FILES, EvalConfig, check_out_dir
+from ..evaluate import DATA_FILES, EvalConfig
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..model import check_adapter
+from ..outdir import check_out
 from . import BACKENDS, backend_for, get_backend, submit
 from .base import JobError, JobHandle, JobSpec, JobStage
-from .hf import NO_TOKEN, require_token, timeout_seconds
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
+from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
+from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 logger = logging.getLogger(__name__)
 
 EVAL_ENTRY = "hiddenparams.eval_job"
 DEFAULT_FLAVOR = "a10g-small"  # one 24 GB GPU: the 3B model in bf16 with room for batched generation
+JOB_OUT_ROOT = "/tmp/hiddenparams"  # where an hf-jobs eval writes `--out` inside its container
 DEFAULT_TIMEOUT = "1h"  # generation for a test split takes minutes; the service default (30 min) is tight for 3B
 _MODEL_FLAGS = (
     ("--model-id", "model_id"),
@@ -125,7 +127,7 @@ def plan_eval(job: EvalJob) -> EvalPlan:
         valid_repo_id(data, "--data is no local file, and as a Hub dataset id")
 
     upload: dict[str, str] = {}
-    namespace = None
+    namespace = ship_repo = None
     if hf:
         namespace = job.namespace or (cfg.push_results_to.split("/")[0] if cfg.push_results_to else None)
         if not namespace:
@@ -133,17 +135,21 @@ def plan_eval(job: EvalJob) -> EvalPlan:
                 "hf-jobs needs --namespace (the user or organisation that runs the job), or --push-results-to"
             )
         timeout_seconds(job.timeout)
+        check_flavor(job.flavor)
+        # The job's working directory is the image's, unknown and maybe not writable: an absolute folder it owns.
+        cfg = dataclasses.replace(cfg, out=f"{JOB_OUT_ROOT}/{Path(cfg.out or '').name or 'eval'}")
+        ship_repo = _eval_data_repo(cfg, namespace)  # the job's code goes there, with the data when it is local
         if local_data:
             upload = dict(zip(DATA_FILES, (cfg.data, cfg.train)))
             upload = {name: path for name, path in upload.items() if path}
-            cfg = dataclasses.replace(cfg, data=_eval_data_repo(cfg, namespace), train=None)
+            cfg = dataclasses.replace(cfg, data=ship_repo, train=None)
         elif cfg.train and Path(cfg.train).exists():
             raise PreflightError(
                 f"--train {cfg.train} is a local file the job cannot see: with a Hub dataset as --data,"
                 " --train names a file of that dataset"
             )
     else:
-        check_out_dir(Path(cfg.out or ""), cfg.overwrite)
+        check_out(Path(cfg.out or ""), cfg.overwrite)
         cfg = dataclasses.replace(cfg, out=str(Path(cfg.out or "").resolve()))
     job = dataclasses.replace(job, config=cfg, namespace=namespace)
     spec = JobSpec(
@@ -155,6 +161,8 @@ def plan_eval(job: EvalJob) -> EvalPlan:
         namespace=job.namespace,
         config_hash=config_hash(job),
         data=cfg.data,
+        upload=upload,
+        ship_repo=ship_repo,
     )
     return EvalPlan(job=job, spec=spec, upload=upload)
 
@@ -174,17 +182,11 @@ def check_hub(plan: EvalPlan) -> HfApi:
 
 
 def launch_eval(plan: EvalPlan, ledger: Ledger) -> JobHandle:
-    """Check with the Hub, upload local data for hf-jobs (the job reads that very commit), submit, and write the
-    `submitted` ledger line."""
-    api = check_hub(plan)
-    spec = plan.spec
-    if plan.upload:
-        message = f"hiddenparams: eval data for job config {spec.config_hash}"
-        revision = upload_dataset_files(api, plan.job.config.data or "", plan.upload, message)
-        config = dataclasses.replace(plan.job.config, data_revision=revision)
-        spec = dataclasses.replace(spec, args=config.to_args())
-    backend = get_backend(plan.job.backend, ledger.root, spec.namespace)
-    return submit(spec, backend, ledger)
+    """Check with the Hub, submit (on hf-jobs the backend commits the code and local data first, and the job reads
+    that very commit), and write the `submitted` ledger line."""
+    check_hub(plan)
+    backend = get_backend(plan.job.backend, ledger.root, plan.spec.namespace)
+    return submit(plan.spec, backend, ledger)
 
 
 def describe_eval(plan: EvalPlan, artifacts: str | Path | None = None) -> dict[str, Any]:

@@ -1,12 +1,16 @@
 """A training run as a job: cheap checks before anything is spent, the job spec, and the data shipped for hf-jobs.
 
-    plan = plan_train(load_config("configs/tiny.yaml"))        # offline: data, model folder, repo names
+    plan = plan_train(*load_train_config("configs/tiny.yaml"))  # offline: data, model folder, repo names
     describe_train(plan)                                         # the dry run: what would be submitted
-    handle = launch_train(plan, Ledger())                        # token + Hub checks, data upload, submit, ledger
+    handle = launch_train(plan, Ledger())                        # token + Hub checks, code+data upload, submit, ledger
+
+`plan_train` is the one check of a run: the dry run and the submit both go through it, so the dry run refuses
+everything the submit would refuse without the Hub (the submit then asks the Hub about the model and the data).
 
 The job runs `hiddenparams.train_job --config-json <the resolved config>`. On hf-jobs the job cannot see local
 folders: a local `data_dir` is uploaded first to a private dataset repo `{namespace}/{model repo name}-data` and the
-job's config points at that dataset; a local `model_id` is an error (push it to the Hub first).
+job's config points at that dataset (read at the commit that uploaded it); a local `model_id` is an error (push it
+to the Hub first).
 """
 
 from __future__ import annotations
@@ -19,12 +23,14 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
-from ..config import TrainConfig
+from ..config import RunOn, TrainConfig
+from ..hub import is_local
 from ..ledger import Ledger
+from ..train_job import check_data_dir
 from . import get_backend, submit
 from .base import JobError, JobHandle, JobSpec
-from .hf import NO_TOKEN, flavor_gpus, require_token
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
+from .hf import NO_TOKEN, check_flavor, flavor_gpus, require_token
+from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
 
@@ -32,109 +38,101 @@ TRAIN_ENTRY = "hiddenparams.train_job"
 @dataclass
 class TrainPlan:
     config: TrainConfig  # as the job will run it (data_dir is the Hub dataset when the data is uploaded)
+    run_on: RunOn  # with the namespace filled in on hf-jobs
     spec: JobSpec
-    upload_data_from: str | None = None  # a local folder to upload to `config.data_dir` before submitting
+    upload_data_from: str | None = None  # a local folder whose files go with the job's code to `config.data_dir`
 
 
-def check_train_file(data_dir: Path) -> None:
-    """train.jsonl exists, has a row, and its first row is a {prompt, completion} record from `hiddenparams convert`."""
-    train = data_dir / "train.jsonl"
-    if not train.is_file():
-        raise PreflightError(f"{train}: no such file; data_dir must hold the output of `hiddenparams convert`")
-    with open(train, encoding="utf-8-sig") as f:
-        first = next(((number, line) for number, line in enumerate(f, start=1) if line.strip()), None)
-    if first is None:
-        raise PreflightError(f"{train}: empty training set (no rows)")
-    number, line = first
-    try:
-        row = json.loads(line)
-    except json.JSONDecodeError as exc:
-        raise PreflightError(f"{train}:{number}: not JSON ({exc})") from None
-    if not isinstance(row, dict) or not {"prompt", "completion"} <= row.keys():
-        raise PreflightError(
-            f"{train}:{number}: expected a {{prompt, completion}} row; run `hiddenparams convert` first"
-        )
-
-
-def plan_train(cfg: TrainConfig, num_processes: int = 1) -> TrainPlan:
+def plan_train(cfg: TrainConfig, run_on: RunOn | None = None, num_processes: int = 1) -> TrainPlan:
     """The job for this config, after the checks that need no network. `num_processes` is for the local backend;
     on hf-jobs the flavor decides (`a100x4` -> 4 processes)."""
-    hf = cfg.backend == "hf-jobs"
-    data_dir = Path(cfg.data_dir)
-    if data_dir.exists():
-        check_train_file(data_dir)
+    run_on = run_on or RunOn()
+    cfg.check_run_on(run_on)
+    local_data = is_local(cfg.data_dir)
+    if local_data:
+        if not Path(cfg.data_dir).is_dir():
+            raise PreflightError(
+                f"data_dir {cfg.data_dir}: no such folder (a path, not a Hub dataset id): run `hiddenparams convert`"
+                " first, or fix the path"
+            )
+        check_data_dir(Path(cfg.data_dir))
     else:
         valid_repo_id(cfg.data_dir, "data_dir is no local folder, and as a Hub dataset id")
-    if Path(cfg.model_id).exists():
+    if is_local(cfg.model_id):
         if not (Path(cfg.model_id) / "config.json").is_file():
-            raise PreflightError(f"model_id {cfg.model_id}: a folder without config.json is not a model")
-        if hf:
+            what = "a folder without config.json is not a model" if Path(cfg.model_id).is_dir() else "no such folder"
+            raise PreflightError(f"model_id {cfg.model_id}: {what}")
+        if run_on.hf:
             raise PreflightError(f"model_id {cfg.model_id} is a local folder the job cannot see: push it to the Hub")
     else:
         valid_repo_id(cfg.model_id, "model_id is no local folder, and as a Hub model id")
 
-    upload_from = None
-    if hf:
-        assert cfg.hub_model_id  # TrainConfig.validate requires it on hf-jobs
-        valid_repo_id(cfg.hub_model_id, "hub_model_id")
-        namespace = cfg.namespace or cfg.hub_model_id.split("/")[0]  # explicit: never a whoami call per request
-        job_cfg = dataclasses.replace(cfg, namespace=namespace)
-        if data_dir.exists():
-            upload_from = str(data_dir)
-            job_cfg.data_dir = f"{namespace}/{cfg.hub_model_id.split('/')[1]}-data"
-            valid_repo_id(job_cfg.data_dir, "the dataset repo for the training data")
-        model_repo, processes = cfg.hub_model_id, flavor_gpus(cfg.flavor)
+    upload_from, upload, ship_repo = None, {}, None
+    if run_on.hf:
+        assert cfg.hub_model_id  # check_run_on requires it on hf-jobs
+        check_flavor(run_on.flavor)
+        namespace = run_on.namespace or cfg.hub_model_id.split("/")[0]  # explicit: never a whoami call per request
+        run_on = dataclasses.replace(run_on, namespace=namespace)
+        job_cfg = cfg
+        # The job's code goes to this private dataset repo, with the data when it is local.
+        ship_repo = f"{namespace}/{cfg.hub_model_id.split('/')[1]}-data"
+        valid_repo_id(ship_repo, "the dataset repo for the training data")
+        if local_data:
+            upload_from = str(cfg.data_dir)
+            upload = {path.name: str(path) for path in sorted(Path(cfg.data_dir).glob("*.jsonl"))}
+            job_cfg = dataclasses.replace(cfg, data_dir=ship_repo)
+        model_repo, processes = cfg.hub_model_id, flavor_gpus(run_on.flavor)
     else:
-        job_cfg, namespace = cfg, None
-        model_repo, processes = str(cfg.model_dir().resolve()), num_processes
+        job_cfg, model_repo, processes = cfg, str(cfg.model_dir().resolve()), num_processes
     spec = JobSpec(
         entry=TRAIN_ENTRY,
         args=["--config-json", json.dumps(job_cfg.to_dict(), sort_keys=True)],
         name="train",
-        flavor=cfg.flavor,
-        timeout=cfg.timeout,
-        namespace=namespace,
+        flavor=run_on.flavor,
+        timeout=run_on.timeout,
+        namespace=run_on.namespace if run_on.hf else None,
         num_processes=processes,
         config_hash=job_cfg.config_hash(),
         model_repo=model_repo,
         data=job_cfg.data_dir,
+        upload=upload,
+        ship_repo=ship_repo,
     )
-    return TrainPlan(config=job_cfg, spec=spec, upload_data_from=upload_from)
+    return TrainPlan(config=job_cfg, run_on=run_on, spec=spec, upload_data_from=upload_from)
 
 
 def check_hub(plan: TrainPlan) -> HfApi:
     """The checks that ask the Hub, token first: no request leaves without one on hf-jobs."""
     cfg = plan.config
-    api = HfApi(token=require_token()) if cfg.backend == "hf-jobs" else HfApi()
-    if not Path(cfg.model_id).exists():
+    api = HfApi(token=require_token()) if plan.run_on.hf else HfApi()
+    if not is_local(cfg.model_id):
         check_model_on_hub(api, cfg.model_id)
-    if not Path(cfg.data_dir).exists() and plan.upload_data_from is None:
+    if not is_local(cfg.data_dir) and plan.upload_data_from is None:
         check_dataset_on_hub(api, cfg.data_dir, "data_dir")
     return api
 
 
 def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
-    """Check with the Hub, upload local data for hf-jobs, submit, and write the `submitted` ledger line."""
-    api = check_hub(plan)
-    if plan.upload_data_from is not None:
-        files = {path.name: path for path in sorted(Path(plan.upload_data_from).glob("*.jsonl"))}
-        message = f"hiddenparams: training data for config {plan.spec.config_hash}"
-        upload_dataset_files(api, plan.config.data_dir, files, message)
-    backend = get_backend(plan.config.backend, ledger.root, plan.spec.namespace)
+    """Check with the Hub, submit (on hf-jobs the backend uploads the code and local data in one commit first), and
+    write the `submitted` ledger line."""
+    check_hub(plan)
+    backend = get_backend(plan.run_on.backend, ledger.root, plan.spec.namespace)
     return submit(plan.spec, backend, ledger)
 
 
 def describe_train(plan: TrainPlan, artifacts: str | Path | None = None) -> dict[str, Any]:
     """The dry run: the full job spec, computed offline, with secret names only."""
-    backend = get_backend(plan.config.backend, artifacts, plan.spec.namespace)
+    backend = get_backend(plan.run_on.backend, artifacts, plan.spec.namespace)
     described = backend.describe(plan.spec)
     described["config_hash"] = plan.spec.config_hash
     described["config"] = plan.config.to_dict()
+    described["run_on"] = dataclasses.asdict(plan.run_on)
     described["data"] = {
         "job_reads": plan.config.data_dir,
         "uploaded_from": plan.upload_data_from,  # to a private dataset repo, at submit time
+        **({"revision": "set at submit: the commit that uploads the data with the code"} if plan.spec.upload else {}),
     }
-    if plan.config.backend == "hf-jobs":
+    if plan.run_on.hf:
         try:
             require_token()
         except JobError:
