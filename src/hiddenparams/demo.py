@@ -21,6 +21,7 @@ from .ledger import Ledger
 from .merge import merge
 from .model import load_for_inference
 from .records import read_input
+from .report import verdict
 from .run_report import write_run_report
 from .split import SplitConfig, split_records, write_split
 from .status import collect_status, wait_job
@@ -44,6 +45,7 @@ class DemoResult:
     mae: dict[str, float | None] = field(default_factory=dict)
     baseline_mae: dict[str, float] = field(default_factory=dict)
     identical_outputs: bool | None = None
+    verdict: list[str] = field(default_factory=list)  # the fine-tuned model against each baseline, one sentence each
     files: dict[str, str] = field(default_factory=dict)
 
 
@@ -53,6 +55,10 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     if out.exists() and any(out.iterdir()):
         raise DemoError(f"{out} is not empty: give a new --out (a demo never mixes its files with an older run)")
     result = DemoResult(out)
+    # The demo's own story on the console: no weight-loading bars from the in-process loads below.
+    from transformers.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
     ledger = Ledger(out / "artifacts")
     marks: list[tuple[str, float]] = []
 
@@ -95,6 +101,7 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("eval: base + adapter")
     adapter_report = evaluate("adapter", EvalOptions(constrained=True, distribution=True),
                               base_model_id=str(TINY_MODEL), adapter_id=str(adapter))  # fmt: skip
+    result.verdict = verdict("The fine-tuned model", adapter_report)
 
     stage("merge (verified)")
     merged_dir = out / "merged"

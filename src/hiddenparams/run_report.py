@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import unquote, urlparse
 
+from .errors import HiddenParamsError
 from .ledger import Ledger
 from .report import Code, Link, Section, Table, eval_sections, pct, verdict, write_report
 from .status import collect_status
@@ -28,8 +29,17 @@ MODE_TITLES = {"base": "base model alone", "adapter": "base + adapter", "merged"
 DEFAULT_TITLE = "hiddenparams run report"
 
 
+class ReportError(HiddenParamsError):
+    pass
+
+
 def _load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}); rerun the stage that wrote it") from None
 
 
 def eval_modes(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -204,7 +214,8 @@ def write_run_report(run_dir: Path, title: str | None = None) -> dict[str, Path]
     `hiddenparams report DIR` refreshes the demo's report without renaming it."""
     sections = build_run_report(run_dir)
     if not sections:
-        raise FileNotFoundError(f"{run_dir}: nothing to report (no eval/*/eval_report.json, ledger or split report)")
+        raise ReportError(f"{run_dir}: nothing to report (no eval/*/eval_report.json, ledger or split report); "
+                              "give a run folder, e.g. the demo's --out")
     return write_report(Path(run_dir), title or _previous_title(Path(run_dir)) or DEFAULT_TITLE, sections)
 
 

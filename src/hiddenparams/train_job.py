@@ -155,6 +155,9 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     out = Path(cfg.output_dir)
     final_dir = cfg.model_dir()
     trainer, tokenizer, info = build_trainer(cfg)
+    from hiddenparams.train_progress import attach_progress  # here: transformers is imported with the trainer
+
+    attach_progress(trainer)
     resume_from = last_checkpoint(out / "checkpoints") if cfg.resume else None
     result = trainer.train(resume_from_checkpoint=resume_from)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]

@@ -63,9 +63,9 @@ class _Group(TyperGroup):
         except HiddenParamsError as exc:
             _exit_with(str(exc), getattr(exc, "hint", None), exc.exit_code, ctx)
         except tuple(_PATH_ERRORS) as exc:
-            where = exc.filename if exc.filename is not None else "?"
-            reason = (exc.strerror or str(exc)).lower()
-            _exit_with(f"{where}: {reason}", _PATH_ERRORS[type(exc)], 1, ctx)
+            # An OSError raised by the OS names its path; one raised by code with a message says it all.
+            message = f"{exc.filename}: {(exc.strerror or '').lower()}" if exc.filename is not None else str(exc)
+            _exit_with(message, _PATH_ERRORS[type(exc)], 1, ctx)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, shown as one
             _exit_with(
                 f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
