@@ -27,6 +27,7 @@ from typing import Any
 from .card import model_card
 from .chat_format import render_ids
 from .convert import Row
+from .filemodes import ordinary_modes
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import load_for_inference
 from .prompt import completion_messages, prompt_messages
@@ -224,6 +225,7 @@ def merge(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         save_merged(merged, tokenizer, staging, base_model_id, info, eval_summary)
+        ordinary_modes(staging)
         if out.exists():
             out.rmdir()  # empty, as checked above
         staging.rename(out)

@@ -38,6 +38,7 @@ from typing import Any
 
 from hiddenparams.card import model_card
 from hiddenparams.config import TrainConfig, load_config, parse_overrides
+from hiddenparams.filemodes import ordinary_modes
 from hiddenparams.provenance import code_version, file_sha256
 
 
@@ -183,6 +184,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
     }
     if trainer.is_world_process_zero():
         trainer.save_model(str(final_dir))
+        ordinary_modes(final_dir)
         tokenizer.save_pretrained(str(final_dir))
         cfg.save(final_dir / "resolved_config.yaml")
         (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
