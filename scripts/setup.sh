@@ -7,12 +7,12 @@ cd "$(dirname "$0")/.."
 PY=${PYTHON:-python3}
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
-python -m pip install -q --upgrade pip >/dev/null 2>&1 || true
+python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 if ! python -c "import torch" >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    python -m pip install -q "torch>=2.13"
+    python -m pip install -q --disable-pip-version-check "torch>=2.13"
   else
-    python -m pip install -q --retries 0 --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0+cpu"
+    python -m pip install -q --disable-pip-version-check --retries 0 --extra-index-url https://download.pytorch.org/whl/cpu "torch==2.13.0+cpu"
   fi
 fi
-python -m pip install -q -e ".[test,constrained]"
+python -m pip install -q --disable-pip-version-check -e ".[test,constrained]"
