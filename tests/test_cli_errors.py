@@ -17,6 +17,7 @@ import pytest
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
+from hiddenparams.cli.app import EXIT_BUG
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "data" / "sample" / "train.jsonl"
@@ -328,7 +329,7 @@ def test_a_bug_is_one_line_and_the_traceback_only_with_debug(tmp_path, monkeypat
 
     monkeypatch.setattr(hiddenparams.run_report, "build_run_report", _bug)
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
-    assert result.exit_code not in (0, 1) and "Traceback" not in result.output
+    assert result.exit_code == EXIT_BUG and "Traceback" not in result.output
     assert "internal error (ZeroDivisionError: a bug in hiddenparams)" in result.output
     assert "--debug" in result.output
 

@@ -22,6 +22,7 @@ from typer.exceptions import Abort, Exit, TyperException
 from ..errors import HiddenParamsError
 
 DEBUG_ENV = "HIDDENPARAMS_DEBUG"
+EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: not the user's fault, unlike the 1 (or the error's own code) of a user error
 
 # OS errors that mean "you named the wrong path", with what to do about each.
 _PATH_ERRORS: dict[type[OSError], str] = {
@@ -67,12 +68,10 @@ class _Group(TyperGroup):
             message = f"{exc.filename}: {(exc.strerror or '').lower()}" if exc.filename is not None else str(exc)
             _exit_with(message, _PATH_ERRORS[type(exc)], 1, ctx)
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, shown as one
-            _exit_with(
-                f"internal error ({type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''})",
-                "rerun as `hiddenparams --debug ...` and report it with the traceback",
-                70,
-                ctx,
-            )
+            first_line = next(iter(str(exc).splitlines()), "")
+            what = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
+            _exit_with(f"internal error ({what})", "rerun as `hiddenparams --debug ...` and report it with the traceback",
+                       EXIT_BUG, ctx)  # fmt: skip
 
 
 def _plain_flags(*params: Any) -> None:
