@@ -25,6 +25,7 @@ class TrainingProgress(TrainerCallback):
         self.first_step = 0
         self.loss: float | None = None
         self.eval_loss: float | None = None
+        self.said: tuple[Any, ...] = ()
 
     def on_train_begin(self, args: Any, state: Any, control: Any, **kwargs: Any) -> None:
         self.started = self.last = self.clock()
@@ -45,9 +46,12 @@ class TrainingProgress(TrainerCallback):
         self._emit(state)
 
     def _emit(self, state: Any) -> None:
-        self.last = now = self.clock()
-        if not state.is_world_process_zero:
+        now = self.clock()
+        news = (state.global_step, self.loss, self.eval_loss)
+        # The last logging step, the end of training and the final evaluation often fall on one step: one line.
+        if not state.is_world_process_zero or (news == self.said and now - self.last < self.every_s):
             return
+        self.last, self.said = now, news
         elapsed, done = now - self.started, state.global_step - self.first_step
         eta = elapsed / done * max(state.max_steps - state.global_step, 0) if done else None
         line = progress_line(state.global_step, state.max_steps, self.loss, self.eval_loss, elapsed, eta)
