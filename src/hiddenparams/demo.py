@@ -21,8 +21,7 @@ from .ledger import Ledger
 from .merge import merge
 from .model import load_for_inference
 from .records import read_input
-from .report import verdict
-from .run_report import write_run_report
+from .run_report import run_verdict, write_run_report
 from .split import SplitConfig, split_records, write_split
 from .status import collect_status, wait_job
 from .errors import HiddenParamsError
@@ -101,7 +100,6 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("eval: base + adapter")
     adapter_report = evaluate("adapter", EvalOptions(constrained=True, distribution=True),
                               base_model_id=str(TINY_MODEL), adapter_id=str(adapter))  # fmt: skip
-    result.verdict = verdict("The fine-tuned model", adapter_report)
 
     stage("merge (verified)")
     merged_dir = out / "merged"
@@ -119,6 +117,7 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("report")
     paths = write_run_report(out, "hiddenparams demo: tiny Ministral-3-architecture model, offline on CPU")
     result.files |= {name: str(path) for name, path in paths.items()}
+    result.verdict = run_verdict(out)
     marks.append(("end", time.perf_counter()))
     result.seconds = {name: round(end - start, 1) for (name, start), (_, end) in zip(marks, marks[1:])}
     result.seconds["total"] = round(marks[-1][1] - marks[0][1], 1)

@@ -58,7 +58,13 @@ def _pct(value: float | None) -> str:
     return "—" if value is None else pct(value)
 
 
-def verdict_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
+def run_verdict(run_dir: Path) -> list[str]:
+    """The verdict sentences of a run folder (the demo's console summary opens with them)."""
+    modes = eval_modes(Path(run_dir))
+    return verdict_sentences(modes) if modes else []
+
+
+def verdict_sentences(modes: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The fine-tuned model against each baseline, then the base model's own standing for scale."""
     tuned = next((m for m in (MODE_TITLES["adapter"], MODE_TITLES["merged"]) if m in modes), None)
     subject, report = (("The fine-tuned model", modes[tuned]) if tuned else
@@ -68,7 +74,11 @@ def verdict_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
     if tuned and base:
         sentences.append(f"The base model alone scores MAE {_fmt(base['metrics']['over_all']['mae'])} over all cases "
                          f"({base['valid_cases']}/{base['total']} valid).")  # fmt: skip
-    return Section("Verdict", [" ".join(sentences)])
+    return sentences
+
+
+def verdict_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
+    return Section("Verdict", [" ".join(verdict_sentences(modes))])
 
 
 def headline_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
