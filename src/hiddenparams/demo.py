@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -54,10 +55,13 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     if out.exists() and any(out.iterdir()):
         raise DemoError(f"{out} is not empty: give a new --out (a demo never mixes its files with an older run)")
     result = DemoResult(out)
-    # The demo's own story on the console: no weight-loading bars from the in-process loads below.
+    # The demo's own story on the console: no weight-loading bars from the in-process loads below, and not the one
+    # deprecation PEFT 0.21 itself triggers on every adapter load (it reads `model.is_gradient_checkpointing`, which
+    # transformers 5 renamed); anything else still shows.
     from transformers.utils.logging import disable_progress_bar
 
     disable_progress_bar()
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     ledger = Ledger(out / "artifacts")
     marks: list[tuple[str, float]] = []
 
