@@ -247,7 +247,9 @@ def pred_vs_true_plot(name: str, report: Mapping[str, Any]) -> Image | str:
         ax.set_title(key)
         ax.set_xlabel("true")
         ax.set_ylabel("predicted")
-    fig.colorbar(shown, ax=axes, label="cases", shrink=0.8)
+    from matplotlib.ticker import MaxNLocator
+
+    fig.colorbar(shown, ax=axes, label="cases", shrink=0.8, ticks=MaxNLocator(integer=True))  # counts: whole ticks
     fig.suptitle(f"{name}: predicted vs true ({len(pairs)} valid cases)")
     return Image(f"pred_vs_true_{_slug(name)}", f"Predicted vs true per key for {name}", _png(fig))
 
@@ -393,7 +395,7 @@ def pred_vs_true_section(modes: Modes) -> Section:
     for name, report in modes.items():
         outputs = tuple(c["output"] for c in report["cases"])
         if outputs in seen:
-            blocks.append(f"{name}: the same output as {seen[outputs]} on every row, so the same plot.")
+            blocks.append(f"{name}: the same output as {seen[outputs]} on every row, shown once above.")
             continue
         seen[outputs] = name
         blocks.append(pred_vs_true_plot(name, report))

@@ -114,7 +114,7 @@ def side_modes_section(run_dir: Path) -> Section | None:
             for reading in ("argmax", "expected", "expected_rounded"):
                 rows.append([f"{mode_dir.name}: value distribution, {reading.replace('_', ' ')}", "—",
                              f"{_fmt(vs['mae'].get(reading))} (greedy {_fmt(vs['mae'].get('greedy'))}, same rows)"])  # fmt: skip
-            rows.append([f"{mode_dir.name}: expected value beats greedy decoding on MAE", "—", str(vs["expected_beats_greedy"])])
+            rows.append([f"{mode_dir.name}: expected value beats greedy decoding on MAE", "—", _fmt(vs["expected_beats_greedy"])])
     if not rows:
         return None
     return Section(
@@ -124,11 +124,12 @@ def side_modes_section(run_dir: Path) -> Section | None:
 
 
 def _relative(url: str | None, run_dir: Path) -> str | None:
-    """A local path (or file:// URL) as a path relative to the report, so the run folder can be moved or shared."""
+    """A local path (or file:// URL) inside the run folder as a path relative to the report, so the folder can be
+    moved or shared whole; anything else as it was."""
     if not url:
         return url
-    path = unquote(urlparse(url).path) if url.startswith("file://") else url
-    if not os.path.isabs(path):
+    path = Path(unquote(urlparse(url).path) if url.startswith("file://") else url)
+    if not path.is_absolute() or not path.is_relative_to(run_dir.resolve()):
         return url
     return os.path.relpath(path, run_dir.resolve())
 
