@@ -216,7 +216,7 @@ CASES = [
          ("bad.yaml", "line")),
     Case("train-missing-local-data-dir", lambda t: [  # #7
         "train", "-c", str(_tiny_config(t)), "--data-dir", str(t / "not-converted"), "--dry-run"], NONZERO,
-         ("not-converted",), needs="trainhub"),
+         ("not-converted",)),
     Case("train-missing-relative-model", lambda t: [  # #7
         "train", "-c", str(_tiny_config(t)), "--data-dir", str(_converted(t / "c", 5, 5)),
         "--model-id", "models/no-such-model", "--dry-run"], NONZERO, ("models/no-such-model",), needs="trainhub"),
