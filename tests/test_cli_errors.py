@@ -102,7 +102,7 @@ def _check_of_small_split(tmp: Path) -> list[str]:
 
 
 def _float_labels_csv(tmp: Path) -> list[str]:
-    rows = [json.loads(line) for line in _lines(400).splitlines()]
+    rows = [json.loads(line) for line in _lines(700).splitlines()]
     header = "id,request_text," + ",".join(rows[0]["hidden_params"])
     body = [f'{r["id"]},"{r["request_text"].replace(chr(34), "")}",' + ",".join(f"{v}.0" for v in r["hidden_params"].values())
             for r in rows]  # fmt: skip
@@ -195,9 +195,12 @@ CASES = [
     Case("convert-out-is-a-file", lambda t: [  # #5
         "convert", str(_canonical(t / "s")), "--out", str(_precious(t / "some_file.jsonl"))], NONZERO,
          ("some_file.jsonl",), keep=("some_file.jsonl",)),
-    Case("convert-empty-splits", lambda t: [  # #3
-        "convert", str(_canonical(t / "s", train=9, validation=0, test=0)), "--out", str(t / "c")], NONZERO,
-         ("validation.jsonl", "empty"), needs="data", absent=("c/train.jsonl",)),
+    Case("convert-empty-train", lambda t: [  # #3
+        "convert", str(_canonical(t / "s", train=0, validation=5, test=5)), "--out", str(t / "c")], NONZERO,
+         ("train.jsonl", "no rows"), needs="data", absent=("c/train.jsonl",)),
+    Case("convert-empty-validation-not-passed-on", lambda t: [  # #3, #4: said, and no empty file for training
+        "convert", str(_canonical(t / "s", train=9, validation=0, test=0)), "--out", str(t / "c")], 0,
+         ("validation.jsonl is empty",), needs="data", absent=("c/validation.jsonl",)),
     Case("convert-bad-label", lambda t: ["convert", str(_bad_label_split(t / "s")), "--out", str(t / "c")], NONZERO,
          ("train.jsonl:3", "hidden_params", "energy=42")),
     # --- train --dry-run ---
@@ -219,7 +222,7 @@ CASES = [
          ("not-converted",)),
     Case("train-missing-relative-model", lambda t: [  # #7
         "train", "-c", str(_tiny_config(t)), "--data-dir", str(_converted(t / "c", 5, 5)),
-        "--model-id", "models/no-such-model", "--dry-run"], NONZERO, ("models/no-such-model",), needs="trainhub"),
+        "--model-id", "./models/no-such-model", "--dry-run"], NONZERO, ("models/no-such-model",), needs="trainhub"),
     Case("train-empty-validation", lambda t: [  # #4
         "train", "-c", str(_tiny_config(t)), "--data-dir", str(_converted(t / "c", 1, 0)), "--dry-run"], NONZERO,
          ("validation.jsonl",), needs="trainhub"),
