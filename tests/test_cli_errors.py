@@ -222,7 +222,7 @@ CASES = [
          ("not-converted",)),
     Case("train-missing-relative-model", lambda t: [  # #7
         "train", "-c", str(_tiny_config(t)), "--data-dir", str(_converted(t / "c", 5, 5)),
-        "--model-id", "./models/no-such-model", "--dry-run"], NONZERO, ("models/no-such-model",), needs="trainhub"),
+        "--model-id", "./models/no-such-model", "--dry-run"], NONZERO, ("models/no-such-model",)),
     Case("train-empty-validation", lambda t: [  # #4
         "train", "-c", str(_tiny_config(t)), "--data-dir", str(_converted(t / "c", 1, 0)), "--dry-run"], NONZERO,
          ("validation.jsonl",), needs="trainhub"),
@@ -270,9 +270,10 @@ CASES = [
          ("local-nope",)),
     Case("cancel-unknown-job", lambda t: ["cancel", "local-nope", "--artifacts-dir", str(t / "artifacts")], NONZERO,
          ("local-nope",)),
-    Case("status-corrupt-ledger", lambda t: [
-        "status", "--artifacts-dir", str(_ledger(t, '{"event": "job_submitted"\n'))], NONZERO,
-         ("submissions.jsonl", "line 1"), needs="jobstate"),
+    # A damaged ledger line (an append cut short) is skipped with a logged warning naming it, never fatal.
+    Case("status-damaged-ledger-line", lambda t: [
+        "status", "--artifacts-dir", str(_ledger(t, '{"event": "job_submitted"\n'))], 0,
+         ("submissions.jsonl",)),
     # --- report ---
     Case("report-empty-folder", lambda t: ["report", str(t)], NONZERO, ("nothing to report",)),
     Case("report-corrupt-eval-report", lambda t: ["report", str(_corrupt_run(t))],
