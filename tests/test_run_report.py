@@ -55,10 +55,9 @@ def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
 def test_report_opens_with_the_verdict_and_keeps_its_title(tmp_path):
     run = make_run(tmp_path)
     (run / "data" / "split").mkdir(parents=True)
-    (run / "data" / "split" / "split_report.json").write_text(
-        json.dumps({"counts": {"input_records": 30, "train": 20, "validation": 4, "test": 6, "rejected": 0},
-                    "leakage": {"total": 0}, "warnings": []})  # fmt: skip
-    )
+    counts = {"input_records": 30, "train": 20, "validation": 4, "test": 6, "rejected": 0}
+    split_report = {"counts": counts, "leakage": {"total": 0}, "warnings": []}
+    (run / "data" / "split" / "split_report.json").write_text(json.dumps(split_report))
     from hiddenparams.run_report import write_run_report
 
     write_run_report(run, "demo <title>")

@@ -16,7 +16,7 @@ from pathlib import Path
 def current_umask() -> int:
     # /proc says it without changing it; os.umask can only read it by setting it, for a moment, process-wide.
     status = Path("/proc/self/status")
-    found = re.search(r"^Umask:\s*([0-7]+)$", status.read_text(), re.M) if status.is_file() else None
+    found = re.search(r"^Umask:\s*([0-7]+)$", status.read_text(), re.MULTILINE) if status.is_file() else None
     if found:
         return int(found[1], 8)
     mask = os.umask(0o022)

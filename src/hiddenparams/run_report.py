@@ -21,7 +21,16 @@ from urllib.parse import unquote, urlparse
 
 from .errors import HiddenParamsError
 from .ledger import Ledger
-from .report import Code, Link, Section, Table, eval_sections, pct, verdict, write_report
+from .report import (
+    Code,
+    Link,
+    Section,
+    Table,
+    eval_sections,
+    pct,
+    verdict,
+    write_report,
+)
 from .status import collect_status
 
 MODE_ORDER = ("base", "adapter", "merged")
@@ -232,5 +241,5 @@ def write_run_report(run_dir: Path, title: str | None = None) -> dict[str, Path]
 
 def _previous_title(run_dir: Path) -> str | None:
     page = run_dir / "report.html"
-    found = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.S) if page.is_file() else None
+    found = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.DOTALL) if page.is_file() else None
     return html.unescape(found.group(1)) if found else None
