@@ -21,16 +21,7 @@ from urllib.parse import unquote, urlparse
 
 from .errors import HiddenParamsError
 from .ledger import Ledger
-from .report import (
-    Code,
-    Link,
-    Section,
-    Table,
-    eval_sections,
-    pct,
-    verdict,
-    write_report,
-)
+from .report import Code, Link, Section, Table, eval_sections, pct, verdict, write_report
 from .status import collect_status
 
 MODE_ORDER = ("base", "adapter", "merged")
