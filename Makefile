@@ -5,7 +5,7 @@ VENV := .venv/bin
 
 setup: .venv/.installed
 
-.venv/.installed: pyproject.toml scripts/setup.sh
+.venv/.installed: pyproject.toml scripts/setup.sh constraints/job.txt
 	./scripts/setup.sh
 	touch $@
 

@@ -124,6 +124,7 @@ def main() -> None:
         "--threads", type=int, nargs="+", default=[torch.get_num_threads()], help="torch intra-op threads"
     )
     parser.add_argument("--record", action="store_true", help=f"write the figures into {BENCHMARKS}")
+    parser.add_argument("--json", type=Path, help="also write every run's figures to this JSON file")
     args = parser.parse_args()
 
     model_id = args.model_id or str(DEFAULT_MODEL.relative_to(ROOT))
@@ -162,6 +163,9 @@ def main() -> None:
     if args.record:
         record(SECTION, markdown(runs, len(texts), args.batch_size, data_desc, command + " --record"))
         print(f"recorded in {BENCHMARKS}")
+    if args.json:
+        figures = {"command": command, "machine": machine(torch.cuda.is_available()), "rows": len(texts), "runs": runs}
+        args.json.write_text(json.dumps(figures, indent=2) + "\n")
     goal = GOAL_RATIO_GPU if torch.cuda.is_available() else GOAL_RATIO_CPU
     if max(r["ratio"] for r in runs if r["headline"]) < goal:
         sys.exit(1)

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import gc
+import json
 import importlib.util
 import os
 import re
@@ -419,6 +420,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, help="torch intra-op threads (default on CPU: 1, see tests/conftest.py)")
     parser.add_argument("--peak-tflops", type=float, help="peak FLOP/s for MFU (default: known GPUs; none on CPU)")
     parser.add_argument("--record", action="store_true", help=f"write the figures into {BENCHMARKS.relative_to(ROOT)}")
+    parser.add_argument("--json", type=Path, help="also write every row's figures to this JSON file")
     args = parser.parse_args()
     if args.steps < 1 or args.warmup_steps < 1:
         parser.error("--steps and --warmup-steps must be >= 1 (the clock starts at the end of a warm-up step)")
@@ -475,6 +477,9 @@ def main() -> None:
     if args.record:
         record(heading, text)
         print(f"recorded in {BENCHMARKS}")
+    if args.json:
+        figures = {"command": command, "machine": common.machine(cuda), "model": model_desc, "peak_flops": peak}
+        args.json.write_text(json.dumps({**figures, "rows": results}, indent=2, default=str) + "\n")
     ours, base = results.get("ours", {}), results.get("TRL defaults", {})
     if "tokens_per_s" not in ours or "tokens_per_s" not in base:
         sys.exit(1)

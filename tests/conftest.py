@@ -9,7 +9,8 @@ from pathlib import Path
 import pytest
 import torch
 
-from test_jobs_hf import hub  # noqa: F401  (the mocked-Hub fixture, shared with test_eval_job.py)
+# The mocked Hub and a 3B run config on it, shared with test_eval_job.py and test_jobs_service.py.
+from test_jobs_hf import config_3b, data_dir, hub  # noqa: F401
 
 from hiddenparams.convert import Row
 from hiddenparams.sample import generate_rows

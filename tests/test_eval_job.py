@@ -3,11 +3,8 @@ HTTP mocked at huggingface_hub's transport (the `FakeHub` of test_jobs_hf.py).""
 
 from __future__ import annotations
 
-import base64
-import io
 import json
 import re
-import zipfile
 from dataclasses import dataclass, field
 
 import httpx2
@@ -18,7 +15,6 @@ from typer.testing import CliRunner
 
 from hiddenparams import eval_job
 from hiddenparams.cli import app
-from hiddenparams.jobs.hf import SCRIPT_ENV
 from hiddenparams.ledger import Ledger
 
 ADAPTER = f"{NS}/ministral-hp"
@@ -87,11 +83,8 @@ def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_fil
     assert (spec["backend"], spec["namespace"], spec["flavor"], spec["timeout_seconds"]) == (
         "hf-jobs", NS, "a10g-small", 7200)  # fmt: skip
     assert spec["secrets"] == ["HF_TOKEN"] and "warnings" not in spec
-    assert spec["script"]["name"] == "hiddenparams_eval_job.py"
-    embedded = spec["script"]["embedded_modules"]
-    assert "hiddenparams/eval_job.py" in embedded
-    assert not any(m.startswith(("hiddenparams/cli/", "hiddenparams/jobs/")) for m in embedded)
-    assert any(d.startswith("transformers") for d in spec["script"]["dependencies"])
+    assert spec["script"]["name"] == "eval_job.py" and "transformers==5.24.0" in spec["script"]["dependencies"]
+    assert spec["code"]["files"] == sorted(["test.jsonl", "train.jsonl", "code/eval_job.py", f"code/{spec['code']['wheel']}"])
     command = spec["command"]
     assert command[command.index("--data") + 1] == f"{ADAPTER}-eval-data" and "--train" not in command
     assert spec["data"]["uploaded_from"] == {
@@ -140,10 +133,11 @@ def test_hf_jobs_submit_uploads_the_data_then_posts_the_eval_job(hub, eval_files
     assert command[command.index("--data") + 1] == f"{ADAPTER}-eval-data" and "--train" not in command
     assert command[-2:] == ["--data-revision", COMMIT]  # the job reads exactly the uploaded commit
     assert {"--constrained", "--push-results-to"} <= set(command)
-    script = base64.b64decode(body["environment"][SCRIPT_ENV]).decode()
-    assert "ENTRY = 'hiddenparams.eval_job'" in script and '"peft>=' in script.split("# ///")[1]
-    embedded = re.search(r'SOURCE_ZIP = """\n(.*?)\n"""', script, re.S).group(1).replace("\n", "")
-    assert "hiddenparams/eval_job.py" in zipfile.ZipFile(io.BytesIO(base64.b64decode(embedded))).namelist()
+    resolve = f"https://huggingface.co/datasets/{ADAPTER}-eval-data/resolve/{COMMIT}/code"
+    assert command[:3] == ["uv", "run", "--with"] and command[3].startswith(f"{resolve}/hiddenparams-")
+    assert command[4] == f"{resolve}/eval_job.py" and body["environment"]["HIDDENPARAMS_FLAVOR"] == "a10g-large"
+    shipped = hub.committed[f"{ADAPTER}-eval-data@{COMMIT}"]  # the code came in the data's commit
+    assert '"peft==0.21.2"' in shipped["code/eval_job.py"].decode() and len(shipped) == 4
 
     # The job completes; its last log line becomes the `evaluated` event when status sees it.
     record = {"model_repo": ADAPTER, "repo_kind": "adapter-only", "details": {"valid_cases": 7, "total": 8}}

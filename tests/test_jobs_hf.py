@@ -1,49 +1,75 @@
 """The hf-jobs backend end to end, offline: HTTP is mocked at huggingface_hub's transport and nowhere else.
 
 `FakeHub` answers the Hub endpoints the backend uses (jobs, logs as server-sent events, metrics, model and dataset
-info, repo tree, repo creation and commits) and records every request, so the tests can check what was sent.
+info, repo tree, repo creation and commits) and records every request, so the tests can check what was sent. Where
+it matters it behaves like the service (tests/test_jobs_service.py): it refuses a job whose flavor, timeout or
+secret names it would refuse, a cancel takes effect a few polls later, a log stream can be cut mid-way, and a stage
+is whatever string a test puts in `stages`.
 """
 
 from __future__ import annotations
 
 import base64
+import importlib
 import json
 import os
 import re
-import stat
 import subprocess
 import sys
 from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from threading import Thread
+from urllib.parse import unquote
+from urllib.request import urlopen
 
 import httpx2
 import pytest
-from huggingface_hub import constants, set_client_factory
+from huggingface_hub import JobHardware, constants, set_client_factory
 from huggingface_hub.utils._http import default_client_factory
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
 from hiddenparams.jobs import HfJobsBackend, JobError, JobSpec
-from hiddenparams.jobs.hf import BOOT, MAX_INLINE_SCRIPT_BYTES, SCRIPT_ENV, flavor_gpus, timeout_seconds
-from hiddenparams.jobs.uv_script import build_uv_script
+from hiddenparams.jobs import hf as hf_module
+from hiddenparams.jobs.hf import AT_SUBMIT, flavor_gpus, timeout_seconds
 from hiddenparams.ledger import Ledger
+from hiddenparams.provenance import code_version
 
 TOKEN = "hf_" + "Lk3Jh5Gf7Ds9Aq2Wz4Xc" * 2  # made up, token-shaped
 NS = "alice"
 BASE = "mistralai/Ministral-3-3B-Instruct-2512"
+COMMIT = "1" * 40  # the commit id FakeHub answers for every upload
 STAND_IN = '''\
 # /// script
 # requires-python = ">=3.11"
-# dependencies = ["pyyaml>=6"]
+# dependencies = ["pyyaml==6.0.4"]
 # ///
-"""A stand-in job: proves the embedded package is importable and echoes its arguments."""
+"""A stand-in job: starts as every job does, then says where its package came from and echoes its arguments."""
 import sys
 
-import hiddenparams.config
+import hiddenparams
+from hiddenparams.preflight import job_start
 
-print("config module from", hiddenparams.config.__file__)
+job_start()
+print("package from", hiddenparams.__file__)
 print("args", sys.argv[1:])
 '''
+
+
+@dataclass
+class FakeClock:
+    """The clock of huggingface_hub's and the backend's waits: a sleep passes at once and is recorded."""
+
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
 
 
 @dataclass
@@ -53,8 +79,13 @@ class FakeHub:
     repo_files: dict[str, list[str]] = field(default_factory=dict)
     models: set[str] = field(default_factory=lambda: {BASE})
     fail: dict[str, int] = field(default_factory=dict)  # "METHOD /path regex" -> status code, 0: no connection
+    datasets: dict[str, bool] = field(default_factory=dict)  # existing dataset repos -> private?
+    committed: dict[str, dict[str, bytes]] = field(default_factory=dict)  # "repo@commit" -> {path: content}
+    log_cuts: list[str] = field(default_factory=list)  # per log request: "decode" or "drop" cuts it mid-way
+    cancel_delay: int = 2  # the job reports its stage this many more times after a cancel, then CANCELED
     requests: list[httpx2.Request] = field(default_factory=list)
     jobs: dict[str, dict] = field(default_factory=dict)
+    clock: FakeClock = field(default_factory=lambda: FakeClock())
 
     def calls(self, method: str, pattern: str) -> list[httpx2.Request]:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)]
@@ -71,6 +102,8 @@ class FakeHub:
                 return httpx2.Response(code, json={"error": message}, headers={"X-Error-Message": message})
         if match := re.fullmatch(rf"/api/jobs/{NS}", path):
             body = json.loads(request.content)
+            if refusal := _refusal(body):
+                return httpx2.Response(400, json={"error": refusal}, headers={"X-Error-Message": refusal})
             job_id = f"job{len(self.jobs) + 1:04d}"
             self.jobs[job_id] = body
             return httpx2.Response(200, json=self._job(job_id, "SCHEDULING"))
@@ -82,15 +115,20 @@ class FakeHub:
                 tail = int(request.url.params.get("tail", 0))
                 lines = self.log_lines[-tail:] if tail else self.log_lines
                 events = ["===== Job started =====", *lines]
-                body = "".join(
-                    f"data: {json.dumps({'data': line, 'timestamp': '2026-05-01T10:00:00Z'})}\n\n" for line in events
-                )
-                return httpx2.Response(200, text=body, headers={"content-type": "text/event-stream"})
+                chunks = [
+                    f"data: {json.dumps({'data': line, 'timestamp': '2026-05-01T10:00:00Z'})}\n\n".encode()
+                    for line in events
+                ]
+                headers = {"content-type": "text/event-stream"}
+                if self.log_cuts:
+                    cut = self.log_cuts.pop(0)
+                    return httpx2.Response(200, stream=_CutStream(chunks[: len(chunks) // 2], cut), headers=headers)
+                return httpx2.Response(200, content=b"".join(chunks), headers=headers)
             if route == "/metrics":
                 sample = {"cpu_usage_pct": 40, "memory_used_bytes": 1, "gpus": {"g0": {"utilization": 97}}}
                 return httpx2.Response(200, text=f"event: metric\ndata: {json.dumps(sample)}\n\n")
             if route == "/cancel":
-                self.stages = ["CANCELED"]
+                self.stages = [self.stages[0]] * self.cancel_delay + ["CANCELED"]
                 return httpx2.Response(200)
             stage = self.stages.pop(0) if len(self.stages) > 1 else self.stages[0]
             return httpx2.Response(200, json=self._job(job_id, stage))
@@ -109,8 +147,16 @@ class FakeHub:
                     404, json={"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"}
                 )
             return httpx2.Response(200, json={"id": match.group(1), "sha": "0" * 40, "private": False})
+        if match := re.fullmatch(r"/api/datasets/([\w.-]+/[\w.-]+)", path):
+            if match.group(1) not in self.datasets:
+                return httpx2.Response(
+                    404, json={"error": "Repository not found"}, headers={"X-Error-Code": "RepoNotFound"}
+                )
+            private = self.datasets[match.group(1)]
+            return httpx2.Response(200, json={"id": match.group(1), "sha": "0" * 40, "private": private})
         if path == "/api/repos/create":
             body = json.loads(request.content)
+            self.datasets.setdefault(f"{body['organization']}/{body['name']}", body.get("visibility") == "private")
             return httpx2.Response(
                 200, json={"url": f"https://huggingface.co/datasets/{body['organization']}/{body['name']}"}
             )
@@ -122,6 +168,10 @@ class FakeHub:
             )
         if match := re.fullmatch(r"/api/datasets/([\w.-]+/[\w.-]+)/commit/main", path):
             url = f"https://huggingface.co/datasets/{match.group(1)}/commit/{'1' * 40}"
+            values = [json.loads(line)["value"] for line in request.content.splitlines()]
+            self.committed[f"{match.group(1)}@{'1' * 40}"] = {
+                v["path"]: base64.b64decode(v["content"]) for v in values if "content" in v
+            }
             return httpx2.Response(200, json={"commitUrl": url, "commitOid": "1" * 40})
         return httpx2.Response(404, json={"error": f"FakeHub does not serve {method} {path}"})
 
@@ -139,6 +189,37 @@ class FakeHub:
         }
 
 
+_ENV_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*")
+
+
+def _refusal(body: dict) -> str | None:
+    """Why the service would refuse this job spec (400), or None."""
+    if body.get("flavor") not in {hardware.value for hardware in JobHardware}:
+        return f"Invalid flavor: {body.get('flavor')}"
+    timeout = body.get("timeoutSeconds")
+    if timeout is not None and (not isinstance(timeout, int) or timeout <= 0):
+        return f"timeoutSeconds must be a positive integer, got {timeout!r}"
+    for what in ("environment", "secrets"):
+        values = body.get(what) or {}
+        if not all(_ENV_NAME.fullmatch(k) and isinstance(v, str) for k, v in values.items()):
+            return f"{what}: names must be environment variable names and values strings"
+    return None
+
+
+class _CutStream(httpx2.SyncByteStream):
+    """A log stream that breaks after some events while the job runs on: "decode" is a body the client cannot decode
+    (huggingface_hub stops following), "drop" a connection closed mid-body (it reconnects)."""
+
+    def __init__(self, chunks: list[bytes], cut: str) -> None:
+        self.chunks, self.cut = chunks, cut
+
+    def __iter__(self):
+        yield from self.chunks
+        if self.cut == "decode":
+            raise httpx2.DecodingError("Error -3 while decompressing data: invalid block type")
+        raise httpx2.RemoteProtocolError("peer closed connection without sending complete message body")
+
+
 @pytest.fixture
 def hub(monkeypatch, tmp_path):
     fake = FakeHub()
@@ -147,6 +228,8 @@ def hub(monkeypatch, tmp_path):
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
     monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # `make test` sets HF_HUB_OFFLINE=1; the mock is offline
     monkeypatch.chdir(tmp_path)
+    for module in (importlib.import_module("huggingface_hub.hf_api"), hf_module):  # polls and reconnects wait
+        monkeypatch.setattr(module, "time", fake.clock)
     set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(fake)))
     yield fake
     set_client_factory(default_client_factory)
@@ -200,17 +283,22 @@ def test_dry_run_prints_the_full_spec_offline_without_the_token(hub, config_3b, 
     )
     assert spec["secrets"] == ["HF_TOKEN"]
     assert spec["model_repo"] == f"{NS}/ministral-hp"
-    assert spec["data"] == {"job_reads": f"{NS}/ministral-hp-data", "uploaded_from": str(tmp_path / "converted")}
+    assert spec["data"]["job_reads"] == f"{NS}/ministral-hp-data"
+    assert spec["data"]["uploaded_from"] == str(tmp_path / "converted")
     script = spec["script"]
-    assert script["name"] == "hiddenparams_train_job.py" and 0 < script["bytes"] < MAX_INLINE_SCRIPT_BYTES
-    assert any(d.startswith("trl") for d in script["dependencies"]) and script["requires_python"]
-    assert (
-        "hiddenparams/train_job.py" in script["embedded_modules"]
-        and "hiddenparams/config.py" in script["embedded_modules"]
-    )
-    assert "hiddenparams/model.py" in script["embedded_modules"]  # imported inside a function of train_job
-    assert not any(m.startswith("hiddenparams/cli/") for m in script["embedded_modules"])
-    assert spec["command"][:5] == ["uv", "run", "bash", "-c", BOOT]
+    assert script["name"] == "train_job.py" and script["requires_python"]
+    assert "torch==2.13.0" in script["dependencies"] and all("==" in d for d in script["dependencies"])
+    assert script["indexes"][0]["url"] == "https://download.pytorch.org/whl/cu128"
+    code = spec["code"]
+    assert code["wheel"] == f"hiddenparams-{code_version()}-py3-none-any.whl"
+    assert code["repo"] == f"{NS}/ministral-hp-data"
+    assert code["files"] == sorted([f"code/{code['wheel']}", "code/train_job.py", "train.jsonl", "validation.jsonl"])
+    assert AT_SUBMIT in code["revision"] and spec["data"]["revision"].startswith("set at submit")
+    resolve = f"https://huggingface.co/datasets/{NS}/ministral-hp-data/resolve/{AT_SUBMIT}/code"
+    assert spec["command"][:5] == ["uv", "run", "--with", f"{resolve}/{code['wheel'].replace('+', '%2B')}",
+                                   f"{resolve}/train_job.py"]  # fmt: skip
+    assert spec["command"][-2:] == ["--data-revision", AT_SUBMIT]
+    assert spec["env"]["HIDDENPARAMS_FLAVOR"] == "a100-large"
     config = json.loads(spec["command"][spec["command"].index("--config-json") + 1])
     assert config["data_dir"] == f"{NS}/ministral-hp-data" and config["model_id"] == BASE
     assert not (tmp_path / "a").exists()  # nothing written either
@@ -245,11 +333,14 @@ def test_submit_then_running_then_completed_then_status(hub, config_3b, tmp_path
         "dataset",
         "private",
     )
-    assert hub.calls("POST", rf"/api/datasets/{NS}/ministral-hp-data/commit/main")
     assert hub.calls("GET", rf"/api/models/{BASE}")  # the base model was checked before submitting
+    assert len(hub.calls("POST", rf"/api/datasets/{NS}/ministral-hp-data/commit/main")) == 1  # code and data together
+    assert sorted(hub.committed[f"{NS}/ministral-hp-data@{COMMIT}"]) == dry["code"]["files"]
     (post,) = hub.calls("POST", f"/api/jobs/{NS}")
     body = json.loads(post.content)
-    assert body["command"] == dry["command"] and body["flavor"] == "a100-large" and body["timeoutSeconds"] == 6 * 3600
+    assert body["command"] == [part.replace(AT_SUBMIT, COMMIT) for part in dry["command"]]
+    assert body["flavor"] == "a100-large" and body["timeoutSeconds"] == 6 * 3600
+    assert body["environment"]["HIDDENPARAMS_FLAVOR"] == "a100-large"
     assert body["secrets"] == {"HF_TOKEN": TOKEN}  # the one place the token goes, with the Authorization header
     assert body["environment"]["HF_HUB_DISABLE_EXPERIMENTAL_WARNING"] == "1"
     assert body["dockerImage"] == "ghcr.io/astral-sh/uv:python3.12-bookworm" and "volumes" not in body
@@ -259,6 +350,8 @@ def test_submit_then_running_then_completed_then_status(hub, config_3b, tmp_path
     assert (submitted["event"], submitted["backend"], submitted["flavor"], submitted["model_repo"]) == (
         "submitted", "hf-jobs", "a100-large", f"{NS}/ministral-hp")  # fmt: skip
     assert submitted["job_url"] == out["job_url"] and submitted["config_hash"] == dry["config_hash"]
+    assert (submitted["details"]["data_revision"], submitted["details"]["code_revision"]) == (COMMIT, COMMIT)
+    assert (submitted["details"]["wheel"], submitted["details"]["commit"]) == (dry["code"]["wheel"], dry["code"]["commit"])
 
     running = json.loads(_cli("status", "--json", "--artifacts-dir", root).stdout)["jobs"][0]
     assert running["state"] == "RUNNING" and running["metrics"]["gpus"]["g0"]["utilization"] == 97
@@ -378,20 +471,18 @@ def test_multi_gpu_flavors_run_under_accelerate(hub):
     )
     assert timeout_seconds("90m") == 5400 and timeout_seconds("3600") == 3600 and timeout_seconds("1.5h") == 5400
     spec = HfJobsBackend(NS).describe(JobSpec(entry="hiddenparams.train_job", flavor="a100x4", timeout="2h"))
-    assert spec["num_processes"] == 4
-    assert "NUM_PROCESSES = 4" in build_uv_script("hiddenparams.train_job", num_processes=4).text
+    assert spec["num_processes"] == 4 and spec["env"]["HIDDENPARAMS_NUM_PROCESSES"] == "4"
 
 
-def test_a_multi_gpu_script_relaunches_itself_once_under_accelerate(tmp_path):
+def test_a_multi_gpu_job_relaunches_itself_once_under_accelerate(tmp_path):
     (tmp_path / "stand_in_job.py").write_text(STAND_IN)
-    built = tmp_path / "built.py"
-    built.write_text(build_uv_script(str(tmp_path / "stand_in_job.py"), num_processes=2).text)
+    env = {**os.environ, "HIDDENPARAMS_NUM_PROCESSES": "2", "HIDDENPARAMS_FLAVOR": "cpu-basic"}
     # Without GPUs accelerate falls back to one plain process: it must run once, not relaunch forever.
-    run = subprocess.run(
-        [sys.executable, str(built), "--beta"], capture_output=True, text=True, timeout=120, cwd=tmp_path
-    )
+    command = [sys.executable, "stand_in_job.py", "--beta"]
+    run = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=tmp_path, env=env, check=False)
     assert run.returncode == 0, run.stderr
     assert "accelerate launch" in run.stderr and run.stdout.count("args ['--beta']") == 1
+    assert run.stdout.count("JOB_HOST ") == 1
 
 
 def test_local_files_as_job_arguments_are_refused(hub, tmp_path):
@@ -402,30 +493,67 @@ def test_local_files_as_job_arguments_are_refused(hub, tmp_path):
 def test_a_job_script_without_a_pep723_header_is_refused(tmp_path):
     (tmp_path / "bare.py").write_text("print('no header')\n")
     with pytest.raises(JobError, match="PEP 723"):
-        build_uv_script(str(tmp_path / "bare.py"))
+        HfJobsBackend(NS).describe(JobSpec(entry=str(tmp_path / "bare.py")))
     with pytest.raises(JobError, match="not a module of the hiddenparams package"):
-        build_uv_script("hiddenparams.nope.deeper")
+        HfJobsBackend(NS).describe(JobSpec(entry="hiddenparams.nope.deeper"))
 
 
-def test_the_job_command_runs_the_embedded_code(hub, tmp_path):
-    """Run exactly what the Hub would run: the POSTed command and environment, with `uv run` standing in for uv."""
+def test_private_data_never_goes_to_a_public_repo(hub, config_3b, tmp_path):
+    hub.datasets[f"{NS}/ministral-hp-data"] = False  # exists, and is public
+    result = _cli("train", "--config", str(config_3b), "--artifacts-dir", str(tmp_path / "a"))
+    assert result.exit_code == 1 and f"{NS}/ministral-hp-data is public: refusing to upload" in _err(result)
+    assert not hub.calls("POST", r"/api/.*") and not Ledger(tmp_path / "a").read()
+
+
+@pytest.fixture
+def hub_files(hub, monkeypatch):
+    """The committed files of the mocked Hub, served over real HTTP on 127.0.0.1 at their resolve URLs, as the
+    job's uv (or pip) downloads them; huggingface_hub builds its URLs for this server."""
+    class Resolve(BaseHTTPRequestHandler):
+        def do_GET(self):
+            match = re.fullmatch(r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", unquote(self.path))
+            content = match and hub.committed.get(f"{match.group(1)}@{match.group(2)}", {}).get(match.group(3))
+            self.send_response(200 if content is not None else 404)
+            self.send_header("Content-Length", str(len(content or b"")))
+            self.end_headers()
+            self.wfile.write(content or b"")
+
+        def log_message(self, *args):
+            pass
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Resolve)
+    Thread(target=server.serve_forever, daemon=True).start()
+    endpoint = f"http://127.0.0.1:{server.server_port}"
+    monkeypatch.setattr(constants, "HUGGINGFACE_CO_URL_TEMPLATE", endpoint + "/{repo_id}/resolve/{revision}/{filename}")
+    yield endpoint
+    server.shutdown()
+
+
+def test_the_job_boots_the_wheel_of_the_submitting_checkout(hub, hub_files, tmp_path):
+    """Run the POSTed command as the job would: the wheel and the script come from their resolve URLs at the
+    submitted commit; pip installs the wheel (uv's `--with`), the script runs on the installed package."""
     script = tmp_path / "stand_in_job.py"
     script.write_text(STAND_IN)
-    HfJobsBackend(NS).submit(JobSpec(entry=str(script), args=["--alpha", "1"], name="probe"))
+    HfJobsBackend(NS).submit(JobSpec(entry=str(script), args=["--alpha", "1"], name="probe", flavor="cpu-basic"))
     body = json.loads(hub.calls("POST", f"/api/jobs/{NS}")[0].content)
-    assert body["command"][:3] == ["uv", "run", "bash"]
-    bin_dir = tmp_path / "bin"
-    bin_dir.mkdir()
-    fake_uv = bin_dir / "uv"  # `uv run FILE ARGS` -> this interpreter (it has the header's dependencies)
-    fake_uv.write_text(f'#!/bin/sh\n[ "$1" = run ] && shift\nexec {sys.executable} "$@"\n')
-    fake_uv.chmod(fake_uv.stat().st_mode | stat.S_IXUSR)
-    container_tmp = tmp_path / "container-tmp"
-    container_tmp.mkdir()
-    env = {**os.environ, **body["environment"], "PATH": f"{bin_dir}:{os.environ['PATH']}", "TMPDIR": str(container_tmp)}
-    run = subprocess.run(body["command"][2:], env=env, cwd=tmp_path, capture_output=True, text=True, timeout=60)
-    assert run.returncode == 0, run.stderr
-    assert ".zip/hiddenparams/config.py" in run.stdout  # imported from the embedded zip, not the installed package
-    assert "args ['--alpha', '1']" in run.stdout
-    shipped = base64.b64decode(body["environment"][SCRIPT_ENV]).decode()
-    assert (container_tmp / "stand_in_job.py").read_text() == shipped
-    assert shipped.startswith('# /// script\n# requires-python = ">=3.11"\n# dependencies = ["pyyaml>=6"]\n# ///\n')
+    uv, run, with_, wheel_url, script_url, *args = body["command"]
+    assert (uv, run, with_, args) == ("uv", "run", "--with", ["--alpha", "1"])
+    assert wheel_url.startswith(f"{hub_files}/datasets/{NS}/hiddenparams-jobs/resolve/{COMMIT}/code/hiddenparams-")
+    site = tmp_path / "job-site"
+    install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", site, wheel_url]
+    assert subprocess.run(install, capture_output=True, text=True, timeout=120, check=False).returncode == 0
+    (tmp_path / "job.py").write_bytes(urlopen(script_url).read())
+    env = {**os.environ, **body["environment"], "PYTHONPATH": str(site)}
+    command = [sys.executable, "job.py", *args]
+    job = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)
+    assert job.returncode == 0, job.stderr
+    assert f"package from {site}" in job.stdout and "args ['--alpha', '1']" in job.stdout
+    host = json.loads(next(line for line in job.stdout.splitlines() if line.startswith("JOB_HOST "))[9:])
+    assert host["hiddenparams"] == code_version() and host["flavor"] == "cpu-basic"  # the submitting commit
+
+
+def test_the_training_job_takes_the_data_revision_it_was_given(config_3b):
+    from hiddenparams.train_job import parse_args
+
+    cfg, revision = parse_args(["--config", str(config_3b), "--data-revision", COMMIT])
+    assert revision == COMMIT and cfg.hub_model_id == f"{NS}/ministral-hp"

@@ -96,7 +96,7 @@ def test_a_module_entry_runs_with_python_m(root):
 def test_more_than_one_process_runs_under_accelerate(root):
     backend = LocalBackend(root)
     command = backend.command(JobSpec(entry="hiddenparams.train_job", args=["--config-json", "{}"], num_processes=2))
-    assert command == [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", "2",
+    assert command == [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
                        "-m", "hiddenparams.train_job", "--config-json", "{}"]  # fmt: skip
 
 
@@ -157,7 +157,7 @@ def test_logs_follow_to_the_end_and_redact_the_token(job_script, root, monkeypat
     result = CliRunner().invoke(app, ["logs", job_id, "--follow", "--artifacts-dir", str(root)])
     assert result.exit_code == 0, result.output
     assert f"token is {REDACTED}" in result.output and token not in result.output
-    assert result.output.rstrip().endswith("done []")
+    assert result.stdout.rstrip().endswith("done []") and f"job {job_id} ended COMPLETED" in result.stderr
 
 
 @pytest.mark.slow

@@ -152,3 +152,16 @@ def test_models_without_a_job_are_listed_too(tmp_path):
     assert row.job_id is None and row.repo_kind == "full" and row.events == ["merged"]
     empty = _cli("status", "--artifacts-dir", str(tmp_path / "none"))
     assert empty.exit_code == 0 and "no jobs or models" in empty.output
+
+
+def test_a_ledger_with_a_stage_nobody_knows_and_a_pending_cancel_reads_fine(tmp_path):
+    ledger = Ledger(tmp_path / "art")
+    job = {"job_id": "j1", "backend": "hf-jobs", "job_url": "https://example.org/jobs/ns/j1"}
+    ledger.append("submitted", **job, state="SCHEDULING", details={"name": "train", "namespace": "ns"})
+    ledger.append("state", **job, state="FROBNICATING")
+    ledger.append("cancel_requested", **job, state="FROBNICATING")
+    (row,) = collect_status(ledger, refresh=False)
+    assert row.state == "FROBNICATING" and row.events == ["submitted", "state", "cancel_requested"]
+    assert [note.split(":")[0] for note in row.notes] == ["cancelling", "stage FROBNICATING is new to hiddenparams"]
+    table = _cli("status", "--no-refresh", "--artifacts-dir", str(tmp_path / "art"))
+    assert table.exit_code == 0 and "FROBNICATING" in table.stdout

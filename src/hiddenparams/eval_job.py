@@ -1,18 +1,26 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#   "torch>=2.13",
-#   "transformers>=5.23,!=5.8.*,!=5.9.0",
-#   "peft>=0.21.2",
-#   "accelerate>=1.15",
-#   "huggingface_hub>=2.4",
-#   "mistral-common>=1.13.1",
-#   "tokenizers>=0.23.3",
-#   "safetensors>=0.8",
-#   "numpy>=2.0",
-#   "scikit-learn>=1.9",
-#   "matplotlib>=3.10",
+#   "torch==2.13.0",
+#   "transformers==5.24.0",
+#   "peft==0.21.2",
+#   "accelerate==1.15.0",
+#   "huggingface_hub==2.4.0",
+#   "mistral-common==1.13.1",
+#   "tokenizers==0.23.3",
+#   "safetensors==0.8.0",
+#   "numpy==2.3.5",
+#   "scikit-learn==1.9.1",
+#   "matplotlib==3.11.2",
 # ]
+#
+# [[tool.uv.index]]
+# name = "pytorch-cu128"
+# url = "https://download.pytorch.org/whl/cu128"
+# explicit = true
+#
+# [tool.uv.sources]
+# torch = { index = "pytorch-cu128" }
 # ///
 """The eval job: real generations scored strictly (`evaluate.run_eval`). One plain script that runs unchanged as
 `python -m hiddenparams.eval_job` (the local backend) and as the uv script of a Hugging Face job.
@@ -48,6 +56,7 @@ from hiddenparams.evaluate import (
     run_eval,
 )
 from hiddenparams.model import ModelLoadError, load_for_inference
+from hiddenparams.preflight import job_start
 from hiddenparams.score import representative_failures
 
 SUMMARY_MARKER = "EVAL_SUMMARY "
@@ -167,6 +176,7 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
+    job_start()
     args = parse_args(argv)
     try:
         record = run(args)

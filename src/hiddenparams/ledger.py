@@ -36,6 +36,7 @@ class LedgerEvent(str, Enum):
     SUBMITTED = "submitted"
     STATE = "state"  # a stage change observed while the job runs
     FINISHED = "finished"  # the first terminal stage observed (COMPLETED, ERROR, CANCELED, DELETED)
+    CANCEL_REQUESTED = "cancel_requested"  # asked to stop, not yet seen stopped: `finished` follows when it is
     MODEL_PUSHED = "model_pushed"
     MERGED = "merged"
     EVALUATED = "evaluated"

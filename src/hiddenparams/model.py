@@ -172,12 +172,14 @@ def load_for_inference(model_id: str | None = None, base_model_id: str | None = 
     if not model_id and not (base_model_id and adapter_id):
         raise ModelLoadError("base+adapter mode needs both --base-model-id and --adapter-model-id")
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    # Weights go straight from the checkpoint to the GPU: a full copy in CPU memory first may not fit a small flavor.
+    device_map = device if device.startswith("cuda") else None
     if model_id:
-        model, report = load_model(model_id)
+        model, report = load_model(model_id, device_map=device_map)
         tokenizer = load_tokenizer(model_id, model.config)
         desc = {"mode": "full", "model_id": model_id, "model_class": report.model_class}
     else:
-        model, report = load_model(base_model_id)
+        model, report = load_model(base_model_id, device_map=device_map)
         check_adapter_base(adapter_id, base_model_id)
         from peft import PeftModel
 

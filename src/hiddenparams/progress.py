@@ -16,10 +16,11 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+if TYPE_CHECKING:  # rich is the CLI's: the training job imports this module without it
+    from rich.console import Console
+    from rich.progress import Progress
 
 PREFIX = "progress:"
 _LINE = re.compile(rf"^{PREFIX} step (\d+)/(\d+) (.*)$")
@@ -61,6 +62,8 @@ class ProgressView:
 
     def __enter__(self) -> ProgressView:
         if self.console.is_terminal:
+            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+
             self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
                                 TextColumn("{task.fields[rest]}"), console=self.console, transient=False)  # fmt: skip
             self.bar.start()

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import subprocess
 from collections.abc import Iterable, Mapping
+from importlib.metadata import PackageNotFoundError, version
 from pathlib import Path
 from typing import Any
 
@@ -18,13 +19,20 @@ from .config import config_hash
 
 
 def code_version() -> str:
+    """`<version>+<commit>` from the checkout; where there is none (a Hugging Face job), the installed wheel's version,
+    which carries the commit it was built from (`jobs/ship.py`)."""
     try:
         sha = subprocess.run(
             ["git", "rev-parse", "--short", "HEAD"], cwd=Path(__file__).parent, capture_output=True, text=True, timeout=5
         ).stdout.strip()
     except (OSError, subprocess.SubprocessError):
         sha = ""
-    return f"{__version__}+{sha}" if sha else __version__
+    if sha:
+        return f"{__version__}+{sha}"
+    try:
+        return version("hiddenparams")
+    except PackageNotFoundError:
+        return __version__
 
 
 def file_sha256(path: str | Path) -> str:

@@ -1,7 +1,8 @@
 """Status: every job and model in the ledger, with its state refreshed from its backend and its repo kind read from
 the repo's files at that moment (`adapter_config.json` -> adapter-only; `config.json` + `*.safetensors` -> full),
 never from memory. Stage changes seen here are written back to the ledger, so a failed job leaves a line with its
-state and the command that shows its log.
+state and the command that shows its log. A job is recorded as ended only once its backend reports a terminal stage;
+a stage string nobody knows yet is shown and recorded as sent, and counts as not ended.
 """
 
 from __future__ import annotations
@@ -11,12 +12,13 @@ from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from huggingface_hub import HfApi
+from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from .jobs import JobError, JobStage, JobStatus, backend_for
+from .jobs.base import RUNNING_STAGES
 from .jobs.eval import record_eval_result
-from .jobs.hf import HUB_ERRORS, HUB_URL, HfJobsBackend
+from .jobs.hf import HUB_ERRORS, HfJobsBackend
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
 
 
@@ -49,7 +51,7 @@ def read_repo(model_repo: str) -> RepoState:
             return RepoState(None, str(path), "no such folder yet")
         kind = kind_from_files(p.name for p in path.iterdir() if p.is_file())
         return RepoState(kind, str(path), None if kind else "no model files")
-    url = f"{HUB_URL}/{model_repo}"
+    url = f"{constants.ENDPOINT}/{model_repo}"  # HF_ENDPOINT, as huggingface_hub reads it
     try:
         kind = kind_from_files(HfApi().list_repo_files(model_repo))
     except RepositoryNotFoundError:
@@ -87,6 +89,16 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
         record_eval_result(ledger, entry)
 
 
+def record_cancel(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
+    """After a cancel request: the stage seen, and while the job has not ended yet a `cancel_requested` line, so that
+    `status` says it is being cancelled until the backend reports it ended."""
+    record_status(ledger, entry, status)
+    if not status.finished:
+        record = ledger.append(LedgerEvent.CANCEL_REQUESTED, **entry.identity(), state=status.stage.value)
+        entry.last_time = record["time"]
+        entry.events.append(record["event"])
+
+
 def wait_job(job_id: str, ledger: Ledger, on_log: Callable[[str], None] | None = None) -> JobStatus:
     """Wait for a job of the ledger to end (following its log into `on_log`), record how it ended, and return that."""
     entry = ledger.find(job_id)
@@ -121,23 +133,37 @@ class StatusRow:
         return asdict(self)
 
 
+def _ended(entry: LedgerEntry) -> bool:
+    return entry.state is not None and JobStage(entry.state).terminal
+
+
+def _stage_notes(entry: LedgerEntry) -> list[str]:
+    """What the stage alone does not say: a cancel still under way, a stage hiddenparams does not know."""
+    notes = []
+    if entry.state and not _ended(entry) and LedgerEvent.CANCEL_REQUESTED.value in entry.events:
+        notes.append("cancelling: asked to stop, the backend has not reported it stopped yet")
+    if entry.state and not JobStage(entry.state).known:
+        notes.append(f"stage {entry.state} is new to hiddenparams: shown as the service sent it, taken as not ended")
+    return notes
+
+
 def collect_status(ledger: Ledger, refresh: bool = True) -> list[StatusRow]:
     """One row per job (or model without a job) in the ledger; unfinished jobs are refreshed from their backends."""
     rows = []
     for entry in ledger.entries():
         notes: list[str] = []
         message, metrics = entry.details.get("message"), None
-        unfinished = entry.state is None or not JobStage(entry.state).terminal
-        if refresh and entry.job_id and unfinished:
+        if refresh and entry.job_id and not _ended(entry):
             try:
                 backend = backend_for(entry, ledger.root)
                 status = backend.status(entry.job_id)
                 record_status(ledger, entry, status)
                 message = status.message or message
-                if status.stage is JobStage.RUNNING and isinstance(backend, HfJobsBackend):
+                if status.stage in RUNNING_STAGES and isinstance(backend, HfJobsBackend):
                     metrics = backend.metrics(entry.job_id)
             except JobError as exc:
                 notes.append(f"state not refreshed: {exc}")
+        notes += _stage_notes(entry)
         repo = read_repo(entry.model_repo) if entry.model_repo else None
         if repo is not None and repo.note:
             notes.append(f"model: {repo.note}")

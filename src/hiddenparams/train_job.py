@@ -1,19 +1,27 @@
 # /// script
 # requires-python = ">=3.11"
 # dependencies = [
-#   "torch>=2.13",
-#   "transformers>=5.23,!=5.8.*,!=5.9.0",
-#   "trl>=1.16",
-#   "peft>=0.21.2",
-#   "datasets>=5.2",
-#   "accelerate>=1.15",
-#   "huggingface_hub>=2.4",
-#   "mistral-common>=1.13.1",
-#   "tokenizers>=0.23.3",
-#   "safetensors>=0.8",
-#   "tensorboard>=2.21",
-#   "pyyaml>=6",
+#   "torch==2.13.0",
+#   "transformers==5.24.0",
+#   "trl==1.16.0",
+#   "peft==0.21.2",
+#   "datasets==5.2.0",
+#   "accelerate==1.15.0",
+#   "huggingface_hub==2.4.0",
+#   "mistral-common==1.13.1",
+#   "tokenizers==0.23.3",
+#   "safetensors==0.8.0",
+#   "tensorboard==2.21.0",
+#   "pyyaml==6.0.4",
 # ]
+#
+# [[tool.uv.index]]
+# name = "pytorch-cu128"
+# url = "https://download.pytorch.org/whl/cu128"
+# explicit = true
+#
+# [tool.uv.sources]
+# torch = { index = "pytorch-cu128" }
 # ///
 """The training job: TRL SFTTrainer + PEFT LoRA on prompt-completion rows. One plain script that runs unchanged as
 `python -m hiddenparams.train_job`, as the uv script of a Hugging Face job, and under `accelerate launch`.
@@ -39,11 +47,13 @@ from typing import Any
 from hiddenparams.card import model_card
 from hiddenparams.config import TrainConfig, load_config, parse_overrides
 from hiddenparams.filemodes import ordinary_modes
+from hiddenparams.preflight import job_start
 from hiddenparams.provenance import code_version, file_sha256
 
 
-def load_data(data_dir: str) -> tuple[Any, Any, dict[str, Any]]:
-    """Train (and validation, when present) from a local folder or a Hub dataset repo of our converted files."""
+def load_data(data_dir: str, revision: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Train (and validation, when present) from a local folder or a Hub dataset repo of our converted files (at
+    `revision`: the commit the submit uploaded)."""
     from datasets import load_dataset
 
     local = Path(data_dir)
@@ -52,11 +62,11 @@ def load_data(data_dir: str) -> tuple[Any, Any, dict[str, Any]]:
         hashes = {s: file_sha256(Path(f)) for s, f in files.items()}
         ds = load_dataset("json", data_files=files)
     else:
-        ds = load_dataset(data_dir)
+        ds = load_dataset(data_dir, revision=revision)
         hashes = {s: ds[s]._fingerprint for s in ds}
     if "train" not in ds or len(ds["train"]) == 0:
         raise SystemExit(f"{data_dir}: no training rows")
-    summary = {"source": data_dir, "rows": {s: len(ds[s]) for s in ds}, "sha256": hashes}
+    summary = {"source": data_dir, "revision": revision, "rows": {s: len(ds[s]) for s in ds}, "sha256": hashes}
     return ds["train"], ds.get("validation"), summary
 
 
@@ -75,7 +85,7 @@ def last_checkpoint(checkpoints: Path) -> str | None:
     return get_last_checkpoint(str(checkpoints)) if checkpoints.is_dir() else None
 
 
-def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
+def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
     """The SFTTrainer for a config, and what the summary needs to know about how it was built."""
     import torch
     from datasets.utils.logging import disable_progress_bar
@@ -90,7 +100,7 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     out = Path(cfg.output_dir)
     os.environ.setdefault("TENSORBOARD_LOGGING_DIR", str(out / "tb"))
 
-    train_ds, eval_ds, data_summary = load_data(cfg.data_dir)
+    train_ds, eval_ds, data_summary = load_data(cfg.data_dir, data_revision)
     cuda = torch.cuda.is_available()
     bf16 = cuda if cfg.bf16 is None else cfg.bf16
     model, load_report = load_model(cfg.model_id, dtype=torch.bfloat16 if bf16 else torch.float32)
@@ -151,11 +161,11 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     return trainer, tokenizer, info
 
 
-def train(cfg: TrainConfig) -> dict[str, Any]:
+def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
     started = time.time()
     out = Path(cfg.output_dir)
     final_dir = cfg.model_dir()
-    trainer, tokenizer, info = build_trainer(cfg)
+    trainer, tokenizer, info = build_trainer(cfg, data_revision)
     from hiddenparams.train_progress import attach_progress  # here: transformers is imported with the trainer
 
     attach_progress(trainer)
@@ -181,6 +191,7 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         "config_hash": cfg.config_hash(),
         "code_version": code_version(),
         "seconds": round(time.time() - started, 1),
+        "world_size": trainer.args.world_size,  # processes that trained (data parallel)
     }
     if trainer.is_world_process_zero():
         trainer.save_model(str(final_dir))
@@ -207,21 +218,24 @@ def push(folder: Path, cfg: TrainConfig) -> dict[str, str]:
     return {"repo": cfg.hub_model_id, "url": f"https://huggingface.co/{cfg.hub_model_id}", "commit": commit.oid}
 
 
-def parse_args(argv: list[str] | None) -> TrainConfig:
+def parse_args(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
     parser = argparse.ArgumentParser(prog="hiddenparams.train_job", description=__doc__.split("\n\n")[0])
     parser.add_argument("--config", help="YAML run config")
     parser.add_argument("--config-json", help="the resolved config as JSON (how the job backends pass it)")
+    parser.add_argument("--data-revision", help="commit of the data_dir dataset to read (set by the hf-jobs submit)")
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
     ns = parser.parse_args(argv)
     overrides = json.loads(ns.config_json) if ns.config_json else {}
     overrides.update(parse_overrides(ns.set))
-    return load_config(ns.config, overrides)
+    return load_config(ns.config, overrides), ns.data_revision
 
 
 def main(argv: list[str] | None = None) -> int:
-    cfg = parse_args(argv)
-    summary = train(cfg)
-    print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
+    job_start()
+    cfg, data_revision = parse_args(argv)
+    summary = train(cfg, data_revision)
+    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate/torchrun every rank returns here; one line is enough
+        print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
     return 0
 
 

@@ -16,7 +16,7 @@ from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBa
 from ..jobs.train import describe_train, launch_train, plan_train
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
-from ..status import collect_status, record_status, wait_job
+from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail
 
 ArtifactsOpt = typer.Option(
@@ -148,8 +148,8 @@ def print_spec(spec: dict[str, Any]) -> None:
         lines += [
             f"namespace: {spec['namespace']}  flavor: {spec['flavor']} ({spec['num_processes']} process(es))"
             f"  timeout: {spec['timeout']}",
-            f"script: {script['name']} ({script['bytes']} bytes) embedding {', '.join(script['embedded_modules'])}",
-            f"dependencies: {', '.join(script['dependencies'])}",
+            f"script: {script['name']}; code: {spec['code']['wheel']} ({spec['code']['route']})",
+            f"dependencies (pinned): {', '.join(script['dependencies'])}",
             f"secrets: {', '.join(spec['secrets'])} (names only)",
         ]
     uploaded = spec["data"]["uploaded_from"]
@@ -210,16 +210,29 @@ def _backend_of(job_id: str, ledger: Ledger) -> tuple[JobBackend, LedgerEntry | 
 @app.command()
 def logs(
     job_id: str = typer.Argument(..., help="A job id from `hiddenparams train` or `status`."),
-    follow: bool = typer.Option(False, "--follow", "-f", help="Keep printing until the job ends."),
+    follow: bool = typer.Option(
+        False, "--follow", "-f", help="Keep printing until the job ends, record how it ended; exit 1 if it failed."
+    ),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
 ) -> None:
     """Print a job's log (local file or Hugging Face Jobs API), with anything token-like redacted."""
+    ledger = Ledger(artifacts_dir)
     try:
-        backend, _ = _backend_of(job_id, Ledger(artifacts_dir))
-        for line in backend.logs(job_id, follow=follow):
-            typer.echo(line)
+        backend, entry = _backend_of(job_id, ledger)
+        if not follow:
+            for line in backend.logs(job_id):
+                typer.echo(line)
+            return
+        # The log can stop before the job does: the wait settles the stage, and the ledger records it once ended.
+        status = wait_job(job_id, ledger, on_log=typer.echo) if entry else backend.wait(job_id, on_log=typer.echo)
+    except KeyboardInterrupt:
+        fail(f"stopped following; the job keeps running (hiddenparams cancel {job_id} stops it)", code=130)
     except JobError as exc:
         fail(str(exc))
+    ended = " ".join(x for x in (f"job {job_id} ended {status.stage.value}", status.message) if x)
+    console.print(ended, highlight=False, markup=False)
+    if not status.ok:
+        raise typer.Exit(1)
 
 
 @app.command()
@@ -228,7 +241,10 @@ def cancel(
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Stop a running job (local: its whole process group; hf-jobs: the Jobs API). A finished job is left as is."""
+    """Stop a running job (local: its whole process group; hf-jobs: the Jobs API). A finished job is left as is.
+
+    Waits a bounded while for the job to stop; until the backend reports it stopped, it is "cancelling" and
+    `hiddenparams status` records the final state when it sees it."""
     ledger = Ledger(artifacts_dir)
     try:
         backend, entry = _backend_of(job_id, ledger)
@@ -236,8 +252,15 @@ def cancel(
     except JobError as exc:
         fail(str(exc))
     if entry is not None:
-        record_status(ledger, entry, result)
+        record_cancel(ledger, entry, result)
     if as_json:
-        emit_json(result.to_dict())
-    else:
+        emit_json({**result.to_dict(), "cancelling": not result.finished})
+    elif result.finished:
         console.print(f"{job_id}: {result.stage.value}", highlight=False, markup=False)
+    else:
+        console.print(
+            f"{job_id}: cancelling (the backend still reports {result.stage.value}; `hiddenparams status` shows when"
+            " it has stopped)",
+            highlight=False,
+            markup=False,
+        )

@@ -69,6 +69,7 @@ def submit(spec: JobSpec, backend: JobBackend, ledger: Ledger) -> JobHandle:
             "entry": spec.entry,
             "namespace": handle.namespace,
             "data": spec.data,
+            **(handle.shipped or {}),  # hf-jobs: code_repo, revision (of the code and the data), wheel
         },
     )
     return handle

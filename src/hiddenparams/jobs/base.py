@@ -7,26 +7,44 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from ..ledger import redact
 from ..errors import HiddenParamsError
+from ..ledger import redact
 
 
 class JobStage(str, Enum):
-    """The stages of a job, the same values as `huggingface_hub.JobStage` so both backends read alike."""
+    """The stages of a job, the values of `huggingface_hub.JobStage` plus `UPDATING`, which the service sends too.
+
+    The service sends the stage as a plain string and may add stages: any other string is accepted as a stage of its
+    own (not a member, never terminal), so a new stage is shown as sent and a job in it is never taken for ended.
+    """
 
     SCHEDULING = "SCHEDULING"
     RUNNING = "RUNNING"
+    UPDATING = "UPDATING"  # still running (huggingface_hub's CLI lists RUNNING and UPDATING jobs as running)
     COMPLETED = "COMPLETED"
     CANCELED = "CANCELED"
     ERROR = "ERROR"
     DELETED = "DELETED"
 
+    @classmethod
+    def _missing_(cls, value: object) -> JobStage | None:
+        if not isinstance(value, str) or not value:
+            return None
+        stage = str.__new__(cls, value)
+        stage._name_ = stage._value_ = value
+        return stage
+
     @property
     def terminal(self) -> bool:
         return self in TERMINAL_STAGES
 
+    @property
+    def known(self) -> bool:
+        return self.value in JobStage.__members__
+
 
 TERMINAL_STAGES = frozenset({JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, JobStage.DELETED})
+RUNNING_STAGES = frozenset({JobStage.RUNNING, JobStage.UPDATING})
 LOG_TAIL_LINES = 20
 
 
@@ -42,7 +60,7 @@ class JobSpec:
     """One job: a Python module (`hiddenparams.train_job`) or a `.py` script, with its arguments and resources.
 
     `num_processes > 1` runs it under `accelerate launch`. On hf-jobs that number comes from the flavor
-    (`a100x4` -> 4); `flavor`, `timeout` and `namespace` only matter there.
+    (`a100x4` -> 4); `flavor`, `timeout`, `namespace`, `upload` and `ship_repo` only matter there.
     """
 
     entry: str
@@ -56,6 +74,10 @@ class JobSpec:
     config_hash: str | None = None
     model_repo: str | None = None  # where the job's model lands: a Hub repo id or a local folder
     data: str | None = None  # where the job reads its data: a Hub dataset id or a local folder
+    # hf-jobs only: local files (path in the repo -> file) committed with the job's code to `ship_repo`, a private
+    # dataset repo; the job then gets `--data-revision <that commit>`.
+    upload: dict[str, str] = field(default_factory=dict)
+    ship_repo: str | None = None
 
     @property
     def is_script(self) -> bool:
@@ -69,8 +91,9 @@ class JobSpec:
 class JobHandle:
     job_id: str
     backend: str
-    url: str  # https://huggingface.co/jobs/{namespace}/{id} on hf-jobs, file:// of the log locally
+    url: str  # the job's page on hf-jobs (`JobInfo.url`, so HF_ENDPOINT counts), file:// of the log locally
     namespace: str | None = None
+    shipped: dict[str, Any] | None = None  # hf-jobs: the repo, commit and wheel the job's code and data came in
 
 
 @dataclass
@@ -109,8 +132,11 @@ class JobBackend(Protocol):
         """The job's log lines, redacted; with `follow`, until the job ends."""
         ...
 
-    def cancel(self, job_id: str) -> JobStatus: ...
+    def cancel(self, job_id: str) -> JobStatus:
+        """Ask the job to stop and wait a bounded while for it to end: the status returned may still be running."""
+        ...
 
     def wait(self, job_id: str, on_log: Callable[[str], None] | None = None) -> JobStatus:
-        """Block until the job ends; with `on_log`, follow its log into it meanwhile. Never raises on a failed job."""
+        """Block until the job ends; with `on_log`, follow its log into it meanwhile. Returns a finished status, or
+        raises JobError when the job's state cannot be read any more; never raises on a failed job."""
         ...

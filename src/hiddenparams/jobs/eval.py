@@ -31,13 +31,14 @@ from ..evaluate import DEFAULT_BATCH_SIZE, read_eval_data
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from . import BACKENDS, backend_for, get_backend, submit
 from .base import JobError, JobHandle, JobSpec, JobStage
-from .hf import NO_TOKEN, require_token, timeout_seconds
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
+from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
+from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 logger = logging.getLogger(__name__)
 
 EVAL_ENTRY = "hiddenparams.eval_job"
 DEFAULT_FLAVOR = "a10g-small"  # one 24 GB GPU: the 3B model in bf16 with room for batched generation
+JOB_OUT_ROOT = "/tmp/hiddenparams"  # where an hf-jobs eval writes `--out` inside its container
 DEFAULT_TIMEOUT = "1h"  # generation for a test split takes minutes; the service default (30 min) is tight for 3B
 _MODEL_FLAGS = (
     ("--model-id", "model_id"),
@@ -157,6 +158,7 @@ def plan_eval(job: EvalJob) -> EvalPlan:
         valid_repo_id(job.data, "--data is no local file, and as a Hub dataset id")
 
     upload: dict[str, str] = {}
+    ship_repo = None
     if hf:
         namespace = job.namespace or (job.push_results_to.split("/")[0] if job.push_results_to else None)
         if not namespace:
@@ -164,11 +166,14 @@ def plan_eval(job: EvalJob) -> EvalPlan:
                 "hf-jobs needs --namespace (the user or organisation that runs the job), or --push-results-to"
             )
         timeout_seconds(job.timeout)
-        job = dataclasses.replace(job, namespace=namespace)
+        check_flavor(job.flavor)
+        # The job's working directory is the image's, unknown and maybe not writable: an absolute folder it owns.
+        job = dataclasses.replace(job, namespace=namespace, out=f"{JOB_OUT_ROOT}/{Path(job.out).name or 'eval'}")
+        ship_repo = _eval_data_repo(job, namespace)  # the job's code goes there, with the data when it is local
         if local_data:
             assert job.train is not None
             upload = dict(zip(DATA_FILES, (job.data, job.train)))
-            job = dataclasses.replace(job, data=_eval_data_repo(job, namespace), train=None)
+            job = dataclasses.replace(job, data=ship_repo, train=None)
         elif job.train and Path(job.train).exists():
             raise PreflightError(
                 f"--train {job.train} is a local file the job cannot see: with a Hub dataset as --data,"
@@ -185,6 +190,8 @@ def plan_eval(job: EvalJob) -> EvalPlan:
         namespace=job.namespace,
         config_hash=job.config_hash(),
         data=job.data,
+        upload=upload,
+        ship_repo=ship_repo,
     )
     return EvalPlan(job=job, spec=spec, upload=upload)
 
@@ -204,16 +211,11 @@ def check_hub(plan: EvalPlan) -> HfApi:
 
 
 def launch_eval(plan: EvalPlan, ledger: Ledger) -> JobHandle:
-    """Check with the Hub, upload local data for hf-jobs (the job reads that very commit), submit, and write the
-    `submitted` ledger line."""
-    api = check_hub(plan)
-    spec = plan.spec
-    if plan.upload:
-        message = f"hiddenparams: eval data for job config {spec.config_hash}"
-        revision = upload_dataset_files(api, plan.job.data, plan.upload, message)
-        spec = dataclasses.replace(spec, args=[*spec.args, "--data-revision", revision])
-    backend = get_backend(plan.job.backend, ledger.root, spec.namespace)
-    return submit(spec, backend, ledger)
+    """Check with the Hub, submit (on hf-jobs the backend commits the code and local data first, and the job reads
+    that very commit), and write the `submitted` ledger line."""
+    check_hub(plan)
+    backend = get_backend(plan.job.backend, ledger.root, plan.spec.namespace)
+    return submit(plan.spec, backend, ledger)
 
 
 def describe_eval(plan: EvalPlan, artifacts: str | Path | None = None) -> dict[str, Any]:

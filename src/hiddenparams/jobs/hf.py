@@ -1,12 +1,9 @@
 """The hf-jobs backend: `huggingface_hub.run_uv_job` on Hugging Face Jobs, state and logs from the Jobs API.
 
-How the code reaches the job: `run_uv_job` uploads a *local* script file to the `{namespace}/jobs-artifacts` bucket
-through hf_xet's own networking, which creates a bucket as a side effect and which no HTTP mock can see. Instead the
-self-contained script (`uv_script.py`) travels inline, base64 in the job's environment: `run_uv_job` is given the
-command `bash -c BOOT` (not a local file, so no upload), and BOOT decodes the script into the container and runs it
-with `uv run`, which installs the dependencies of its PEP 723 header. Every request then goes through
-huggingface_hub's HTTP client, and the dry run prints exactly what is sent. An environment value is limited to
-128 KiB by Linux (MAX_ARG_STRLEN), hence `MAX_INLINE_SCRIPT_BYTES`; the script only carries the modules it imports.
+How the code reaches the job (`ship.py`): at submit, a wheel of this checkout, the job script and the job's data go
+to a private dataset repo in one commit, and the job runs `uv run --with <wheel URL> <script URL> ARGS` at that
+commit. Every request goes through huggingface_hub's HTTP client (nothing through the jobs-artifacts bucket, whose
+hf_xet upload no HTTP mock can see), and the dry run prints exactly what would be sent.
 
 The token only ever travels as the job's `HF_TOKEN` secret and in the Authorization header; `describe` shows secret
 names, and every message that leaves this module is redacted.
@@ -14,27 +11,37 @@ names, and every message that leaves this module is redacted.
 
 from __future__ import annotations
 
-import base64
+import difflib
+import logging
 import re
+import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, NoReturn
 
 import httpx2
-from huggingface_hub import HfApi, get_token
+from huggingface_hub import HfApi, JobHardware, JobInfo, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..ledger import redact, redact_obj, register_secret
+from ..preflight import FLAVOR_ENV, PROCESSES_ENV
+from ..provenance import code_version
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
-from .uv_script import UvScript, build_uv_script
+from .ship import (
+    Shipment,
+    checkout,
+    entry_file,
+    git_commit,
+    planned,
+    script_metadata,
+    ship,
+    wheel_name,
+)
 
 HUB_URL = "https://huggingface.co"
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs, named here
-SCRIPT_ENV = "HIDDENPARAMS_JOB_SCRIPT"
-MAX_INLINE_SCRIPT_BYTES = 120_000  # base64 size; Linux refuses a single environment string over 128 KiB
-# $0 is the script's name without ".py": run_uv_job treats an argument ending in .py as a local file to upload.
-BOOT = f'f="${{TMPDIR:-/tmp}}/$0.py" && printf %s "${SCRIPT_ENV}" | base64 -d > "$f" && exec uv run "$f" "$@"'
+AT_SUBMIT = "SET-AT-SUBMIT"  # the dry run's stand-in for the commit the submit will make
 # Arguments run_uv_job would upload through the jobs-artifacts bucket (existing files) or reject as missing files.
 _FILE_LIKE_SUFFIXES = (".py", ".sh", ".yaml", ".yml", ".toml")
 NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write token with access to Jobs)"
@@ -43,10 +50,24 @@ _TIMEOUT = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
 # What a Hub call raises when it fails: an HTTP error answer (HfHubHTTPError is one), no network, or offline mode.
 HUB_ERRORS = (httpx2.HTTPError, OfflineModeIsEnabled)
+# `cancel_job` returns at once and the job stops later: how long `cancel` watches for CANCELED before it says
+# "cancelling" and leaves the final state to the next `status`.
+CANCEL_POLLS, CANCEL_POLL_SECONDS = 15, 2.0
+# Consecutive failed polls after which waiting gives up (the job may still run; `status` asks again later).
+MAX_POLL_FAILURES = 5
+
+logger = logging.getLogger(__name__)
 
 
-def job_url(namespace: str, job_id: str) -> str:
-    return f"{HUB_URL}/jobs/{namespace}/{job_id}"
+def check_flavor(flavor: str) -> None:
+    """Refuse, offline, a flavor that huggingface_hub's hardware list (`JobHardware`, kept in sync with the service by
+    the library) does not name, so a typo costs nothing: no upload, no submit."""
+    known = [hardware.value for hardware in JobHardware]
+    if flavor in known:
+        return
+    close = difflib.get_close_matches(flavor, known, n=3, cutoff=0.6)
+    hint = f"did you mean {' or '.join(close)}? " if close else ""
+    raise JobError(f"flavor {flavor!r} is not a Hugging Face Jobs flavor: {hint}(known: {', '.join(known)})")
 
 
 def flavor_gpus(flavor: str) -> int:
@@ -77,7 +98,7 @@ def hub_error(exc: Exception, doing: str) -> NoReturn:
     """Turn a Hub failure into a JobError that says what to do. Never includes the request headers."""
     if isinstance(exc, OfflineModeIsEnabled):
         raise JobError(f"{doing}: HF_HUB_OFFLINE is set; unset it to reach the Hub") from None
-    status = getattr(getattr(exc, "response", None), "status_code", None)
+    status = _http_status(exc)
     if status is None:
         raise JobError(f"{doing}: cannot reach the Hub ({type(exc).__name__}: {exc})") from None
     server = getattr(exc, "server_message", None) or ""
@@ -105,27 +126,24 @@ class HfJobsBackend:
         register_secret(token)
         return HfApi(token=token)
 
-    def _script(self, spec: JobSpec) -> UvScript:
-        return build_uv_script(spec.entry, num_processes=flavor_gpus(spec.flavor))
+    def ship_repo(self, spec: JobSpec) -> str:
+        return spec.ship_repo or f"{spec.namespace or self.namespace}/hiddenparams-jobs"
 
-    def _uv_job_arguments(self, spec: JobSpec, script: UvScript) -> dict[str, Any]:
+    def _uv_job_arguments(self, spec: JobSpec, shipped: Shipment) -> dict[str, Any]:
         """Everything `run_uv_job` receives except the secrets."""
         for arg in spec.args:
             if Path(arg).suffix in _FILE_LIKE_SUFFIXES or Path(arg).is_file():
                 raise JobError(
                     f"job argument {arg!r} looks like a local file, which the job cannot see: pass its content"
                 )
-        encoded = base64.b64encode(script.text.encode("utf-8")).decode("ascii")
-        if len(encoded) > MAX_INLINE_SCRIPT_BYTES:
-            raise JobError(
-                f"the job script for {spec.entry} is {len(encoded)} bytes in base64, over the {MAX_INLINE_SCRIPT_BYTES}"
-                " that fit in one environment variable: it imports too much of the package"
-            )
+        data_revision = ["--data-revision", shipped.revision] if spec.upload else []
+        env = {FLAVOR_ENV: spec.flavor, PROCESSES_ENV: str(flavor_gpus(spec.flavor))}
         return {
-            "script": "bash",
-            "script_args": ["-c", BOOT, script.name.removesuffix(".py"), *spec.args],
+            "script": shipped.script_url,
+            "dependencies": [shipped.wheel_url],  # run_uv_job turns each into `uv run --with`
+            "script_args": [*spec.args, *data_revision],
             "image": UV_IMAGE,
-            "env": {**spec.env, "HF_HUB_DISABLE_EXPERIMENTAL_WARNING": "1", SCRIPT_ENV: encoded},
+            "env": {**spec.env, **env, "HF_HUB_DISABLE_EXPERIMENTAL_WARNING": "1"},
             "flavor": spec.flavor,
             "timeout": timeout_seconds(spec.timeout),
             "namespace": spec.namespace or self.namespace,
@@ -134,9 +152,11 @@ class HfJobsBackend:
         }
 
     def describe(self, spec: JobSpec) -> dict[str, Any]:
-        script = self._script(spec)
-        arguments = self._uv_job_arguments(spec, script)
-        env = {k: v for k, v in arguments["env"].items() if k != SCRIPT_ENV}
+        repo, wheel = self.ship_repo(spec), wheel_name(code_version())
+        plan = planned(repo, spec.entry, spec.upload, AT_SUBMIT, wheel)
+        arguments = self._uv_job_arguments(spec, plan)
+        script = entry_file(spec.entry)
+        metadata = script_metadata(script)
         return redact_obj(
             {
                 "backend": self.name,
@@ -148,15 +168,21 @@ class HfJobsBackend:
                 "image": UV_IMAGE,
                 "script": {
                     "name": script.name,
-                    "bytes": script.size,
-                    "sha256": script.sha256,
-                    "requires_python": script.requires_python,
-                    "dependencies": script.dependencies,
-                    "embedded_modules": script.modules,
-                    "shipped_as": f"base64 in ${SCRIPT_ENV}, decoded and run by `uv run` in the job",
+                    "requires_python": metadata.get("requires-python"),
+                    "dependencies": metadata.get("dependencies", []),  # pinned: constraints/job.txt
+                    "indexes": metadata.get("tool", {}).get("uv", {}).get("index", []),
                 },
-                "command": ["uv", "run", arguments["script"], *arguments["script_args"]],
-                "env": {**env, SCRIPT_ENV: f"<{len(arguments['env'][SCRIPT_ENV])} bytes: base64 of {script.name}>"},
+                "code": {
+                    "route": "wheel of this checkout + job script, committed with the data in one commit to"
+                    f" {repo}; the job runs `uv run --with <wheel URL> <script URL>` at that commit",
+                    "wheel": plan.wheel,
+                    **git_commit(checkout()),
+                    "repo": repo,
+                    "revision": f"{AT_SUBMIT}: the commit of that upload, also the data revision the job reads",
+                    "files": plan.files,
+                },
+                "command": ["uv", "run", "--with", plan.wheel_url, plan.script_url, *arguments["script_args"]],
+                "env": arguments["env"],
                 "secrets": ["HF_TOKEN"],
                 "labels": arguments["labels"],
                 "model_repo": spec.model_repo,
@@ -166,7 +192,15 @@ class HfJobsBackend:
 
     def submit(self, spec: JobSpec) -> JobHandle:
         api = self.api()
-        arguments = self._uv_job_arguments(spec, self._script(spec))
+        repo = self.ship_repo(spec)
+        # What can be refused here (local-file arguments, a bad timeout, a script without header) is, before uploading.
+        self.describe(spec)
+        try:
+            message = f"hiddenparams: {spec.name} job code and data (config {spec.config_hash or 'none'})"
+            shipped = ship(api, repo, spec.entry, spec.upload, message)
+        except HUB_ERRORS as exc:
+            hub_error(exc, f"uploading the job's code and data to the dataset {repo}")
+        arguments = self._uv_job_arguments(spec, shipped)
         try:
             with warnings.catch_warnings():
                 # run_uv_job is marked experimental; the env var that silences it is read once at import time.
@@ -174,18 +208,24 @@ class HfJobsBackend:
                 info = api.run_uv_job(**arguments, secrets={"HF_TOKEN": api.token})
         except HUB_ERRORS as exc:
             hub_error(exc, f"submitting the {spec.name} job to namespace {arguments['namespace']!r}")
-        return JobHandle(info.id, self.name, job_url(arguments["namespace"], info.id), namespace=arguments["namespace"])
+        shipment = {"code_repo": shipped.repo, "code_revision": shipped.revision, "wheel": shipped.wheel}
+        if spec.upload:
+            shipment["data_revision"] = shipped.revision
+        shipment.update(git_commit(checkout()))
+        return JobHandle(info.id, self.name, info.url, namespace=arguments["namespace"], shipped=shipment)
 
     def status(self, job_id: str) -> JobStatus:
         try:
             info = self.api().inspect_job(job_id=job_id, namespace=self.namespace)
         except HUB_ERRORS as exc:
             hub_error(exc, f"reading job {job_id}")
-        stage = JobStage(info.status.stage)
-        tail = self._tail(job_id) if stage is JobStage.ERROR else []
-        return JobStatus(
-            job_id, self.name, stage, message=info.status.message and redact(info.status.message), log_tail=tail
-        )
+        return self._status_of(info)
+
+    def _status_of(self, info: JobInfo) -> JobStatus:
+        stage = JobStage(info.status.stage)  # whatever string the service sent, known or not
+        tail = self._tail(info.id) if stage is JobStage.ERROR else []
+        message = info.status.message and redact(info.status.message)
+        return JobStatus(info.id, self.name, stage, message=message, log_tail=tail)
 
     def _tail(self, job_id: str) -> list[str]:
         try:
@@ -210,16 +250,29 @@ class HfJobsBackend:
 
     def wait(self, job_id: str, on_log: Callable[[str], None] | None = None) -> JobStatus:
         if on_log is not None:
-            # Following the log ends when the Hub says the job reached a terminal stage.
-            for line in self.logs(job_id, follow=True):
-                on_log(line)
-        else:
             try:
-                self.api().wait_for_job(job_id, namespace=self.namespace, poll_interval=self.poll_interval)
+                for line in self.logs(job_id, follow=True):
+                    on_log(line)
+            except JobError as exc:  # the library gave up reconnecting (5 failures in a row); the job may still run
+                logger.warning("the log of job %s stopped (%s); polling its state until it ends", job_id, exc)
+        # The log stream can end before the job does (a cut or malformed stream): the polled stage settles it.
+        return self._status_of(self._wait_for_end(job_id))
+
+    def _wait_for_end(self, job_id: str) -> JobInfo:
+        """`wait_for_job` (which returns on ERROR as on COMPLETED), retried while the Hub fails now and then: only
+        MAX_POLL_FAILURES failures in a row, or an error retrying cannot fix, give up."""
+        failures = 0
+        while True:
+            started = time.monotonic()
+            try:
+                return self.api().wait_for_job(job_id, namespace=self.namespace, poll_interval=self.poll_interval)
             except HUB_ERRORS as exc:
-                hub_error(exc, f"waiting for job {job_id}")
-        # wait_for_job returns on ERROR as on COMPLETED: the stage decides, and status() reads it with the log tail.
-        return self.status(job_id)
+                if time.monotonic() - started > self.poll_interval:
+                    failures = 0  # it polled successfully before this failure
+                failures += 1
+                if failures >= MAX_POLL_FAILURES or not _retryable(exc):
+                    hub_error(exc, f"waiting for job {job_id} (it may still run: `hiddenparams status` asks again)")
+                time.sleep(self.poll_interval)
 
     def cancel(self, job_id: str) -> JobStatus:
         status = self.status(job_id)
@@ -229,4 +282,19 @@ class HfJobsBackend:
             self.api().cancel_job(job_id=job_id, namespace=self.namespace)
         except HUB_ERRORS as exc:
             hub_error(exc, f"canceling job {job_id}")
-        return self.status(job_id)
+        for _ in range(CANCEL_POLLS):
+            time.sleep(CANCEL_POLL_SECONDS)
+            if (status := self.status(job_id)).finished:
+                break
+        return status
+
+
+def _http_status(exc: Exception) -> int | None:
+    """The HTTP status of the Hub's answer; None when there was no answer."""
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def _retryable(exc: Exception) -> bool:
+    """No answer (a dropped connection), rate limiting or a server error: worth asking again."""
+    status = _http_status(exc)
+    return not isinstance(exc, OfflineModeIsEnabled) and (status is None or status == 429 or status >= 500)

@@ -1,15 +1,12 @@
-"""The Hub checks and the data upload that every job launcher makes before submitting (`train.py`, `eval.py`).
+"""The Hub checks that every job launcher makes before submitting (`train.py`, `eval.py`).
 
-A job on hf-jobs cannot see this machine: its models must be on the Hub, and its local data files are committed to a
-private dataset repo first. These checks run before anything is submitted, so a typo costs a request, not a GPU hour.
+A job on hf-jobs cannot see this machine: its models must be on the Hub (its local data files go with its code, see
+`ship.py`). These checks run before anything is submitted, so a typo costs a request, not a GPU hour.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from pathlib import Path
-
-from huggingface_hub import CommitOperationAdd, HfApi, constants, try_to_load_from_cache
+from huggingface_hub import HfApi, constants, try_to_load_from_cache
 from huggingface_hub.errors import GatedRepoError, RepositoryNotFoundError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
@@ -52,15 +49,3 @@ def check_dataset_on_hub(api: HfApi, dataset_id: str, what: str) -> None:
         raise PreflightError(f"{what} {dataset_id!r}: no such local folder, and no such dataset on the Hub") from None
     except HUB_ERRORS as exc:
         hub_error(exc, f"checking {what} {dataset_id}")
-
-
-def upload_dataset_files(api: HfApi, repo_id: str, files: Mapping[str, str | Path], message: str) -> str:
-    """Commit local files (path in the repo -> local file) to a private dataset repo, created if needed, in one
-    commit. Returns the commit id, so a job can read exactly these files even if the repo moves on."""
-    try:
-        api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
-        operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files.items()]
-        commit = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset")
-    except HUB_ERRORS as exc:
-        hub_error(exc, f"uploading {', '.join(str(p) for p in files.values())} to the dataset {repo_id}")
-    return commit.oid

@@ -59,7 +59,10 @@ class LocalBackend:
         """The job's command line, in this interpreter (the venv that has hiddenparams and its dependencies)."""
         target = [spec.entry] if spec.is_script else ["-m", spec.entry]
         if spec.num_processes > 1:
-            launch = [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(spec.num_processes)]
+            # --multi_gpu makes accelerate start the processes through torchrun (DDP: NCCL on GPUs, gloo on a CPU);
+            # without it, a machine with no GPUs gets its simple launcher, which starts ONE process.
+            launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
+                      "--num_processes", str(spec.num_processes)]  # fmt: skip
             return [*launch, *target, *spec.args]
         return [sys.executable, *target, *spec.args]
 

@@ -23,8 +23,8 @@ from ..config import TrainConfig
 from ..ledger import Ledger
 from . import get_backend, submit
 from .base import JobError, JobHandle, JobSpec
-from .hf import NO_TOKEN, flavor_gpus, require_token
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, upload_dataset_files, valid_repo_id
+from .hf import NO_TOKEN, check_flavor, flavor_gpus, require_token
+from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
 
@@ -33,7 +33,7 @@ TRAIN_ENTRY = "hiddenparams.train_job"
 class TrainPlan:
     config: TrainConfig  # as the job will run it (data_dir is the Hub dataset when the data is uploaded)
     spec: JobSpec
-    upload_data_from: str | None = None  # a local folder to upload to `config.data_dir` before submitting
+    upload_data_from: str | None = None  # a local folder whose files go with the job's code to `config.data_dir`
 
 
 def check_train_file(data_dir: Path) -> None:
@@ -73,16 +73,19 @@ def plan_train(cfg: TrainConfig, num_processes: int = 1) -> TrainPlan:
     else:
         valid_repo_id(cfg.model_id, "model_id is no local folder, and as a Hub model id")
 
-    upload_from = None
+    upload_from, upload, ship_repo = None, {}, None
     if hf:
         assert cfg.hub_model_id  # TrainConfig.validate requires it on hf-jobs
         valid_repo_id(cfg.hub_model_id, "hub_model_id")
+        check_flavor(cfg.flavor)
         namespace = cfg.namespace or cfg.hub_model_id.split("/")[0]  # explicit: never a whoami call per request
         job_cfg = dataclasses.replace(cfg, namespace=namespace)
+        # The job's code goes to this private dataset repo, with the data when it is local.
+        ship_repo = f"{namespace}/{cfg.hub_model_id.split('/')[1]}-data"
+        valid_repo_id(ship_repo, "the dataset repo for the training data")
         if data_dir.exists():
-            upload_from = str(data_dir)
-            job_cfg.data_dir = f"{namespace}/{cfg.hub_model_id.split('/')[1]}-data"
-            valid_repo_id(job_cfg.data_dir, "the dataset repo for the training data")
+            upload_from, job_cfg.data_dir = str(data_dir), ship_repo
+            upload = {path.name: str(path) for path in sorted(data_dir.glob("*.jsonl"))}
         model_repo, processes = cfg.hub_model_id, flavor_gpus(cfg.flavor)
     else:
         job_cfg, namespace = cfg, None
@@ -98,6 +101,8 @@ def plan_train(cfg: TrainConfig, num_processes: int = 1) -> TrainPlan:
         config_hash=job_cfg.config_hash(),
         model_repo=model_repo,
         data=job_cfg.data_dir,
+        upload=upload,
+        ship_repo=ship_repo,
     )
     return TrainPlan(config=job_cfg, spec=spec, upload_data_from=upload_from)
 
@@ -114,12 +119,9 @@ def check_hub(plan: TrainPlan) -> HfApi:
 
 
 def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
-    """Check with the Hub, upload local data for hf-jobs, submit, and write the `submitted` ledger line."""
-    api = check_hub(plan)
-    if plan.upload_data_from is not None:
-        files = {path.name: path for path in sorted(Path(plan.upload_data_from).glob("*.jsonl"))}
-        message = f"hiddenparams: training data for config {plan.spec.config_hash}"
-        upload_dataset_files(api, plan.config.data_dir, files, message)
+    """Check with the Hub, submit (on hf-jobs the backend uploads the code and local data in one commit first), and
+    write the `submitted` ledger line."""
+    check_hub(plan)
     backend = get_backend(plan.config.backend, ledger.root, plan.spec.namespace)
     return submit(plan.spec, backend, ledger)
 
@@ -133,6 +135,7 @@ def describe_train(plan: TrainPlan, artifacts: str | Path | None = None) -> dict
     described["data"] = {
         "job_reads": plan.config.data_dir,
         "uploaded_from": plan.upload_data_from,  # to a private dataset repo, at submit time
+        **({"revision": "set at submit: the commit that uploads the data with the code"} if plan.spec.upload else {}),
     }
     if plan.config.backend == "hf-jobs":
         try:
