@@ -54,7 +54,7 @@ def test_bad_row_names_file_line_and_field(tmp_path, bad, field):
 def test_cli_convert_and_missing_train(tmp_path):
     runner = CliRunner()
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o")])
-    assert result.exit_code != 0 and "train.jsonl" in str(result.exception)  # printed by the CLI's one handler
+    assert result.exit_code != 0 and "train.jsonl" in result.output  # printed by the CLI's one handler
     write(tmp_path / "train.jsonl", [ROW])
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o"), "--json"])
     assert result.exit_code == 0, result.output
@@ -108,10 +108,10 @@ def test_cli_convert_refuses_a_non_empty_out_and_a_file_as_out(tmp_path):
     out.mkdir()
     (out / "keep.txt").write_text("precious")
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(out)])
-    assert result.exit_code != 0 and "not empty" in str(result.exception) and "--overwrite" in str(result.exception)
+    assert result.exit_code != 0 and "not empty" in result.output and "--overwrite" in result.output
     assert (out / "keep.txt").read_text() == "precious"
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(out), "--overwrite", "--json"])
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.jsonl"]
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "train.jsonl")])
-    assert result.exit_code != 0 and "is a file, not a folder" in str(result.exception)
+    assert result.exit_code != 0 and "is a file, not a folder" in result.output

@@ -50,3 +50,24 @@ def test_report_shows_modes_side_by_side_with_baselines_and_repos(tmp_path):
 def test_report_of_an_empty_folder_is_a_clear_error(tmp_path):
     result = CliRunner().invoke(app, ["report", str(tmp_path)])
     assert result.exit_code != 0 and "nothing to report" in result.output
+
+
+def test_report_opens_with_the_verdict_and_keeps_its_title(tmp_path):
+    run = make_run(tmp_path)
+    (run / "data" / "split").mkdir(parents=True)
+    counts = {"input_records": 30, "train": 20, "validation": 4, "test": 6, "rejected": 0}
+    split_report = {"counts": counts, "leakage": {"total": 0}, "warnings": []}
+    (run / "data" / "split" / "split_report.json").write_text(json.dumps(split_report))
+    from hiddenparams.run_report import write_run_report
+
+    write_run_report(run, "demo <title>")
+    result = CliRunner().invoke(app, ["report", str(run)])  # a re-report keeps the title
+    assert result.exit_code == 0, result.output
+    md = (run / "report.md").read_text()
+    assert md.startswith("# demo &lt;title&gt;\n\n## Verdict\n\nThe fine-tuned model (MAE 1.333 over all cases) beats")
+    assert "does NOT beat TF-IDF + ridge" in md
+    assert "| train.jsonl | 20 |" in md and "| global\\_step | 7 |" in md  # tables, not raw JSON
+    assert "](<runs/train/adapter>)" in md  # links relative to the report
+    assert "base model alone: no valid output" in md  # no empty heat map
+    assert "merged (full model): the same output as base + adapter" in md
+    assert "<title>demo &lt;title&gt;</title>" in (run / "report.html").read_text()

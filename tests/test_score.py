@@ -264,9 +264,10 @@ def test_several_modes_side_by_side(tmp_path, report):
     markdown = paths["markdown"].read_text()
     for mode in ("base (over valid)", "base+adapter (over all)", "merged (over valid)", "baseline: train mean"):
         assert mode in markdown
-    assert {p.name for p in (tmp_path / "plots").iterdir()} >= {
-        "mae_per_key.png", "validity.png", "invalid_reasons.png", "pred_vs_true_base.png", "pred_vs_true_merged.png"
-    }
+    plots = {p.name for p in (tmp_path / "plots").iterdir()}
+    assert plots >= {"mae_per_key.png", "validity.png", "invalid_reasons.png", "pred_vs_true_base-adapter.png"}
+    # merged answered exactly as base+adapter: named, not drawn twice
+    assert "pred_vs_true_merged.png" not in plots and "merged: the same output as base+adapter" in markdown
 
 
 # --- the command ---------------------------------------------------------------------------------------------

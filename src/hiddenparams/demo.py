@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -23,7 +24,7 @@ from .ledger import Ledger
 from .merge import merge
 from .model import load_for_inference
 from .records import read_input
-from .run_report import write_run_report
+from .run_report import run_verdict, write_run_report
 from .split import SplitConfig, split_records, write_split
 from .status import collect_status, wait_job
 from .errors import HiddenParamsError
@@ -46,6 +47,7 @@ class DemoResult:
     mae: dict[str, float | None] = field(default_factory=dict)
     baseline_mae: dict[str, float] = field(default_factory=dict)
     identical_outputs: bool | None = None
+    verdict: list[str] = field(default_factory=list)  # the fine-tuned model against each baseline, one sentence each
     files: dict[str, str] = field(default_factory=dict)
 
 
@@ -55,6 +57,13 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     if out.exists() and any(out.iterdir()):
         raise DemoError(f"{out} is not empty: give a new --out (a demo never mixes its files with an older run)")
     result = DemoResult(out)
+    # The demo's own story on the console: no weight-loading bars from the in-process loads below, and not the one
+    # deprecation PEFT 0.21 itself triggers on every adapter load (it reads `model.is_gradient_checkpointing`, which
+    # transformers 5 renamed); anything else still shows.
+    from transformers.utils.logging import disable_progress_bar
+
+    disable_progress_bar()
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     ledger = Ledger(out / "artifacts")
     marks: list[tuple[str, float]] = []
 
@@ -114,6 +123,7 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("report")
     paths = write_run_report(out, "hiddenparams demo: tiny Ministral-3-architecture model, offline on CPU")
     result.files |= {name: str(path) for name, path in paths.items()}
+    result.verdict = run_verdict(out)
     marks.append(("end", time.perf_counter()))
     result.seconds = {name: round(end - start, 1) for (name, start), (_, end) in zip(marks, marks[1:])}
     result.seconds["total"] = round(marks[-1][1] - marks[0][1], 1)

@@ -28,6 +28,7 @@ from .card import model_card
 from .chat_format import render_ids
 from .rows import Row
 from .hub import push_folder
+from .filemodes import ordinary_modes
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .model import load_for_inference
 from .prompt import completion_messages, prompt_messages
@@ -216,6 +217,7 @@ def merge(
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         save_merged(merged, tokenizer, staging, base_model_id, info, eval_summary)
+        ordinary_modes(staging)
         if out.exists():
             out.rmdir()  # empty, as checked above
         staging.rename(out)

@@ -27,6 +27,7 @@ from .score import Case, representative_failures
 Modes = Mapping[str, Mapping[str, Any]]
 
 BASELINES = {"train_mean": "baseline: train mean", "tfidf_ridge": "baseline: TF-IDF + ridge"}
+_BASELINE_NAMES = {"train_mean": "the train-mean baseline", "tfidf_ridge": "TF-IDF + ridge"}
 _BASELINE_COLORS = {"train_mean": "#bbbbbb", "tfidf_ridge": "#777777"}
 _MODE_COLORS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b")
 _MAX_OUTPUT_CHARS = 200
@@ -228,20 +229,27 @@ def mae_per_key_plot(modes: Modes) -> Image:
     return Image("mae_per_key", "Per-key MAE of each mode against the baselines", _png(fig))
 
 
-def pred_vs_true_plot(name: str, report: Mapping[str, Any]) -> Image:
-    """Six heat maps of (true, predicted) counts over valid cases: counts show overlap that a scatter would hide."""
+def pred_vs_true_plot(name: str, report: Mapping[str, Any]) -> Image | str:
+    """Six heat maps of (true, predicted) counts over valid cases: counts show overlap that a scatter would hide.
+    One colour scale for all six, so a darker cell means more cases whichever key it is in."""
     pairs = np.array([(c["target"], c["prediction"]) for c in report["cases"] if c["valid"]], dtype=np.int64)
+    if not len(pairs):
+        return f"{name}: no valid output, so no predicted-vs-true plot."
     size = MAX_VALUE - MIN_VALUE + 1
+    counts = np.zeros((len(KEYS), size, size), dtype=np.int64)
+    for k in range(len(KEYS)):
+        np.add.at(counts[k], (pairs[:, 1, k] - MIN_VALUE, pairs[:, 0, k] - MIN_VALUE), 1)
     fig, axes = _figure(11, 7, nrows=2, ncols=3)
     for k, (key, ax) in enumerate(zip(KEYS, axes.flat)):
-        counts = np.zeros((size, size), dtype=np.int64)
-        if len(pairs):
-            np.add.at(counts, (pairs[:, 1, k] - MIN_VALUE, pairs[:, 0, k] - MIN_VALUE), 1)
-        ax.imshow(counts, origin="lower", cmap="Blues", extent=(MIN_VALUE - 0.5, MAX_VALUE + 0.5) * 2)
+        shown = ax.imshow(counts[k], origin="lower", cmap="Blues", vmin=0, vmax=counts.max(),
+                          extent=(MIN_VALUE - 0.5, MAX_VALUE + 0.5) * 2)  # fmt: skip
         ax.plot([MIN_VALUE, MAX_VALUE], [MIN_VALUE, MAX_VALUE], color="#d62728", linewidth=0.8)
         ax.set_title(key)
         ax.set_xlabel("true")
         ax.set_ylabel("predicted")
+    from matplotlib.ticker import MaxNLocator
+
+    fig.colorbar(shown, ax=axes, label="cases", shrink=0.8, ticks=MaxNLocator(integer=True))  # counts: whole ticks
     fig.suptitle(f"{name}: predicted vs true ({len(pairs)} valid cases)")
     return Image(f"pred_vs_true_{_slug(name)}", f"Predicted vs true per key for {name}", _png(fig))
 
@@ -294,7 +302,8 @@ def _num(value: float) -> str:
     return f"{value:.3f}"
 
 
-def _pct(value: float) -> str:
+def pct(value: float) -> str:
+    """Every percentage of a report, one way: a share in [0, 1] as `12.3%`."""
     return f"{100 * value:.1f}%"
 
 
@@ -325,11 +334,43 @@ METRIC_POLICY = (
 )
 
 
+def verdict(subject: str, report: Mapping[str, Any]) -> list[str]:
+    """One sentence per baseline: does `subject` beat it on MAE over all cases (an invalid output counts as the
+    worst answer, so a model cannot win by answering only the easy rows), and by how much."""
+    mae = report["metrics"]["over_all"]["mae"]
+    skipped = report.get("baselines_skipped") or {}
+    sentences = []
+    for key, name in _BASELINE_NAMES.items():
+        baseline = (report.get("baselines") or {}).get(key)
+        if baseline is None:
+            sentences.append(f"No comparison with {name}: {skipped.get(key, 'not computed')}.")
+            continue
+        sentences.append(_compare(subject, mae, name, baseline["mae"]))
+    return sentences
+
+
+def _compare(subject: str, mae: float, name: str, other: float) -> str:
+    head = f"{subject} (MAE {_num(mae)} over all cases)"
+    if mae < other:
+        return f"{head} beats {name} ({_num(other)}) by {pct((other - mae) / other)}."
+    if mae == other:
+        return f"{head} ties with {name} ({_num(other)})."
+    if other == 0:
+        return f"{head} does NOT beat {name} ({_num(other)}), which is exact."
+    ratio = mae / other
+    gap = f"{ratio:.1f}x worse" if ratio >= 2 else f"{pct(ratio - 1)} worse"
+    return f"{head} does NOT beat {name} ({_num(other)}): {gap}."
+
+
+def verdict_section(subject: str, report: Mapping[str, Any]) -> Section:
+    return Section("Verdict", [" ".join(verdict(subject, report))])
+
+
 def summary_section(modes: Modes) -> Section:
     def cells(m: Mapping[str, Any] | None) -> list[str]:
         if m is None:  # no valid case: nothing to average
             return ["—"] * 4
-        return [_num(m["mae"]), _pct(_key_mean(m["exact"])), _pct(_key_mean(m["within1"])), _pct(m["all_exact"])]
+        return [_num(m["mae"]), pct(_key_mean(m["exact"])), pct(_key_mean(m["within1"])), pct(m["all_exact"])]
 
     table = Table(
         ["", "valid", "MAE", "exact (mean of keys)", "within 1 (mean of keys)", "all six exact"],
@@ -347,7 +388,18 @@ def per_key_section(modes: Modes) -> Section:
 
 
 def pred_vs_true_section(modes: Modes) -> Section:
-    return Section("Predicted vs true", [pred_vs_true_plot(name, report) for name, report in modes.items()])
+    """One plot per distinct set of outputs: a mode that answered exactly as an earlier one (the merged model
+    beside its adapter) is named, not drawn twice."""
+    blocks: list[Block] = []
+    seen: dict[tuple[str, ...], str] = {}
+    for name, report in modes.items():
+        outputs = tuple(c["output"] for c in report["cases"])
+        if outputs in seen:
+            blocks.append(f"{name}: the same output as {seen[outputs]} on every row, shown once above.")
+            continue
+        seen[outputs] = name
+        blocks.append(pred_vs_true_plot(name, report))
+    return Section("Predicted vs true", blocks)
 
 
 def validity_section(modes: Modes) -> Section:
@@ -386,5 +438,5 @@ def eval_sections(modes: Modes) -> list[Section]:
 
 
 def render_eval_report(report: Mapping[str, Any], out_dir: Path, title: str, mode: str = "model") -> dict[str, Path]:
-    """`report.md` + `report.html` for one scored set (an `eval_report.json` dict)."""
-    return write_report(out_dir, title, eval_sections({mode: report}))
+    """`report.md` + `report.html` for one scored set (an `eval_report.json` dict), its verdict first."""
+    return write_report(out_dir, title, [verdict_section(f"The {mode}", report), *eval_sections({mode: report})])

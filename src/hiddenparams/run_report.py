@@ -11,20 +11,35 @@ A run folder is what the demo leaves (any part may be missing; the report shows 
 
 from __future__ import annotations
 
+import html
 import json
+import os
+import re
 from pathlib import Path
 from typing import Any, Mapping
+from urllib.parse import unquote, urlparse
 
+from .errors import HiddenParamsError
 from .ledger import Ledger
-from .report import Code, Link, Section, Table, eval_sections, write_report
+from .report import Code, Link, Section, Table, eval_sections, pct, verdict, write_report
 from .status import collect_status
 
 MODE_ORDER = ("base", "adapter", "merged")
 MODE_TITLES = {"base": "base model alone", "adapter": "base + adapter", "merged": "merged (full model)"}
+DEFAULT_TITLE = "hiddenparams run report"
+
+
+class ReportError(HiddenParamsError):
+    pass
 
 
 def _load(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+    if not path.is_file():
+        return None
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except json.JSONDecodeError as exc:
+        raise ReportError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}); rerun the stage that wrote it") from None
 
 
 def eval_modes(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -39,16 +54,43 @@ def _fmt(value: Any) -> str:
     return f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _pct(value: float | None) -> str:
+    return "—" if value is None else pct(value)
+
+
+def run_verdict(run_dir: Path) -> list[str]:
+    """The verdict sentences of a run folder (the demo's console summary opens with them)."""
+    modes = eval_modes(Path(run_dir))
+    return verdict_sentences(modes) if modes else []
+
+
+def verdict_sentences(modes: Mapping[str, Mapping[str, Any]]) -> list[str]:
+    """The fine-tuned model against each baseline, then the base model's own standing for scale."""
+    tuned = next((m for m in (MODE_TITLES["adapter"], MODE_TITLES["merged"]) if m in modes), None)
+    subject, report = (("The fine-tuned model", modes[tuned]) if tuned else
+                       (f"The {next(iter(modes))}", next(iter(modes.values()))))  # fmt: skip
+    sentences = verdict(subject, report)
+    base = modes.get(MODE_TITLES["base"])
+    if tuned and base:
+        sentences.append(f"The base model alone scores MAE {_fmt(base['metrics']['over_all']['mae'])} over all cases "
+                         f"({base['valid_cases']}/{base['total']} valid).")  # fmt: skip
+    return sentences
+
+
+def verdict_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
+    return Section("Verdict", [" ".join(verdict_sentences(modes))])
+
+
 def headline_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
     rows = []
     for name, report in modes.items():
         metrics = report["metrics"]
         rows.append([name, f"{report['valid_cases']}/{report['total']}", _fmt(metrics["mae"]),
-                     _fmt(metrics["over_all"]["mae"]), _fmt(metrics["all_exact"])])  # fmt: skip
+                     _fmt(metrics["over_all"]["mae"]), _pct(metrics["all_exact"])])  # fmt: skip
     first = next(iter(modes.values()))
-    for name, baseline in first["baselines"].items():
+    for name, baseline in (first.get("baselines") or {}).items():
         rows.append([f"baseline: {name}", f"{first['total']}/{first['total']}", _fmt(baseline["mae"]), _fmt(baseline["mae"]),
-                     _fmt(baseline["all_exact"])])  # fmt: skip
+                     _pct(baseline["all_exact"])])  # fmt: skip
     return Section(
         "Headline: strict, unconstrained greedy generations",
         [
@@ -72,7 +114,7 @@ def side_modes_section(run_dir: Path) -> Section | None:
             for reading in ("argmax", "expected", "expected_rounded"):
                 rows.append([f"{mode_dir.name}: value distribution, {reading.replace('_', ' ')}", "—",
                              f"{_fmt(vs['mae'].get(reading))} (greedy {_fmt(vs['mae'].get('greedy'))}, same rows)"])  # fmt: skip
-            rows.append([f"{mode_dir.name}: expected value beats greedy decoding on MAE", "—", str(vs["expected_beats_greedy"])])
+            rows.append([f"{mode_dir.name}: expected value beats greedy decoding on MAE", "—", _fmt(vs["expected_beats_greedy"])])
     if not rows:
         return None
     return Section(
@@ -81,14 +123,26 @@ def side_modes_section(run_dir: Path) -> Section | None:
     )
 
 
+def _relative(url: str | None, run_dir: Path) -> str | None:
+    """A local path (or file:// URL) inside the run folder as a path relative to the report, so the folder can be
+    moved or shared whole; anything else as it was."""
+    if not url:
+        return url
+    path = Path(unquote(urlparse(url).path) if url.startswith("file://") else url)
+    if not path.is_absolute() or not path.is_relative_to(run_dir.resolve()):
+        return url
+    return os.path.relpath(path, run_dir.resolve())
+
+
 def jobs_section(run_dir: Path) -> Section | None:
     ledger_root = run_dir / "artifacts"
     if not (ledger_root / "hf_jobs" / "submissions.jsonl").is_file():
         return None
     rows = []
     for row in collect_status(Ledger(ledger_root), refresh=True):
-        job = Link(row.job_id, row.job_url) if row.job_id and row.job_url else (row.job_id or "—")
-        repo = Link(row.model_repo, row.model_url) if row.model_repo and row.model_url else (row.model_repo or "—")
+        job_url, model_url = _relative(row.job_url, run_dir), _relative(row.model_url, run_dir)
+        job = Link(row.job_id, job_url) if row.job_id and job_url else (row.job_id or "—")
+        repo = Link(_relative(row.model_repo, run_dir), model_url) if row.model_repo and model_url else (row.model_repo or "—")
         rows.append([job, row.backend or "—", row.state or "—", repo, row.repo_kind or "—", ", ".join(row.events)])
     return Section(
         "Jobs and models",
@@ -103,12 +157,18 @@ def split_section(run_dir: Path) -> Section | None:
     report = _load(run_dir / "data" / "split" / "split_report.json")
     if not report:
         return None
-    return Section("Data split", [Code(json.dumps(_split_summary(report), indent=2), "json")])
-
-
-def _split_summary(report: Mapping[str, Any]) -> dict[str, Any]:
-    keep = ("counts", "sizes", "rejected", "near_duplicates", "divergence", "leakage", "warnings", "input")
-    return {k: report[k] for k in keep if k in report}
+    counts, near, div = report.get("counts", {}), report.get("near_duplicates", {}), report.get("divergence", {})
+    rows = [[f"{name}.jsonl", str(counts[name])] for name in ("train", "validation", "test", "rejected") if name in counts]
+    rows.append(["input records", str(counts.get("input_records", "—"))])
+    if report.get("rejected_by_reason"):
+        rows.append(["rejected by reason", ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items())])
+    if near:
+        rows.append(["near-duplicate groups", f"{near.get('groups')} (largest {near.get('largest_group')})"])
+    if div.get("max_tvd") is not None:
+        rows.append(["largest label divergence", f"{_fmt(div['max_tvd'])} ({div.get('key')}, {' vs '.join(div.get('splits', []))})"])
+    rows.append(["cross-split leaks", str(report.get("leakage", {}).get("total", "—"))])
+    rows += [["warning", w] for w in report.get("warnings", [])]
+    return Section("Data split", [Table(["", "value"], rows), "Full details: data/split/split_report.md."])
 
 
 def training_section(run_dir: Path) -> Section | None:
@@ -118,11 +178,18 @@ def training_section(run_dir: Path) -> Section | None:
         if summary:
             keep = ("model_id", "method", "global_step", "first_logged_loss", "last_logged_loss", "eval_loss",
                     "max_length", "lora_target_modules", "config_hash", "code_version", "seconds")  # fmt: skip
-            blocks: list[Any] = [Code(json.dumps({k: summary.get(k) for k in keep}, indent=2), "json")]
+            rows = [[k, _cell(summary[k])] for k in keep if summary.get(k) is not None]
+            blocks: list[Any] = [Table(["", "value"], rows)]
             if config.is_file():
                 blocks += ["Resolved config:", Code(config.read_text(encoding="utf-8"), "yaml")]
             return Section("Training", blocks)
     return None
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, (list, tuple)):
+        return ", ".join(map(str, value))
+    return _fmt(value)
 
 
 def merge_section(run_dir: Path) -> Section | None:
@@ -145,7 +212,7 @@ def build_run_report(run_dir: Path) -> list[Section]:
     modes = eval_modes(run_dir)
     sections: list[Section | None] = []
     if modes:
-        sections += [headline_section(modes), side_modes_section(run_dir)]
+        sections += [verdict_section(modes), headline_section(modes), side_modes_section(run_dir)]
     sections += [jobs_section(run_dir)]
     if modes:
         sections += eval_sections(modes)
@@ -153,8 +220,17 @@ def build_run_report(run_dir: Path) -> list[Section]:
     return [s for s in sections if s is not None]
 
 
-def write_run_report(run_dir: Path, title: str = "hiddenparams run report") -> dict[str, Path]:
+def write_run_report(run_dir: Path, title: str | None = None) -> dict[str, Path]:
+    """Write run_dir/report.md + report.html. Without a title, the one of the report already there is kept, so
+    `hiddenparams report DIR` refreshes the demo's report without renaming it."""
     sections = build_run_report(run_dir)
     if not sections:
-        raise FileNotFoundError(f"{run_dir}: nothing to report (no eval/*/eval_report.json, ledger or split report)")
-    return write_report(Path(run_dir), title, sections)
+        raise ReportError(f"{run_dir}: nothing to report (no eval/*/eval_report.json, ledger or split report); "
+                              "give a run folder, e.g. the demo's --out")
+    return write_report(Path(run_dir), title or _previous_title(Path(run_dir)) or DEFAULT_TITLE, sections)
+
+
+def _previous_title(run_dir: Path) -> str | None:
+    page = run_dir / "report.html"
+    found = re.search(r"<title>(.*?)</title>", page.read_text(encoding="utf-8"), re.DOTALL) if page.is_file() else None
+    return html.unescape(found.group(1)) if found else None

@@ -20,6 +20,7 @@ from pathlib import Path
 from typing import Any
 
 from .chat_format import MINISTRAL3_CHAT_TEMPLATE, SPECIAL_TOKENS, TEKKEN_CONTROL_TOKENS
+from .filemodes import ordinary_modes
 from .prompt import SYSTEM_PROMPT, user_message
 from .schema import KEYS, MAX_VALUE, MIN_VALUE
 
@@ -205,6 +206,7 @@ def make_tiny_model(out: str | Path, spec: TinySpec = TinySpec()) -> dict[str, A
     model.generation_config.bos_token_id = tokenizer.bos_token_id
     out.mkdir(parents=True, exist_ok=True)
     model.save_pretrained(out)
+    ordinary_modes(out)
     tokenizer.save_pretrained(out)
     (out / "tiny_model.json").write_text(json.dumps(summary, indent=2))
     return summary

@@ -48,6 +48,7 @@ from typing import Any
 from hiddenparams.card import model_card
 from hiddenparams.config import RunOn, TrainConfig, load_configs, parse_overrides
 from hiddenparams.errors import HiddenParamsError
+from hiddenparams.filemodes import ordinary_modes
 from hiddenparams.hub import push_folder
 from hiddenparams.preflight import job_start
 from hiddenparams.provenance import code_version, file_sha256
@@ -189,6 +190,9 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
     out = Path(cfg.output_dir)
     final_dir = cfg.model_dir()
     trainer, tokenizer, info = build_trainer(cfg, data_revision)
+    from hiddenparams.train_progress import attach_progress  # here: transformers is imported with the trainer
+
+    attach_progress(trainer)
     resume_from = last_checkpoint(out / "checkpoints") if cfg.resume else None
     result = trainer.train(resume_from_checkpoint=resume_from)
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
@@ -214,6 +218,7 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
     }
     if trainer.is_world_process_zero():
         trainer.save_model(str(final_dir))
+        ordinary_modes(final_dir)
         tokenizer.save_pretrained(str(final_dir))
         cfg.save(final_dir / "resolved_config.yaml")
         (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))

@@ -19,6 +19,7 @@ from ..errors import HiddenParamsError
 from ..jobs import JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.train import describe_train, launch_train, plan_train
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
+from ..progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail
 
@@ -118,7 +119,8 @@ def follow_submission(
     status: JobStatus | None = None
     if wait:
         try:
-            status = wait_job(handle.job_id, ledger, on_log=_echo_log)
+            with ProgressView(console) as on_log:  # progress lines as one bar on a terminal
+                status = wait_job(handle.job_id, ledger, on_log=on_log)
         except KeyboardInterrupt:
             fail(f"stopped waiting; the job keeps running (hiddenparams cancel {handle.job_id} stops it)", code=130)
         except JobError as exc:

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..tiny import TinySpec, make_tiny_model
-from .app import JsonOpt, app, console, emit_json, fail
+from .app import JsonOpt, app, console, emit_json
 
 
 @app.command("make-tiny-model")
@@ -37,25 +37,29 @@ def demo(
 ) -> None:
     """The whole loop on the embedded default, offline on CPU: split, convert, train (local job), eval base /
     base+adapter / merged, merge, status, report."""
-    from ..demo import DemoError, run_demo
+    from ..demo import run_demo
+    from ..progress import ProgressView
 
     started = time.perf_counter()
 
     def on_stage(name: str) -> None:
         console.print(f"[bold cyan]▶[/] {name}  [dim]({time.perf_counter() - started:.0f}s)[/]")
 
-    try:
-        result = run_demo(out, on_stage=on_stage)
-    except DemoError as exc:
-        fail(str(exc))
+    # Only the job's progress lines: a failed job's log tail comes with the error.
+    with ProgressView(console, other_lines=False) as on_log:
+        result = run_demo(out, on_stage=on_stage, on_log=on_log)
     if as_json:
         emit_json(result.__dict__)
         return
+    for sentence in result.verdict:
+        console.print(sentence, highlight=False, markup=False)
     for mode in result.valid:
-        console.print(f"{mode:>8}: valid_cases={result.valid[mode]}  mae={result.mae[mode]}")
-    console.print(f"baselines: {result.baseline_mae}")
-    console.print(f"adapter and merged outputs identical on every test row: {result.identical_outputs}")
-    console.print(f"report: {result.files.get('markdown')}  ({result.seconds['total']:.0f}s)")
+        mae = result.mae[mode]
+        console.print(f"{mode:>8}: valid_cases={result.valid[mode]}  mae={'-' if mae is None else f'{mae:.3f}'} (over valid)",
+                      highlight=False)  # fmt: skip
+    console.print("baselines: " + ", ".join(f"{k} mae={v:.3f}" for k, v in result.baseline_mae.items()), highlight=False)
+    console.print(f"adapter and merged outputs identical on every test row: {result.identical_outputs}", highlight=False)
+    console.print(f"report: {result.files.get('html')}  ({result.seconds['total']:.0f}s)", highlight=False)
 
 
 @app.command("report")
@@ -63,8 +67,5 @@ def report_cmd(run_dir: Path = typer.Argument(..., help="A run folder, e.g. the 
     """Write RUN_DIR/report.md and a self-contained report.html: modes side by side, baselines, jobs, repos."""
     from ..run_report import write_run_report
 
-    try:
-        paths = write_run_report(run_dir)
-    except FileNotFoundError as exc:
-        fail(str(exc))
-    console.print(f"report: {paths['markdown']}  {paths['html']}")
+    paths = write_run_report(run_dir)
+    console.print(f"report: {paths['html']}  (and {paths['markdown']})", highlight=False)
