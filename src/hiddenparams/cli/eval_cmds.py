@@ -190,7 +190,11 @@ def _check_line(check: Equivalence) -> str:
     )
 
 
-@app.command("merge")
+@app.command(
+    "merge",
+    help="Merge the adapter into its base; write (and upload) it only if it equals base+adapter within the "
+    f"tolerance.\n\n{MERGE_NOTE}",
+)
 def merge_cmd(
     base_model_id: str = typer.Option(..., "--base-model-id", help="Base model: Hub repo id or local folder."),
     adapter_model_id: str = typer.Option(..., "--adapter-model-id", help="PEFT adapter: Hub repo id or local folder."),
@@ -211,10 +215,6 @@ def merge_cmd(
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Merge the adapter into its base; write (and upload) it only if it equals base+adapter within the tolerance.
-
-    Merging simplifies deployment; it does not improve quality.
-    """
     console.print(MERGE_NOTE, highlight=False, markup=False)
     try:
         probe_rows = read_rows(probe_data) if probe_data else []
