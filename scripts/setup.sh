@@ -9,14 +9,14 @@ PY=${PYTHON:-python3}
 PINS=constraints/job.txt
 [ -x .venv/bin/python ] || "$PY" -m venv .venv
 . .venv/bin/activate
-python -m pip install -q --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
+python -m pip install -qq --disable-pip-version-check --upgrade pip >/dev/null 2>&1 || true
 if ! python -c "import torch" >/dev/null 2>&1; then
   if command -v nvidia-smi >/dev/null 2>&1 && nvidia-smi -L >/dev/null 2>&1; then
-    python -m pip install -q --disable-pip-version-check -c "$PINS" torch
+    python -m pip install -qq --disable-pip-version-check -c "$PINS" torch
   else
     torch_version=$(sed -n 's/^torch==\([^ ]*\).*/\1/p' "$PINS")
-    python -m pip install -q --disable-pip-version-check --retries 0 --extra-index-url https://download.pytorch.org/whl/cpu -c "$PINS" \
+    python -m pip install -qq --disable-pip-version-check --retries 0 --extra-index-url https://download.pytorch.org/whl/cpu -c "$PINS" \
       "torch==${torch_version}+cpu"
   fi
 fi
-python -m pip install -q --disable-pip-version-check -c "$PINS" -e ".[test]"
+python -m pip install -qq --disable-pip-version-check -c "$PINS" -e ".[test]"
