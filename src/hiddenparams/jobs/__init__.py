@@ -10,11 +10,12 @@ The backends run jobs and report on them; `submit` here and `hiddenparams.status
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 from ..config import BACKENDS
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from .base import TERMINAL_STAGES, JobBackend, JobError, JobHandle, JobSpec, JobStage, JobStatus
-from .hf import HfJobsBackend
+from .hf import NO_TOKEN, HfJobsBackend, require_token
 from .local import LocalBackend
 
 __all__ = [
@@ -29,6 +30,7 @@ __all__ = [
     "JobStatus",
     "LocalBackend",
     "backend_for",
+    "describe",
     "get_backend",
     "submit",
 ]
@@ -72,3 +74,29 @@ def submit(spec: JobSpec, backend: JobBackend, ledger: Ledger) -> JobHandle:
         },
     )
     return handle
+
+
+def describe(
+    spec: JobSpec, backend: str, artifacts: str | Path | None, *, uploaded_from: Any, revision: str,
+    warnings: list[str] | None = None, **stage: Any,
+) -> dict[str, Any]:
+    """A job's dry run: the spec as `backend` would submit it, computed offline, with secret names only. `stage`
+    adds what the stage itself says (its config); `uploaded_from` is what goes to the dataset repo at submit, and
+    `revision` says which commit of it the job then reads."""
+    described = get_backend(backend, artifacts, spec.namespace).describe(spec)
+    described["config_hash"] = spec.config_hash
+    described.update(stage)
+    described["data"] = {
+        "job_reads": spec.data,
+        "uploaded_from": uploaded_from or None,  # to a private dataset repo, at submit time
+        **({"revision": revision} if spec.upload else {}),
+    }
+    warnings = list(warnings or [])
+    if backend == "hf-jobs":
+        try:
+            require_token()
+        except JobError:
+            warnings.append(NO_TOKEN)
+    if warnings:
+        described["warnings"] = warnings
+    return described

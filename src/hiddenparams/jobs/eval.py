@@ -31,9 +31,9 @@ from ..evaluate import DATA_FILES, EvalConfig
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..model import check_adapter
 from ..outdir import check_out
-from . import BACKENDS, backend_for, get_backend, submit
+from . import BACKENDS, backend_for, describe, get_backend, submit
 from .base import JobError, JobHandle, JobSpec, JobStage
-from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
+from .hf import check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 logger = logging.getLogger(__name__)
@@ -191,30 +191,17 @@ def launch_eval(plan: EvalPlan, ledger: Ledger) -> JobHandle:
 
 def describe_eval(plan: EvalPlan, artifacts: str | Path | None = None) -> dict[str, Any]:
     """The dry run: the full job spec, computed offline, with secret names only."""
-    backend = get_backend(plan.job.backend, artifacts, plan.spec.namespace)
-    described = backend.describe(plan.spec)
-    described["config_hash"] = plan.spec.config_hash
-    described["job"] = plan.job.to_dict()
-    described["evaluates"] = plan.job.config.model_args()
-    described["data"] = {
-        "job_reads": plan.job.config.data,
-        "uploaded_from": plan.upload or None,  # to a private dataset repo, at submit time
-        **({"revision": "the upload's commit, added at submit as --data-revision"} if plan.upload else {}),
-    }
-    described["results"] = plan.job.config.push_results_to
+    cfg = plan.job.config
     warnings = []
-    if plan.job.backend == "hf-jobs":
-        if not plan.job.config.push_results_to:
-            warnings.append(
-                "no --push-results-to: the job's files go with its disk; only the summary in its log reaches the ledger"
-            )
-        try:
-            require_token()
-        except JobError:
-            warnings.append(NO_TOKEN)
-    if warnings:
-        described["warnings"] = warnings
-    return described
+    if plan.job.backend == "hf-jobs" and not cfg.push_results_to:
+        warnings.append(
+            "no --push-results-to: the job's files go with its disk; only the summary in its log reaches the ledger"
+        )
+    return describe(
+        plan.spec, plan.job.backend, artifacts, uploaded_from=plan.upload, warnings=warnings,
+        revision="the upload's commit, added at submit as --data-revision",
+        job=plan.job.to_dict(), evaluates=cfg.model_args(), results=cfg.push_results_to,
+    )  # fmt: skip
 
 
 def record_eval_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:

@@ -27,9 +27,9 @@ from ..config import RunOn, TrainConfig
 from ..hub import is_local
 from ..ledger import Ledger
 from ..train_job import check_data_dir
-from . import get_backend, submit
-from .base import JobError, JobHandle, JobSpec
-from .hf import NO_TOKEN, check_flavor, flavor_gpus, require_token
+from . import describe, get_backend, submit
+from .base import JobHandle, JobSpec
+from .hf import check_flavor, flavor_gpus, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
@@ -122,19 +122,8 @@ def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
 
 def describe_train(plan: TrainPlan, artifacts: str | Path | None = None) -> dict[str, Any]:
     """The dry run: the full job spec, computed offline, with secret names only."""
-    backend = get_backend(plan.run_on.backend, artifacts, plan.spec.namespace)
-    described = backend.describe(plan.spec)
-    described["config_hash"] = plan.spec.config_hash
-    described["config"] = plan.config.to_dict()
-    described["run_on"] = dataclasses.asdict(plan.run_on)
-    described["data"] = {
-        "job_reads": plan.config.data_dir,
-        "uploaded_from": plan.upload_data_from,  # to a private dataset repo, at submit time
-        **({"revision": "set at submit: the commit that uploads the data with the code"} if plan.spec.upload else {}),
-    }
-    if plan.run_on.hf:
-        try:
-            require_token()
-        except JobError:
-            described["warnings"] = [NO_TOKEN]
-    return described
+    return describe(
+        plan.spec, plan.run_on.backend, artifacts, uploaded_from=plan.upload_data_from,
+        revision="set at submit: the commit that uploads the data with the code",
+        config=plan.config.to_dict(), run_on=dataclasses.asdict(plan.run_on),
+    )  # fmt: skip
