@@ -23,6 +23,7 @@ from hiddenparams.rows import SPLITS, write_jsonl
 from hiddenparams.sample import generate_rows
 from hiddenparams.schema import KEYS
 from hiddenparams.split import SplitConfig, run, split_records, write_split
+from hiddenparams.split_report import SplitReport
 from hiddenparams.split_checks import CheckConfig, check_splits, drift_threshold
 
 NEAR = NearDupConfig()
@@ -63,7 +64,7 @@ def dataset() -> tuple[list[dict], list[list[str]]]:
     return rows, families
 
 
-def run_split(tmp_path: Path, rows: list[dict], cfg: SplitConfig = SplitConfig()) -> tuple[Path, dict]:
+def run_split(tmp_path: Path, rows: list[dict], cfg: SplitConfig = SplitConfig()) -> tuple[Path, SplitReport]:
     tmp_path.mkdir(parents=True, exist_ok=True)
     src = tmp_path / "in.jsonl"
     write_jsonl(src, rows)
@@ -111,23 +112,23 @@ def test_messy_file_every_record_lands_in_exactly_one_file(tmp_path: Path) -> No
     assert rejected == {n: reason for n, (_, reason) in enumerate(MESSY, start=1) if reason not in (None, "blank")}
     kept = sorted(r["id"] for name in SPLITS for r in files[name])
     assert kept == sorted(["a", "b", "messy.jsonl:18", "j"])
-    assert result.report["counts"]["blank_lines"] == 2
+    assert result.report.counts.blank_lines == 2
 
 
 def test_split_accounting_dedup_and_no_leakage(tmp_path: Path) -> None:
     rows, families = dataset()
     out, report = run_split(tmp_path, rows)
     files = load(out)
-    assert sum(len(v) for v in files.values()) == len(rows) == report["counts"]["input_records"]
+    assert sum(len(v) for v in files.values()) == len(rows) == report.counts.input_records
     ids = [r["id"] for name in SPLITS for r in files[name]] + [r["id"] for r in files["rejected"]]
     assert sorted(ids) == sorted(r["id"] for r in rows)  # nothing lost, nothing invented
-    assert report["leakage"]["total"] == 0
+    assert report.leakage.total == 0
     splits = {name: files[name] for name in SPLITS}
     assert brute_force_cross_split_matches(splits) == []
     for texts in families:  # each planted family sits whole in one split
         where = {name for name in SPLITS for r in files[name] if r["request_text"] in texts}
         assert len(where) == 1
-    assert report["near_duplicates"]["largest_group"] >= 6
+    assert report.near_duplicates.largest_group >= 6
     for row in files["train"][:5]:
         assert list(row) == ["id", "request_text", "hidden_params"] and list(row["hidden_params"]) == list(KEYS)
 
@@ -150,7 +151,7 @@ def test_duplicates_keep_the_first_and_conflicts_name_the_kept_record(tmp_path: 
     assert rejected["dup"]["reason"] == "duplicate" and rejected["dup"]["kept"]["id"] == "r3"
     assert rejected["conf"]["reason"] == "conflict" and rejected["conf"]["kept"]["id"] == "r4"
     assert "warmth" in rejected["conf"]["message"] and rejected["conf"]["line"] == 62
-    assert report["duplicates"]["conflict_groups"] == 1 and report["rejected_by_reason"] == {
+    assert report.duplicates.conflict_groups == 1 and report.rejected_by_reason == {
         "conflict": 1,
         "duplicate": 1,
     }
@@ -159,12 +160,11 @@ def test_duplicates_keep_the_first_and_conflicts_name_the_kept_record(tmp_path: 
 def test_stratification_keeps_label_distributions_close(tmp_path: Path) -> None:
     rows = generate_rows(3000, seed=11)
     _, report = run_split(tmp_path, rows)
-    div = report["divergence"]
-    assert div["max_tvd"] < 0.05, div
-    assert not div["drifting_pairs"]
-    counts = report["counts"]
-    kept = counts["train"] + counts["validation"] + counts["test"]
-    assert abs(counts["validation"] - 0.1 * kept) <= 3 and abs(counts["test"] - 0.1 * kept) <= 3
+    div = report.divergence
+    assert div.max_tvd is not None and div.max_tvd < 0.05, div
+    assert not div.drifting_pairs
+    counts = report.counts
+    assert abs(counts.validation - 0.1 * counts.kept) <= 3 and abs(counts.test - 0.1 * counts.kept) <= 3
 
 
 def test_same_seed_same_split_other_seed_other_split(tmp_path: Path) -> None:
@@ -184,15 +184,15 @@ def test_a_group_too_big_for_the_smallest_split_is_a_warning(tmp_path: Path) -> 
     ]
     rows += [{"id": f"g{k}", "request_text": t, "hidden_params": params(rnd)} for k, t in enumerate(family(9, 40))]
     out, report = run_split(tmp_path, rows)
-    assert report["near_duplicates"]["largest_group"] == 40
-    assert len(report["warnings"]) == 1 and "40 texts" in report["warnings"][0]
+    assert report.near_duplicates.largest_group == 40
+    assert len(report.warnings) == 1 and "40 texts" in report.warnings[0]
     where = {name for name, rs in load(out).items() for r in rs if r["id"].startswith("g")}
     assert where == {"train"}
 
 
 def test_zero_validation_fraction_and_bad_fractions(tmp_path: Path) -> None:
     _, report = run_split(tmp_path, generate_rows(200, seed=1), SplitConfig(val_frac=0.0, test_frac=0.2))
-    assert report["counts"]["validation"] == 0 and report["counts"]["test"] > 0
+    assert report.counts.validation == 0 and report.counts.test > 0
     with pytest.raises(ConfigError, match="sum to less than 1"):
         load_config(None, {"val_frac": 0.5, "test_frac": 0.5}, cls=SplitConfig)
 
@@ -205,9 +205,9 @@ def test_directory_input_is_resplit_and_origins_are_reported(tmp_path: Path) -> 
     write_jsonl(leaky / "validation.jsonl", rows[400:500] + rows[:30])  # 30 rows leak from train
     write_jsonl(leaky / "test.jsonl", rows[500:])
     result = split_records(read_input(leaky), SplitConfig())
-    assert result.report["leakage"]["total"] == 0
-    assert set(result.report["origin"]) == {str(leaky / f"{n}.jsonl") for n in SPLITS}
-    assert result.report["rejected_by_reason"]["duplicate"] >= 30
+    assert result.report.leakage.total == 0
+    assert set(result.report.origin) == {str(leaky / f"{n}.jsonl") for n in SPLITS}
+    assert result.report.rejected_by_reason["duplicate"] >= 30
 
 
 # ------------------------------------------------------------------------------------------- check-splits
@@ -230,7 +230,7 @@ def copy_splits(src: Path, dst: Path) -> dict[str, list[dict]]:
 def test_check_splits_accepts_the_products_own_output(good_splits: Path) -> None:
     result = check_splits(CheckConfig(directory=str(good_splits)))
     assert not result.rebuild, result.reasons
-    assert result.report["leakage"]["total"] == 0
+    assert result.leakage.total == 0 and result.to_json()["verdict"] == "ok"
 
 
 def test_check_splits_finds_each_problem(good_splits: Path, tmp_path: Path) -> None:
@@ -393,10 +393,10 @@ def test_out_folder_is_refused_when_not_empty_replaced_with_overwrite_and_never_
     assert res.exit_code != 0 and "not empty" in said(res) and "--overwrite" in said(res)
     assert (out / "train.jsonl").read_text() == "precious\n"
 
-    def broken_markdown(report: dict) -> str:
+    def broken_markdown(report: SplitReport) -> str:
         raise OSError("disk full")
 
-    monkeypatch.setattr("hiddenparams.split.split_markdown", broken_markdown)
+    monkeypatch.setattr(SplitReport, "markdown", broken_markdown)
     res = runner.invoke(app, ["split", str(src), "--out", str(out), "--overwrite"])
     assert res.exit_code != 0
     assert [p.name for p in out.iterdir()] == ["train.jsonl"] and (out / "train.jsonl").read_text() == "precious\n"

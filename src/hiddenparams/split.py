@@ -4,7 +4,7 @@ The pipeline, each step a function on data in its own module:
   normalise -> exact dedup (`dedup`, first occurrence kept) -> near-duplicate groups (`neardup`: MinHash of character
   5-gram sets, LSH, candidate pairs confirmed by the MinHash Jaccard estimate, union-find) -> whole groups assigned
   greedily, stratified on every key's label values (`stratify`) -> an independent cross-split leakage check of the
-  result and the size and drift rules that `check-splits` applies too (`split_checks`) -> report (`split_markdown`).
+  result and the size and drift rules that `check-splits` applies too (`split_checks`) -> report (`split_report`).
 
 `run(cfg)` refuses splits those rules reject (unless `allow_small`) and writes the folder whole or not at all.
 """
@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +41,7 @@ from .split_checks import (
     label_histograms,
     split_problems,
 )
-from .split_markdown import split_markdown
+from .split_report import Counts, Duplicates, NearDuplicates, SplitReport
 from .stratify import STRATIFICATION, assign_groups, label_matrix
 
 
@@ -84,25 +84,26 @@ class Splits:
 
     splits: dict[str, list[Row]]
     rejected: list[Rejected]
-    report: dict[str, Any]
+    report: SplitReport
     problems: list[str]
 
 
 @dataclass
 class SplitResult:
-    """What `run` wrote. Its JSON form is what `split --json` prints; `report` is split_report.json."""
+    """What `run` wrote. Its JSON form is what `split --json` prints; `report.to_json()` is split_report.json."""
 
     out: Path
     files: dict[str, Path]
-    report: dict[str, Any]
+    report: SplitReport
 
     def to_json(self) -> dict[str, Any]:
-        return {"out": str(self.out), "files": {k: str(v) for k, v in self.files.items()}, "report": self.report}
+        files = {k: str(v) for k, v in self.files.items()}
+        return {"out": str(self.out), "files": files, "report": self.report.to_json()}
 
 
 def _group_report(
     roots: np.ndarray, choice: np.ndarray, dedup: Deduped, pairs: SimilarPairs, cfg: SplitConfig
-) -> dict[str, Any]:
+) -> NearDuplicates:
     sizes = np.bincount(roots, minlength=len(roots))  # non-zero only at each group's first member
     multi = np.flatnonzero(sizes > 1)
     fractions = cfg.fractions
@@ -119,20 +120,20 @@ def _group_report(
             "check for templated texts or raise --threshold"
         )
     largest = int(multi[np.argmax(sizes[multi])]) if len(multi) else None
-    return {
-        "threshold": cfg.threshold,
-        "flagged_by_lsh": pairs.flagged,
-        "candidate_pairs": pairs.candidates,
-        "confirmed_pairs": len(pairs.i),
-        "groups": len(multi),
-        "rows_in_groups": int(sizes[multi].sum()),
-        "largest_group": int(sizes[largest]) if largest is not None else 1,
-        "largest_group_examples": [dedup.kept[k].request_text for k in np.flatnonzero(roots == largest)[:3]]
+    return NearDuplicates(
+        threshold=cfg.threshold,
+        flagged_by_lsh=pairs.flagged,
+        candidate_pairs=pairs.candidates,
+        confirmed_pairs=len(pairs.i),
+        groups=len(multi),
+        rows_in_groups=int(sizes[multi].sum()),
+        largest_group=int(sizes[largest]) if largest is not None else 1,
+        largest_group_examples=[dedup.kept[k].request_text for k in np.flatnonzero(roots == largest)[:3]]
         if largest is not None
         else [],
-        "warning_limit_rows": round(limit, 1),
-        "warnings": warnings,
-    }
+        warning_limit_rows=round(limit, 1),
+        warnings=warnings,
+    )
 
 
 def split_records(read: ReadResult, cfg: SplitConfig, on_phase: PhaseCallback | None = None) -> Splits:
@@ -156,13 +157,13 @@ def split_records(read: ReadResult, cfg: SplitConfig, on_phase: PhaseCallback | 
     leakage = cross_split_leakage({n: [r.request_text for r in rs] for n, rs in splits.items()}, cfg, timer, known)
 
     rejected = sorted(read.rejected + dedup.rejected, key=lambda r: (r.source, r.line))
-    counts = {name: len(rows) for name, rows in splits.items()} | {"rejected": len(rejected)}
-    if sum(counts.values()) != read.n_input:  # a bug, never bad input: every record must land somewhere
-        raise RuntimeError(f"accounting error: {counts} do not add up to {read.n_input} input records")
+    sizes = {name: len(rows) for name, rows in splits.items()}
+    if sum(sizes.values()) + len(rejected) != read.n_input:  # a bug, never bad input: every record must land somewhere
+        raise RuntimeError(f"accounting error: {sizes} + {len(rejected)} rejected != {read.n_input} input records")
     by_reason: dict[str, int] = {}
     for r in rejected:
         by_reason[r.reason.value] = by_reason.get(r.reason.value, 0) + 1
-    warnings = list(groups["warnings"])
+    warnings = list(groups.warnings)
     if leakage.total:
         warnings.append(f"{leakage.total} cross-split leaks found after assignment (must be 0): this is a bug")
     id_counts: dict[str, int] = {}
@@ -177,39 +178,37 @@ def split_records(read: ReadResult, cfg: SplitConfig, on_phase: PhaseCallback | 
             per = origin.setdefault(r.source, {s: 0 for s in SPLITS})
             per[name] += 1
     div = divergence(hists)
-    sizes = {name: len(rows) for name, rows in splits.items()}
     problems = split_problems(sizes, cfg.wanted, div)
-    report = {
-        "params": asdict(cfg),
-        "inputs": [asdict(s) for s in read.sources],
-        "counts": {
-            "input_records": read.n_input,
-            **counts,
-            "blank_lines": sum(s.blank_lines for s in read.sources),
-            "coerced_integral_floats": read.coerced_integral_floats,
-        },
-        "rejected_by_reason": dict(sorted(by_reason.items())),
-        "duplicates": {
-            "policy": "first occurrence of each normalised text kept; later ones rejected as duplicate (same labels) "
+    report = SplitReport(
+        params=cfg,
+        inputs=read.sources,
+        counts=Counts(
+            input_records=read.n_input,
+            **sizes,
+            rejected=len(rejected),
+            blank_lines=sum(s.blank_lines for s in read.sources),
+            coerced_integral_floats=read.coerced_integral_floats,
+        ),
+        rejected_by_reason=dict(sorted(by_reason.items())),
+        duplicates=Duplicates(
+            policy="first occurrence of each normalised text kept; later ones rejected as duplicate (same labels) "
             "or conflict (labels differ), naming the kept record",
-            "duplicate": by_reason.get(Reason.DUPLICATE.value, 0),
-            "conflict": by_reason.get(Reason.CONFLICT.value, 0),
-            "conflict_groups": dedup.conflict_groups,
-            "conflict_examples": dedup.conflict_examples,
-        },
-        "near_duplicates": groups,
-        "stratification": STRATIFICATION,
-        "histograms": hists,
-        "divergence": div,
-        "leakage": leakage.to_json(),
-        "origin": origin,
-        "warnings": warnings,
-        "timings_s": {k: round(v, 3) for k, v in timer.seconds.items()},
-        "provenance": provenance(cfg, [s.path for s in read.sources]),
-    }
+            duplicate=by_reason.get(Reason.DUPLICATE.value, 0),
+            conflict=by_reason.get(Reason.CONFLICT.value, 0),
+            conflict_groups=dedup.conflict_groups,
+            conflict_examples=dedup.conflict_examples,
+        ),
+        near_duplicates=groups,
+        stratification=STRATIFICATION,
+        histograms=hists,
+        divergence=div,
+        leakage=leakage,
+        origin=origin,
+        warnings=warnings,
+        timings_s={k: round(v, 3) for k, v in timer.seconds.items()},
+        provenance=provenance(cfg, [s.path for s in read.sources]),
+    )
     return Splits(splits, rejected, report, problems)
-
-
 
 
 def write_split(result: Splits, out: Path) -> dict[str, Path]:
@@ -222,26 +221,26 @@ def write_split(result: Splits, out: Path) -> dict[str, Path]:
     write_jsonl(paths["rejected"], (r.to_json() for r in result.rejected))
     paths["report_json"] = out / "split_report.json"
     paths["report_md"] = out / "split_report.md"
-    paths["report_json"].write_text(json.dumps(result.report, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    paths["report_md"].write_text(split_markdown(result.report), encoding="utf-8")
+    report_json = json.dumps(result.report.to_json(), indent=2, ensure_ascii=False)
+    paths["report_json"].write_text(report_json + "\n", encoding="utf-8")
+    paths["report_md"].write_text(result.report.markdown(), encoding="utf-8")
     return paths
 
 
 def _refused(cfg: SplitConfig, result: Splits) -> DataError:
-    counts = result.report["counts"]
-    kept = sum(counts[name] for name in SPLITS)
-    if not kept:
-        reasons = ", ".join(f"{k} {v}" for k, v in result.report["rejected_by_reason"].items())
+    counts = result.report.counts
+    if not counts.kept:
+        reasons = ", ".join(f"{k} {v}" for k, v in result.report.rejected_by_reason.items())
         first = "; ".join(r.message for r in result.rejected[:3])
         return DataError(
-            f"no valid record in {cfg.input}: all {counts['input_records']} input records are rejected ({reasons}), "
+            f"no valid record in {cfg.input}: all {counts.input_records} input records are rejected ({reasons}), "
             f"e.g. {first}"
         )
     eval_fracs = [f for f in (cfg.val_frac, cfg.test_frac) if f > 0]
     minimum = f" (at least {math.ceil(MIN_EVAL_ROWS / min(eval_fracs))} valid rows for them)" if eval_fracs else ""
-    sizes = ", ".join(f"{name} {counts[name]}" for name in SPLITS)
+    sizes = ", ".join(f"{name} {counts.of(name)}" for name in SPLITS)
     return DataError(
-        f"{cfg.input}: {kept} valid rows split into {sizes}: " + "; ".join(result.problems) + ". "
+        f"{cfg.input}: {counts.kept} valid rows split into {sizes}: " + "; ".join(result.problems) + ". "
         f"Validation and test need at least {MIN_EVAL_ROWS} rows each to measure anything, the minimum "
         f"check-splits applies. Give more rows for --val-frac {cfg.val_frac} --test-frac {cfg.test_frac}{minimum}, "
         "lower the fractions (0 asks for no such split), or pass --allow-small to write these splits anyway"
@@ -256,11 +255,11 @@ def run(cfg: SplitConfig, on_phase: PhaseCallback | None = None) -> SplitResult:
     check_out(out, cfg.overwrite)
     result = split_records(read_input(src), cfg, on_phase)
     report = result.report
-    if report["leakage"]["total"]:
-        raise RuntimeError(f"{report['leakage']['total']} cross-split leaks after assignment: a bug in split")
-    if result.problems and (not cfg.allow_small or not report["counts"]["train"]):
+    if report.leakage.total:
+        raise RuntimeError(f"{report.leakage.total} cross-split leaks after assignment: a bug in split")
+    if result.problems and (not cfg.allow_small or not report.counts.train):
         raise _refused(cfg, result)
-    report["warnings"] += [f"{p} (written anyway: --allow-small)" for p in result.problems]
+    report.warnings += [f"{p} (written anyway: --allow-small)" for p in result.problems]
     with staged_folder(out, cfg.overwrite) as stage:
         written = write_split(result, stage)
     return SplitResult(out, {name: out / path.name for name, path in written.items()}, report)

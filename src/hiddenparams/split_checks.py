@@ -62,7 +62,37 @@ def drift_threshold(n_a: int, n_b: int) -> float:
     return max(_DRIFT_FLOOR, _DRIFT_NOISE * math.sqrt(1 / n_a + 1 / n_b))
 
 
-def divergence(hists: dict[str, dict[str, list[int]]], max_drift: float | None = None) -> dict[str, Any]:
+@dataclass
+class DriftPair:
+    """How far apart two splits' label histograms are: total-variation distance per key, the worst key, and the
+    threshold it is judged against."""
+
+    splits: list[str]
+    max_tvd: float
+    key: str
+    threshold: float
+    per_key: dict[str, float]
+
+    @property
+    def drifts(self) -> bool:
+        return self.max_tvd > self.threshold
+
+
+@dataclass
+class Divergence:
+    """Every pair of non-empty splits, and the worst pair (`max_tvd`, `key`, `splits`; None with fewer than two)."""
+
+    max_tvd: float | None
+    key: str | None
+    splits: list[str] | None
+    drifting_pairs: list[list[str]]
+    pairs: list[DriftPair]
+
+    def to_json(self) -> dict[str, Any]:
+        return {"measure": "total-variation distance between per-key label histograms", **asdict(self)}
+
+
+def divergence(hists: dict[str, dict[str, list[int]]], max_drift: float | None = None) -> Divergence:
     """Total-variation distance of each key's histogram between each pair of non-empty splits, and the largest."""
     sizes = {s: sum(h[KEYS[0]]) for s, h in hists.items()}
     names = [s for s in hists if sizes[s] > 0]
@@ -72,24 +102,15 @@ def divergence(hists: dict[str, dict[str, list[int]]], max_drift: float | None =
             per_key = {key: round(_tvd(hists[a][key], hists[b][key]), 4) for key in KEYS}
             worst = max(per_key, key=lambda k: per_key[k])
             limit = max_drift if max_drift is not None else drift_threshold(sizes[a], sizes[b])
-            pairs.append(
-                {
-                    "splits": [a, b],
-                    "max_tvd": per_key[worst],
-                    "key": worst,
-                    "threshold": round(limit, 4),
-                    "per_key": per_key,
-                }
-            )
-    top = max(pairs, key=lambda p: p["max_tvd"], default=None)
-    return {
-        "measure": "total-variation distance between per-key label histograms",
-        "max_tvd": top["max_tvd"] if top else None,
-        "key": top["key"] if top else None,
-        "splits": top["splits"] if top else None,
-        "drifting_pairs": [p["splits"] for p in pairs if p["max_tvd"] > p["threshold"]],
-        "pairs": pairs,
-    }
+            pairs.append(DriftPair([a, b], per_key[worst], worst, round(limit, 4), per_key))
+    top = max(pairs, key=lambda p: p.max_tvd, default=None)
+    return Divergence(
+        max_tvd=top.max_tvd if top else None,
+        key=top.key if top else None,
+        splits=top.splits if top else None,
+        drifting_pairs=[p.splits for p in pairs if p.drifts],
+        pairs=pairs,
+    )
 
 
 @dataclass
@@ -157,7 +178,7 @@ def cross_split_leakage(
 def split_problems(
     sizes: Mapping[str, int],
     wanted: Collection[str],
-    div: Mapping[str, Any],
+    div: Divergence,
     min_eval_rows: int = MIN_EVAL_ROWS,
 ) -> list[str]:
     """Why splits of these sizes and this label divergence are not usable: no train rows, a `wanted` evaluation split
@@ -169,12 +190,12 @@ def split_problems(
             problems.append(
                 f"{name}: only {sizes.get(name, 0)} rows (fewer than {min_eval_rows}): too small to measure"
             )
-    for pair in div["pairs"]:
-        if pair["max_tvd"] > pair["threshold"]:
-            a, b = pair["splits"]
+    for pair in div.pairs:
+        if pair.drifts:
+            a, b = pair.splits
             problems.append(
-                f"label drift between {a} and {b}: total-variation distance {pair['max_tvd']} on {pair['key']} "
-                f"(threshold {pair['threshold']})"
+                f"label drift between {a} and {b}: total-variation distance {pair.max_tvd} on {pair.key} "
+                f"(threshold {pair.threshold})"
             )
     return problems
 
@@ -204,13 +225,45 @@ def _wanted(directory: Path) -> list[str]:
 
 
 @dataclass
-class CheckResult:
-    rebuild: bool
-    reasons: list[str]
-    report: dict[str, Any]
+class SplitFileCheck:
+    """One split file as check-splits read it."""
+
+    file: str
+    rows: int
+    invalid: int
+    invalid_by_reason: dict[str, int]
+    invalid_examples: list[str]
+    duplicates_within: int  # exact duplicates (after normalisation) inside the file
 
 
-def check_splits(cfg: CheckConfig, on_phase: PhaseCallback | None = None) -> CheckResult:
+@dataclass
+class CheckReport:
+    """What check-splits found; `to_json()` is what `check-splits --json` prints (with the rebuild command)."""
+
+    directory: str
+    reasons: list[str]  # why the splits should be rebuilt; empty when they are fine
+    splits: dict[str, SplitFileCheck]
+    leakage: Leakage
+    divergence: Divergence
+    histograms: dict[str, dict[str, list[int]]]
+    params: CheckConfig
+    timings_s: dict[str, float]
+
+    @property
+    def rebuild(self) -> bool:
+        return bool(self.reasons)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "directory": self.directory,
+            "verdict": "rebuild" if self.rebuild else "ok",
+            **asdict(self),
+            "leakage": self.leakage.to_json(),
+            "divergence": self.divergence.to_json(),
+        }
+
+
+def check_splits(cfg: CheckConfig, on_phase: PhaseCallback | None = None) -> CheckReport:
     """Judge the train/validation/test files in `cfg.directory`; `rebuild` is True when their quality is low.
 
     Every split must be usable, except one that the folder's split_report.json says was not asked for (`split
@@ -219,7 +272,7 @@ def check_splits(cfg: CheckConfig, on_phase: PhaseCallback | None = None) -> Che
     timer = Timer(on_phase)
     files = find_split_files(directory)
     reasons: list[str] = []
-    per_split: dict[str, dict[str, Any]] = {}
+    per_split: dict[str, SplitFileCheck] = {}
     records: dict[str, list[Row]] = {}
     with timer.phase("read"):
         for name in SPLITS:
@@ -232,22 +285,21 @@ def check_splits(cfg: CheckConfig, on_phase: PhaseCallback | None = None) -> Che
             for r in read.rejected:
                 by_reason[r.reason.value] = by_reason.get(r.reason.value, 0) + 1
             norms = [normalise(r.request_text) for r in read.records]
-            per_split[name] = {
-                "file": str(files[name]),
-                "rows": len(read.records),
-                "invalid": len(read.rejected),
-                "invalid_by_reason": by_reason,
-                "invalid_examples": [r.message for r in read.rejected[:EXAMPLES]],
-                "duplicates_within": len(norms) - len(set(norms)),
-            }
+            per_split[name] = check = SplitFileCheck(
+                file=str(files[name]),
+                rows=len(read.records),
+                invalid=len(read.rejected),
+                invalid_by_reason=by_reason,
+                invalid_examples=[r.message for r in read.rejected[:EXAMPLES]],
+                duplicates_within=len(norms) - len(set(norms)),
+            )
             if read.rejected:
                 reasons.append(
                     f"{name}: {len(read.rejected)} invalid rows ({', '.join(f'{k} {v}' for k, v in by_reason.items())})"
                 )
-            if per_split[name]["duplicates_within"]:
+            if check.duplicates_within:
                 reasons.append(
-                    f"{name}: {per_split[name]['duplicates_within']} exact duplicates (after normalisation) "
-                    "inside the split"
+                    f"{name}: {check.duplicates_within} exact duplicates (after normalisation) inside the split"
                 )
     leakage = cross_split_leakage({n: [r.request_text for r in rs] for n, rs in records.items()}, cfg, timer)
     if leakage.exact:
@@ -258,15 +310,5 @@ def check_splits(cfg: CheckConfig, on_phase: PhaseCallback | None = None) -> Che
     div = divergence(hists, cfg.max_drift)
     sizes = {name: len(rows) for name, rows in records.items()}
     reasons += split_problems(sizes, _wanted(directory), div, cfg.min_eval_rows)
-    report = {
-        "directory": str(directory),
-        "verdict": "rebuild" if reasons else "ok",
-        "reasons": reasons,
-        "splits": per_split,
-        "leakage": leakage.to_json(),
-        "divergence": div,
-        "histograms": hists,
-        "params": asdict(cfg),
-        "timings_s": {k: round(v, 3) for k, v in timer.seconds.items()},
-    }
-    return CheckResult(bool(reasons), reasons, report)
+    timings = {k: round(v, 3) for k, v in timer.seconds.items()}
+    return CheckReport(str(directory), reasons, per_split, leakage, div, hists, cfg, timings)

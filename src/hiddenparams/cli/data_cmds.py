@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Optional
 
 import typer
 from rich.table import Table
@@ -11,6 +11,7 @@ from rich.table import Table
 from ..config import load_config, parse_overrides
 from ..rows import SPLITS, DataError
 from ..split import SplitConfig, run
+from ..split_report import SplitReport
 from ..split_checks import MIN_EVAL_ROWS, CheckConfig, check_splits
 from .app import JsonOpt, app, console, emit_json, fail
 
@@ -59,33 +60,31 @@ def split(
         result = run(cfg, on_phase=lambda phase: status.update(f"split: {phase}"))
     if as_json:
         emit_json(result.to_json())
-        for warning in result.report["warnings"]:
+        for warning in result.report.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     else:
         _print_split_summary(result.report, out)
 
 
-def _print_split_summary(report: dict[str, Any], out: Path) -> None:
-    counts = report["counts"]
+def _print_split_summary(report: SplitReport, out: Path) -> None:
+    counts = report.counts
     table = Table(title=f"split -> {out}", show_header=True)
     table.add_column("file")
     table.add_column("rows", justify="right")
     for name in (*SPLITS, "rejected"):
-        table.add_row(f"{name}.jsonl", str(counts[name]))
-    table.add_row("input records", str(counts["input_records"]), style="bold")
+        table.add_row(f"{name}.jsonl", str(counts.of(name)))
+    table.add_row("input records", str(counts.input_records), style="bold")
     console.print(table)
-    if report["rejected_by_reason"]:
-        console.print("rejected: " + ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items()))
-    if counts["coerced_integral_floats"]:
-        console.print(f"labels written as integral floats (4.0), read as integers: {counts['coerced_integral_floats']}")
-    div = report["divergence"]
-    if div["max_tvd"] is not None:
-        console.print(f"largest label divergence: {div['max_tvd']} ({div['key']}, {' vs '.join(div['splits'])})")
-    nd = report["near_duplicates"]
-    console.print(
-        f"near-duplicate groups: {nd['groups']} (largest {nd['largest_group']}); leakage: {report['leakage']['total']}"
-    )
-    for warning in report["warnings"]:
+    if report.rejected_by_reason:
+        console.print("rejected: " + ", ".join(f"{k} {v}" for k, v in report.rejected_by_reason.items()))
+    if counts.coerced_integral_floats:
+        console.print(f"labels written as integral floats (4.0), read as integers: {counts.coerced_integral_floats}")
+    div = report.divergence
+    if div.max_tvd is not None and div.splits:
+        console.print(f"largest label divergence: {div.max_tvd} ({div.key}, {' vs '.join(div.splits)})")
+    nd = report.near_duplicates
+    console.print(f"near-duplicate groups: {nd.groups} (largest {nd.largest_group}); leakage: {report.leakage.total}")
+    for warning in report.warnings:
         console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     console.print(f"report: {out / 'split_report.md'}")
 
@@ -123,18 +122,17 @@ def check_splits_cmd(
         fail(str(exc), EXIT_INPUT)
     hint = f"hiddenparams split {directory} --out NEW_DIR"
     if as_json:
-        emit_json(result.report | {"rebuild_command": hint if result.rebuild else None})
+        emit_json(result.to_json() | {"rebuild_command": hint if result.rebuild else None})
     elif result.rebuild:
         console.print(f"[bold red]REBUILD[/]: the splits in {directory} have problems:", highlight=False)
         for reason in result.reasons:
             console.print(f"  - {reason}", highlight=False)
         console.print(f"Rebuild them from their union with: {hint}", highlight=False)
     else:
-        sizes = ", ".join(f"{k} {v['rows']}" for k, v in result.report["splits"].items())
-        div = result.report["divergence"]
+        sizes = ", ".join(f"{name} {check.rows}" for name, check in result.splits.items())
         console.print(
             f"[bold green]OK[/]: {directory}: {sizes}; no invalid rows, duplicates or leakage; "
-            f"largest label divergence {div['max_tvd']}",
+            f"largest label divergence {result.divergence.max_tvd}",
             highlight=False,
         )
     if result.rebuild:
