@@ -10,6 +10,9 @@ import pytest
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
+from hiddenparams.config import config_hash
+from hiddenparams.evaluate import ScoreConfig
+from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.rows import DataError, Row, read_rows
 from hiddenparams.report import Link, Section, Table, eval_sections, render_eval_report, write_report
 from hiddenparams.schema import KEYS, to_json
@@ -304,6 +307,23 @@ def test_cli_score_json(split_dir):
     summary = json.loads(result.stdout)
     assert summary["valid_cases"] == 2 and "cases" not in summary and summary["metrics"]["over_all"]["n"] == 3
     assert "valid_cases=2/3" in result.stderr
+
+
+def test_cli_score_report_carries_provenance(split_dir):
+    out = split_dir / "out"
+    result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
+                    "--out", str(out))
+    assert result.exit_code == 0, result.output
+    report = json.loads((out / "eval_report.json").read_text())
+    provenance = report["provenance"]
+    assert set(provenance) == {"config_hash", "data_sha256", "code_version"}
+    assert provenance["config_hash"] == config_hash(ScoreConfig(**report["config"]))
+    assert report["config"]["data"] == str(split_dir / "test.jsonl") and report["config"]["out"] == str(out)
+    assert provenance["data_sha256"] == {
+        name: file_sha256(split_dir / file)
+        for name, file in (("data", "test.jsonl"), ("predictions", "preds.jsonl"), ("train", "train.jsonl"))
+    }
+    assert provenance["code_version"] == code_version()
 
 
 @pytest.mark.parametrize(

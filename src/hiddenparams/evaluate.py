@@ -1,4 +1,6 @@
 """The eval stage: `EvalConfig` -> `run(cfg)` -> `EvalResult`, files under `cfg.out` and an `evaluated` ledger event.
+The `score` command is the same stage for generations made elsewhere: `ScoreConfig` -> `run_score(cfg)` ->
+`ScoreResult`, the same eval_report.json (with its provenance) and report.md/.html under `cfg.out`.
 
 `EvalConfig` is the one declaration of every eval option: the `eval` command's flags are made from its fields
 (cli/options.py), a `--config eval.yaml` holds the same names, and a job receives it whole (`to_args`, read back
@@ -35,7 +37,7 @@ from .model import check_model_mode, load_for_inference
 from .outdir import check_out
 from .provenance import provenance
 from .report import render_eval_report
-from .score import EvalReport
+from .score import EvalReport, read_predictions, score
 
 DATA_FILES = ("test.jsonl", "train.jsonl")  # what a Hub dataset of eval data holds (the CLI uploads these names)
 
@@ -130,17 +132,46 @@ class EvalResult:
     def to_dict(self) -> dict[str, Any]:
         """What `eval --json` prints: the reports without their per-row cases, and the files."""
 
-        def brief(report: Mapping[str, Any] | None) -> dict[str, Any] | None:
-            return None if report is None else {k: v for k, v in report.items() if k != "cases"}
-
         return {
-            **(brief(self.report.to_dict()) or {}),
-            "constrained": brief(self.constrained.to_dict() if self.constrained else None),
-            "distribution": brief(self.distribution),
+            **_brief(self.report.to_dict()),
+            "constrained": _brief(self.constrained.to_dict()) if self.constrained else None,
+            "distribution": _brief(self.distribution) if self.distribution is not None else None,
             "files": {k: str(p) for k, p in self.files.items()},
             "warnings": self.warnings,
             "pushed": self.pushed,
         }
+
+
+@dataclass(frozen=True)
+class ScoreConfig:
+    """What `hiddenparams score` scores: raw generations (`predictions`, one per `data` row) against the rows' labels,
+    with the baselines fitted on `train` (default: train.jsonl beside `data`)."""
+
+    data: str = ""
+    predictions: str = ""
+    out: str = ""
+    train: str | None = None
+    overwrite: bool = False
+
+    def validate(self, source: str = "config") -> None:
+        for name in ("data", "predictions", "out"):
+            if not getattr(self, name):
+                raise ConfigError(f"{source}: field '{name}': required (--{name})")
+
+
+@dataclass
+class ScoreResult:
+    out_dir: Path
+    report: EvalReport
+    files: dict[str, Path] = field(default_factory=dict)
+
+    def to_dict(self) -> dict[str, Any]:
+        """What `score --json` prints: the report without its per-row cases, and the files."""
+        return {**_brief(self.report.to_dict()), "files": {k: str(p) for k, p in self.files.items()}}
+
+
+def _brief(report: Mapping[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in report.items() if k != "cases"}
 
 
 def fetch_data(data: str, train: str | None, revision: str | None) -> tuple[Path, Path | None, dict[str, Any]]:
@@ -195,6 +226,25 @@ def _model_label(description: Mapping[str, Any]) -> str:
     if description["mode"] == "full":
         return str(description["model_id"])
     return f"{description['base_model_id']} + {description['adapter_model_id']}"
+
+
+def run_score(cfg: ScoreConfig) -> ScoreResult:
+    """Score the generations in `cfg.predictions` strictly, with baselines; every input is read and checked before
+    anything is written."""
+    predictions, out = Path(cfg.predictions), Path(cfg.out)
+    if not predictions.is_file():
+        raise DataError(f"--predictions {predictions}: no such file")
+    check_out(out, cfg.overwrite)
+    data = read_eval_data(Path(cfg.data), Path(cfg.train) if cfg.train else None)
+    outputs = read_predictions(predictions, [r.id for r in data.rows])
+    read = {"data": data.data_path, "predictions": predictions, "train": data.train_path}
+    report = dataclasses.replace(
+        score(data.rows, outputs, data.train_rows, data.no_train),
+        inputs={name: str(path) if path else None for name, path in read.items()},
+        provenance=provenance(cfg, {name: path for name, path in read.items() if path}),
+        config=dataclasses.asdict(cfg),
+    )
+    return ScoreResult(out, report, _write_report(report, out, f"Strict evaluation of {cfg.predictions}", "model"))
 
 
 def run(cfg: EvalConfig, on_rows: RowsProgress | None = None, ledger: Ledger | None = None) -> EvalResult:

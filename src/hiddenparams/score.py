@@ -1,6 +1,6 @@
 """The strict scorer: raw generations + canonical rows (`rows.Row`) -> `eval_report.json`.
 
-Pure core; the `score` command (cli/score_cmds.py) reads the files and writes the report.
+Pure core; `evaluate.run_score` (the `score` command) and `evaluate.run_eval` read the files and write the report.
 
 Report schema (`EvalReport.to_dict()`):
 
@@ -16,8 +16,8 @@ Report schema (`EvalReport.to_dict()`):
     baselines     {train_mean: Metrics + {prediction}, tfidf_ridge: Metrics}, on the same rows; a baseline that
                   could not be computed is absent here and named in `baselines_skipped`
     baselines_skipped  {baseline: why it was not computed} (no train split, a train split TF-IDF finds no words in)
-    inputs        {data, predictions, train}: the paths scored (added by the `score` command)
-    provenance    {config_hash, data_sha256, code_version} and `config` (the resolved config), where a run made it
+    inputs        the paths scored: {data, predictions, train} from `score`, {data, train, max_rows} from `eval`
+    provenance    {config_hash, data_sha256, code_version} and `config` (the resolved config)
 Metrics = {n, mae, mae_per_key, exact, within1, all_exact}; per-key fields are {key: float} in KEYS order.
 
 Headline: `metrics.mae` (and its siblings at the top level of `metrics`) are over valid cases, as the contract

@@ -1,20 +1,17 @@
-"""`hiddenparams score`: score generations made elsewhere under the strict rules, with baselines and a report."""
+"""`hiddenparams score`: flags -> `ScoreConfig` -> `evaluate.run_score` (generations made elsewhere, scored strictly,
+with baselines and a report)."""
 
 from __future__ import annotations
 
-import dataclasses
-import json
 from pathlib import Path
 from typing import Optional
 
 import typer
 
-from ..eval_modes import read_eval_data
-from ..outdir import check_out
-from ..report import render_eval_report
-from ..score import EvalReport, read_predictions, representative_failures
-from ..score import score as score_rows
-from .app import JsonOpt, app, console, emit_json, fail
+from ..config import load_config
+from ..evaluate import ScoreConfig, run_score
+from ..score import EvalReport, representative_failures
+from .app import JsonOpt, app, console, emit_json
 
 
 @app.command()
@@ -38,27 +35,17 @@ def score(
     Prints `valid_cases=X/Y` on stdout (with --json: on stderr, and the report without its per-row cases as JSON
     on stdout). Exits 0 whenever the inputs could be scored, however bad the model; non-zero on bad input.
     """
-    if not predictions.is_file():
-        fail(f"--predictions {predictions}: no such file")
-    check_out(out, overwrite)
-    rows, train_rows, train_path, _, no_train = read_eval_data(data, train)
-    outputs = read_predictions(predictions, [r.id for r in rows])
-    inputs = {"data": str(data), "predictions": str(predictions), "train": str(train_path) if train_path else None}
-    report = dataclasses.replace(score_rows(rows, outputs, train_rows, no_train), inputs=inputs)
-
-    out.mkdir(parents=True, exist_ok=True)
-    report_path = out / "eval_report.json"
-    as_dict = report.to_dict()
-    report_path.write_text(json.dumps(as_dict, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    files = {"eval_report": report_path, **render_eval_report(as_dict, out, f"Strict evaluation of {predictions}")}
-
+    flags = {"data": str(data), "predictions": str(predictions), "out": str(out),
+             "train": str(train) if train else None, "overwrite": overwrite}  # fmt: skip
+    result = run_score(load_config(None, flags, cls=ScoreConfig))
+    report = result.report
     verdict = f"valid_cases={report.valid_cases}/{report.total}"
     if as_json:
         console.print(verdict, highlight=False, markup=False)
-        emit_json({**{k: v for k, v in as_dict.items() if k != "cases"}, "files": {k: str(p) for k, p in files.items()}})
+        emit_json(result.to_dict())
     else:
         typer.echo(verdict)
-    print_summary(report, files["html"])
+    print_summary(report, result.files["html"])
 
 
 def print_summary(report: EvalReport, html_path: Path) -> None:
