@@ -182,11 +182,12 @@ def test_distribution_arithmetic_and_comparison_with_greedy():
 
     rows = [Row("a", "x", dict.fromkeys(KEYS, 5)), Row("b", "y", dict.fromkeys(KEYS, 2))]
     greedy = [Case("a", True, None, None, "", [5] * 6, [9] + [2] * 5), Case("b", False, "x", "x", "", [2] * 6, None)]
-    report = distribution_report(rows, dist, greedy)
-    assert report["vs_greedy"]["rows"] == 1
-    assert report["vs_greedy"]["mae"]["greedy"] == pytest.approx((4 + 3 * 5) / 6)
-    assert report["vs_greedy"]["mae"]["expected"] == pytest.approx(3 * 5 / 6)
-    assert report["vs_greedy"]["expected_beats_greedy"] is True
+    vs = distribution_report(rows, dist, greedy).vs_greedy
+    assert vs is not None and vs.rows == 1
+    assert vs.mae["greedy"] == pytest.approx((4 + 3 * 5) / 6)
+    assert vs.mae["expected"] == pytest.approx(3 * 5 / 6)
+    assert vs.expected_beats_greedy is True
+    assert "vs_greedy" not in distribution_report(rows, dist, None).to_json()
 
 
 def test_crash_mid_eval_keeps_the_finished_batches(full_model, eval_rows, tmp_path, monkeypatch):

@@ -23,7 +23,7 @@ from .rows import DataError, Row, read_rows
 from .generation import DEFAULT_BATCH_SIZE, Batch, generate_all
 from .schema import KEYS, VALUES, to_json
 from .score import EvalReport, score
-from .value_scores import ValueDistribution, distribution_report, score_values
+from .value_scores import DistributionReport, ValueDistribution, distribution_report, score_values
 
 Progress = Callable[[int], None]  # called with the number of rows just finished
 
@@ -116,7 +116,7 @@ def evaluate_values(
     batch_size: int = DEFAULT_BATCH_SIZE,
     on_rows: Progress | None = None,
     no_train: str = "no train split was given",
-) -> tuple[EvalReport, dict[str, Any], list[str]]:
+) -> tuple[EvalReport, DistributionReport, list[str]]:
     """Constrained decoding and the value distribution from one pass of `score_values`.
 
     Returns (the constrained report, the distribution report, the constrained outputs in data order).

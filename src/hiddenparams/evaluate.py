@@ -14,7 +14,7 @@ Files written under `cfg.out`:
                                   `provenance` (config hash, data sha256, code version) and `config` (resolved)
     report.md, report.html        report.py's rendering
     constrained/                  the same three files for constrained decoding (with --constrained)
-    distribution.json             `value_scores.distribution_report` (with --distribution)
+    distribution.json             `value_scores.DistributionReport` (with --distribution)
 """
 
 from __future__ import annotations
@@ -38,6 +38,7 @@ from .outdir import check_out
 from .provenance import provenance
 from .report import render_eval_report
 from .score import EvalReport, read_predictions, score
+from .value_scores import DistributionReport
 
 DATA_FILES = ("test.jsonl", "train.jsonl")  # what a Hub dataset of eval data holds (the CLI uploads these names)
 
@@ -124,7 +125,7 @@ class EvalResult:
     out_dir: Path
     report: EvalReport  # the headline (greedy decoding)
     constrained: EvalReport | None = None
-    distribution: dict[str, Any] | None = None
+    distribution: DistributionReport | None = None
     files: dict[str, Path] = field(default_factory=dict)
     warnings: list[str] = field(default_factory=list)
     pushed: dict[str, str] | None = None
@@ -135,7 +136,7 @@ class EvalResult:
         return {
             **_brief(self.report.to_dict()),
             "constrained": _brief(self.constrained.to_dict()) if self.constrained else None,
-            "distribution": _brief(self.distribution) if self.distribution is not None else None,
+            "distribution": _brief(self.distribution.to_json()) if self.distribution else None,
             "files": {k: str(p) for k, p in self.files.items()},
             "warnings": self.warnings,
             "pushed": self.pushed,
@@ -312,9 +313,10 @@ def run_eval(
             )
             result.files |= {f"constrained_{name}": path for name, path in written.items()}
         if cfg.distribution:
-            result.distribution = {**context, **distribution}
+            result.distribution = dataclasses.replace(distribution, context=context)
             result.files["distribution"] = out_dir / "distribution.json"
-            result.files["distribution"].write_text(json.dumps(result.distribution, indent=2, ensure_ascii=False) + "\n")
+            as_json = json.dumps(result.distribution.to_json(), indent=2, ensure_ascii=False)
+            result.files["distribution"].write_text(as_json + "\n")
 
     if cfg.push_results_to:
         result.pushed = push_results(out_dir, cfg.push_results_to)
@@ -330,8 +332,8 @@ def evaluated_record(description: Mapping[str, Any], result: EvalResult) -> dict
     details = {"mode": description["mode"], **result.report.summary(), "out": str(result.out_dir)}
     if result.constrained:
         details["constrained_mae"] = result.constrained.mae
-    if result.distribution and "vs_greedy" in result.distribution:
-        details["expected_beats_greedy"] = result.distribution["vs_greedy"]["expected_beats_greedy"]
+    if result.distribution and result.distribution.vs_greedy:
+        details["expected_beats_greedy"] = result.distribution.vs_greedy.expected_beats_greedy
     if result.pushed:
         details["pushed"] = result.pushed
     return {"model_repo": repo, "repo_kind": kind.value, "details": details}

@@ -9,7 +9,7 @@ candidates of one key are fed side by side in one forward (tree attention) on on
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 import numpy as np
@@ -212,37 +212,60 @@ def _mae(pred: np.ndarray, target: np.ndarray) -> tuple[float | None, dict[str, 
     return float(per_key.mean()), {k: float(v) for k, v in zip(KEYS, per_key)}
 
 
+@dataclass
+class VsGreedy:
+    """The readings against greedy decoding, on the rows where greedy decoding gave a valid object."""
+
+    rows: int
+    note: str
+    mae: dict[str, float | None]  # greedy, argmax, expected, expected_rounded
+    expected_beats_greedy: bool | None  # None: greedy decoding produced no valid object to compare with
+    expected_rounded_beats_greedy: bool | None
+
+
+@dataclass
+class DistributionReport:
+    """Argmax, expected value (unrounded and rounded to the scale) and spread per key. `to_json()` is
+    distribution.json; `context` (model, inputs, provenance, config) is what the eval run adds in front."""
+
+    total: int
+    conditioning: str
+    mae: dict[str, float | None]  # argmax, expected, expected_rounded
+    mae_per_key: dict[str, dict[str, float | None]]
+    mean_std: dict[str, float]
+    mean_valid_mass: dict[str, float]
+    vs_greedy: VsGreedy | None
+    cases: list[dict[str, Any]]
+    context: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        own = {k: v for k, v in asdict(self).items() if k != "context" and not (k == "vs_greedy" and v is None)}
+        return {**self.context, **own}
+
+
 def distribution_report(
     rows: Sequence[Row], dist: ValueDistribution, greedy: Sequence[Case] | None
-) -> dict[str, Any]:
-    """Argmax, expected value (unrounded and rounded to the scale) and spread per key, against the targets and, on
-    the rows where greedy decoding gave a valid object, against greedy decoding."""
+) -> DistributionReport:
+    """The distribution against the targets and, on the rows where greedy decoding gave a valid object, against
+    greedy decoding."""
     targets = np.array([[r.hidden_params[k] for k in KEYS] for r in rows], dtype=np.float64)
     readings = {"argmax": dist.argmax, "expected": dist.expected, "expected_rounded": to_scale(dist.expected)}
     maes = {name: _mae(pred, targets) for name, pred in readings.items()}
-    report: dict[str, Any] = {
-        "total": len(rows),
-        "conditioning": "each key given the argmax values of the keys before it (as constrained decoding)",
-        "mae": {name: mae for name, (mae, _) in maes.items()},
-        "mae_per_key": {name: per_key for name, (_, per_key) in maes.items()},
-        "mean_std": {k: float(v) for k, v in zip(KEYS, dist.std.mean(0))},
-        "mean_valid_mass": {k: float(v) for k, v in zip(KEYS, dist.mass.mean(0))},
-    }
+    vs_greedy = None
     if greedy is not None:
         valid = np.array([c.valid for c in greedy])
         greedy_pred = np.array([c.prediction for c in greedy if c.valid], dtype=np.float64)
         on_valid = {"greedy": _mae(greedy_pred.reshape(-1, len(KEYS)), targets[valid])[0]}
         on_valid |= {name: _mae(pred[valid], targets[valid])[0] for name, pred in readings.items()}
         greedy_mae = on_valid["greedy"]
-        report["vs_greedy"] = {
-            "rows": int(valid.sum()),
-            "note": "MAE on the rows where greedy decoding produced a valid object (the same rows for each reading)",
-            "mae": on_valid,
-            # None: greedy decoding produced no valid object to compare with
-            "expected_beats_greedy": None if greedy_mae is None else on_valid["expected"] < greedy_mae,
-            "expected_rounded_beats_greedy": None if greedy_mae is None else on_valid["expected_rounded"] < greedy_mae,
-        }
-    report["cases"] = [
+        vs_greedy = VsGreedy(
+            rows=int(valid.sum()),
+            note="MAE on the rows where greedy decoding produced a valid object (the same rows for each reading)",
+            mae=on_valid,
+            expected_beats_greedy=None if greedy_mae is None else on_valid["expected"] < greedy_mae,
+            expected_rounded_beats_greedy=None if greedy_mae is None else on_valid["expected_rounded"] < greedy_mae,
+        )
+    cases = [
         {
             "id": row.id,
             "target": [row.hidden_params[k] for k in KEYS],
@@ -253,4 +276,13 @@ def distribution_report(
         }
         for i, row in enumerate(rows)
     ]
-    return report
+    return DistributionReport(
+        total=len(rows),
+        conditioning="each key given the argmax values of the keys before it (as constrained decoding)",
+        mae={name: mae for name, (mae, _) in maes.items()},
+        mae_per_key={name: per_key for name, (_, per_key) in maes.items()},
+        mean_std={k: float(v) for k, v in zip(KEYS, dist.std.mean(0))},
+        mean_valid_mass={k: float(v) for k, v in zip(KEYS, dist.mass.mean(0))},
+        vs_greedy=vs_greedy,
+        cases=cases,
+    )

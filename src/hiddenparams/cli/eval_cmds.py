@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -36,6 +36,7 @@ from ..ledger import Ledger
 from ..merge import MERGE_NOTE, Equivalence, MergeError, MergeRefused, merge
 from ..model import ModelLoadError, load_for_inference
 from ..predict import Predictor, check_texts, read_requests
+from ..value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail
 from .jobs_cmds import ArtifactsOpt, follow_submission, show_dry_run
 from .options import config_options
@@ -165,20 +166,20 @@ def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | 
     follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, on_completed)
 
 
-def _print_distribution(dist: Mapping[str, Any], path: Path) -> None:
-    mae = dist["mae"]
+def _print_distribution(dist: DistributionReport, path: Path) -> None:
+    mae = dist.mae
     _note(
         f"distribution (not the headline): MAE expected {mae['expected']:.3f}, rounded {mae['expected_rounded']:.3f},"
-        f" argmax {mae['argmax']:.3f} over all {dist['total']} rows -> {path}"
+        f" argmax {mae['argmax']:.3f} over all {dist.total} rows -> {path}"
     )
-    vs = dist["vs_greedy"]
-    if vs["expected_beats_greedy"] is None:
+    vs = dist.vs_greedy
+    if vs is None or vs.expected_beats_greedy is None:
         _note("  greedy decoding gave no valid object: nothing to compare the expected value with")
         return
     _note(
-        f"  on the {vs['rows']} rows where greedy is valid: expected {vs['mae']['expected']:.3f}"
-        f" (rounded {vs['mae']['expected_rounded']:.3f}) vs greedy {vs['mae']['greedy']:.3f}:"
-        f" the expected value {'beats' if vs['expected_beats_greedy'] else 'does not beat'} greedy decoding on MAE"
+        f"  on the {vs.rows} rows where greedy is valid: expected {vs.mae['expected']:.3f}"
+        f" (rounded {vs.mae['expected_rounded']:.3f}) vs greedy {vs.mae['greedy']:.3f}:"
+        f" the expected value {'beats' if vs.expected_beats_greedy else 'does not beat'} greedy decoding on MAE"
     )
 
 
