@@ -1,4 +1,3 @@
-import hashlib
 import json
 
 import pytest
@@ -7,6 +6,7 @@ from typer.testing import CliRunner
 from hiddenparams.cli import app
 from hiddenparams.config import config_hash
 from hiddenparams.convert import ConvertConfig, convert_dir, run
+from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.prompt import SYSTEM_PROMPT
 from hiddenparams.rows import DataError, read_rows
 from hiddenparams.schema import KEYS, parse_strict
@@ -95,10 +95,9 @@ def test_manifest_carries_rows_and_provenance(tmp_path):
     assert manifest == json.loads(json.dumps(result.to_json()))
     assert manifest["rows"] == {"train": 2, "test": 1}
     prov = manifest["provenance"]
-    assert prov["config_hash"] == config_hash(cfg) and prov["code_version"]
-    assert prov["data_sha256"] == {
-        name: hashlib.sha256((src / name).read_bytes()).hexdigest() for name in ("train.jsonl", "test.jsonl")
-    }
+    assert set(prov) == {"config_hash", "data_sha256", "code_version"}
+    assert prov["config_hash"] == config_hash(cfg) and prov["code_version"] == code_version()
+    assert prov["data_sha256"] == {name: file_sha256(src / name) for name in ("train.jsonl", "test.jsonl")}
 
 
 def test_cli_convert_refuses_a_non_empty_out_and_a_file_as_out(tmp_path):

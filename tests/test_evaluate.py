@@ -102,6 +102,7 @@ def test_eval_full_mode_writes_predictions_report_and_ledger(tiny_model_dir, eva
     report = json.loads((out / "eval_report.json").read_text())
     assert report["decoding"]["max_new_tokens"] == 12 == report["config"]["max_new_tokens"]
     provenance = report["provenance"]
+    assert set(provenance) == {"config_hash", "data_sha256", "code_version"}
     assert provenance["config_hash"] == config_hash(EvalConfig(**report["config"]))
     assert provenance["data_sha256"] == {
         "data": file_sha256(eval_data_dir / "test.jsonl"), "train": file_sha256(eval_data_dir / "train.jsonl")}  # fmt: skip

@@ -3,7 +3,6 @@ CLI."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import random
 from functools import cache
@@ -18,6 +17,7 @@ from typer.testing import CliRunner
 from hiddenparams.cli import app
 from hiddenparams.config import ConfigError, config_hash, load_config
 from hiddenparams.neardup import NearDupConfig, normalise, signatures
+from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.records import Reason, read_file, read_input
 from hiddenparams.rows import SPLITS, write_jsonl
 from hiddenparams.sample import generate_rows
@@ -433,8 +433,8 @@ def test_split_report_carries_provenance_and_counts_integral_floats(tmp_path: Pa
     assert on_disk == json.loads(json.dumps(result.to_json()["report"]))
     prov = on_disk["provenance"]
     assert set(prov) == {"config_hash", "data_sha256", "code_version"}
-    assert prov["data_sha256"] == {str(src): hashlib.sha256(src.read_bytes()).hexdigest()}
+    assert prov["data_sha256"] == {str(src): file_sha256(src)}
     assert prov["config_hash"] == config_hash(SplitConfig(input=str(src), out=str(tmp_path / "s")))
-    assert prov["code_version"]
+    assert prov["code_version"] == code_version()
     assert on_disk["counts"]["coerced_integral_floats"] == 7 and "not_integer" not in on_disk["rejected_by_reason"]
     assert "7 records had labels written as integral floats" in (tmp_path / "s" / "split_report.md").read_text()
