@@ -123,8 +123,6 @@ def follow_submission(
                 status = wait_job(handle.job_id, ledger, on_log=on_log)
         except KeyboardInterrupt:
             fail(f"stopped waiting; the job keeps running (hiddenparams cancel {handle.job_id} stops it)", code=130)
-        except JobError as exc:
-            fail(str(exc))
         result["state"] = status.stage.value
         if status.ok and on_completed is not None:
             on_completed(result)
@@ -234,8 +232,6 @@ def logs(
         status = wait_job(job_id, ledger, on_log=typer.echo) if entry else backend.wait(job_id, on_log=typer.echo)
     except KeyboardInterrupt:
         fail(f"stopped following; the job keeps running (hiddenparams cancel {job_id} stops it)", code=130)
-    except JobError as exc:
-        fail(str(exc))
     ended = " ".join(x for x in (f"job {job_id} ended {status.stage.value}", status.message) if x)
     console.print(ended, highlight=False, markup=False)
     if not status.ok:
@@ -253,11 +249,8 @@ def cancel(
     Waits a bounded while for the job to stop; until the backend reports it stopped, it is "cancelling" and
     `hiddenparams status` records the final state when it sees it."""
     ledger = Ledger(artifacts_dir)
-    try:
-        backend, entry = _backend_of(job_id, ledger)
-        result = backend.cancel(job_id)
-    except JobError as exc:
-        fail(str(exc))
+    backend, entry = _backend_of(job_id, ledger)
+    result = backend.cancel(job_id)
     if entry is not None:
         record_cancel(ledger, entry, result)
     if as_json:
