@@ -227,7 +227,8 @@ def _tokenizer_source(adapter_id: str, base_model_id: str) -> str:
 def check_adapter(adapter_id: str) -> None:
     """A local adapter folder exists, holds adapter_config.json, and its weights are whole."""
     path = Path(adapter_id)
-    if not path.exists() and (path.is_absolute() or adapter_id.startswith(".") or adapter_id.count("/") != 1):
+    # An adapter on the Hub is always `namespace/name`: anything else can only be a folder.
+    if not path.exists() and (is_local(adapter_id) or adapter_id.count("/") != 1):
         raise ModelLoadError(f"--adapter-model-id {adapter_id}: no such folder (and not a Hub repo id)")
     if is_local(adapter_id):
         if not (path / "adapter_config.json").is_file():

@@ -24,6 +24,7 @@ from typing import Any
 from huggingface_hub import HfApi
 
 from ..config import config_hash
+from ..hub import is_local
 from ..rows import DataError
 from ..eval_job import parse_summary
 from ..eval_modes import read_eval_data
@@ -80,9 +81,11 @@ def _check_models(cfg: EvalConfig, hf: bool) -> EvalConfig:
         value = getattr(cfg, name)
         if value is None:
             continue
-        if not Path(value).exists():
+        if not is_local(value):
             valid_repo_id(value, f"{flag} is no local folder, and as a Hub model id")
             continue
+        if not Path(value).exists():
+            raise PreflightError(f"{flag} {value}: no such folder")
         if hf:
             raise PreflightError(
                 f"{flag} {value} is a local folder the job cannot see: push it to the Hub first"
@@ -121,7 +124,7 @@ def plan_eval(job: EvalJob) -> EvalPlan:
         read = read_eval_data(Path(data), Path(train) if train else None, cfg.max_rows)
         train = str(read.train_path.resolve()) if read.train_path else None
         cfg = dataclasses.replace(cfg, data=str(Path(data).resolve()), train=train)
-    elif Path(data).exists() or Path(data).suffix in _DATA_SUFFIXES:
+    elif is_local(data) or Path(data).suffix in _DATA_SUFFIXES:
         raise DataError(f"--data {data}: no such file (a file of canonical rows, or a Hub dataset id)")
     else:
         valid_repo_id(data, "--data is no local file, and as a Hub dataset id")
@@ -174,9 +177,9 @@ def check_hub(plan: EvalPlan) -> HfApi:
     api = HfApi(token=require_token()) if needs_token else HfApi()
     for flag, name in _MODEL_FLAGS:
         value = getattr(cfg, name)
-        if value is not None and not Path(value).exists():
+        if value is not None and not is_local(value):
             check_model_on_hub(api, value, flag)
-    if not plan.upload and not Path(cfg.data or "").exists():
+    if not plan.upload and not is_local(cfg.data or ""):
         check_dataset_on_hub(api, cfg.data or "", "--data")
     return api
 
