@@ -6,8 +6,8 @@ vocab 131072, tied embeddings, YaRN; one-layer Pixtral), randomly initialised an
 tokenizer, so the probe sequences have their real lengths. The adapter is LoRA r=16 on every language-model
 projection with random A and B (a zero B would merge nothing). The merge runs as its own process, exactly as a user
 runs the command, with a tolerance too wide to refuse (the point is to measure the difference, not to pass it); its
-peak RSS is that process's own high-water mark (VmHWM), written at its exit. The bf16 max |logit difference| and argmax agreement it reports are the
-evidence behind `merge.DEFAULT_TOLERANCE["bfloat16"]`.
+peak RSS is that process's own high-water mark (VmHWM), written at its exit. The bf16 max |logit difference|, argmax
+agreement and the adapter's own effect it reports are the evidence behind `merge_check.default_tolerance`.
 
     python bench/merge_memory.py --layers 8 [--record] [--json-out merge_memory.json]
 """
@@ -87,6 +87,9 @@ def run(layers: int, work: Path) -> dict[str, Any]:
     check = json.loads(done.stdout)["equivalence"]
     checkpoint, adapter_size = folder_bytes(base, "*.safetensors"), folder_bytes(adapter, "*.safetensors")
     parameters = checkpoint // 2
+    from hiddenparams.merge_check import default_tolerance
+
+    default = default_tolerance(check["dtype"], check["adapter_effect"])
     return {
         "layers": layers,
         "parameters": parameters,
@@ -100,6 +103,8 @@ def run(layers: int, work: Path) -> dict[str, Any]:
         "max_abs_logit_diff": check["max_abs_diff"],
         "argmax_agreement": check["argmax_agreement"],
         "adapter_effect": check["adapter_effect"],
+        "default_tolerance": default,
+        "passes_default": check["max_abs_diff"] <= default,
         "probes": check["probes"],
         "positions": check["positions"],
         "dtype": check["dtype"],
@@ -132,9 +137,10 @@ def markdown(figures: dict[str, Any], command: str) -> str:
             " `merge_and_unload`). Now the base stays in its stored dtype, base+adapter's probe logits are kept first"
             " and the merge runs in place.",
             "",
-            "The bf16 default tolerance (`merge.DEFAULT_TOLERANCE`) comes from this row: see the comment there. The"
-            " weights are random (logits of a few units), so the difference at a trained model's larger logits can be"
-            " larger; `--tolerance` decides otherwise.",
+            f"The default bf16 tolerance here is {f['default_tolerance']:.3g} (`merge_check.default_tolerance`: 0.3 x the"
+            f" adapter's own effect, at least 0.5), so this correct merge {'passes' if f['passes_default'] else 'FAILS'}"
+            " the default check. The weights are random, so a trained model's logits (and their rounding) differ;"
+            " `--dtype float32` checks exactly at twice the memory.",
         ]
     )
 

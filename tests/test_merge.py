@@ -274,3 +274,23 @@ def test_merge_on_hf_jobs_dry_run_shows_the_job(tmp_path, monkeypatch):
     assert spec["flavor"] == "cpu-upgrade" and spec["namespace"] == "me" and spec["model_repo"] == "me/merged"
     assert spec["config"]["push_to"] == "me/merged" and spec["command"][-2] == "--config-json"
     assert json.loads(spec["command"][-1]) == spec["config"]
+
+
+def test_a_bf16_merge_passes_and_one_that_lost_the_adapter_is_refused(tiny_model_dir, tiny_adapter_dir, tmp_path,
+                                                                      monkeypatch, said):  # fmt: skip
+    """In half precision the default tolerance is a share of what the adapter itself changes: rounding passes, a merge
+    that drops the adapter (differing by its whole effect) does not."""
+    out = tmp_path / "merged"
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, out, tmp_path / "a", "--dtype", "bfloat16"))
+    assert result.exit_code == 0, result.output
+    check = json.loads((out / "merge_info.json").read_text())["equivalence"]
+    assert check["dtype"] == "bfloat16" and 0 < check["max_abs_diff"] <= check["tolerance"]
+    assert check["tolerance"] == max(0.5, 0.3 * check["adapter_effect"]) and check["adapter_effect"] > 1
+
+    import hiddenparams.merge_check
+
+    monkeypatch.setattr(hiddenparams.merge_check, "merge_in_place", lambda adapted: adapted.unload())  # merges nothing
+    lost = tmp_path / "lost"
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, lost, tmp_path / "b", "--dtype", "bfloat16"))
+    assert result.exit_code != 0 and "refusing to write" in said(result) and "--dtype float32" in said(result)
+    assert not lost.exists()

@@ -40,6 +40,7 @@ from .provenance import provenance
 from .rows import read_rows
 
 MERGE_NOTE = "Merging simplifies deployment; it does not improve quality."
+DTYPES = ("float32", "bfloat16", "float16")
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_RECORDS = ("resolved_config.yaml", "train_summary.json")  # what the training job writes beside an adapter
 
@@ -57,7 +58,9 @@ class MergeConfig:
     out: str = ""  # a new (or empty) folder for the merged model
     push_to: str | None = None  # Hub repo the folder is uploaded to, in one commit
     private: bool = True  # visibility of a repo created by push_to
-    tolerance: float | None = None  # largest |logit difference| accepted; None: DEFAULT_TOLERANCE of the dtype
+    tolerance: float | None = None  # largest |logit difference| accepted; None: merge_check.default_tolerance
+    # The dtype the merge runs and is saved in; None: the checkpoint's own (bf16 for the real models), never upcast.
+    dtype: str | None = None
     probe_data: str | None = None  # canonical rows added to the fixed probes
     eval_report: str | None = None  # eval_report.json of this adapter: its numbers go into the model card
     device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda when available)
@@ -68,6 +71,8 @@ class MergeConfig:
                 raise ConfigError(f"{source}: field '{name}': required")
         if self.tolerance is not None and not self.tolerance >= 0:
             raise ConfigError(f"{source}: field 'tolerance': must be >= 0")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ConfigError(f"{source}: field 'dtype': {self.dtype!r} is not one of {', '.join(DTYPES)}")
         for name in ("probe_data", "eval_report"):
             value = getattr(self, name)
             if value is not None and not Path(value).is_file():
@@ -176,6 +181,8 @@ def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str]
     """Load, merge, verify, then write `cfg.out` (and upload it, and record a `merged` ledger event).
 
     Nothing is written when the check fails (`MergeRefused`)."""
+    import torch
+
     stage = on_stage or (lambda _: None)
     out = Path(cfg.out)
     check_out_dir(out)
@@ -186,7 +193,7 @@ def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str]
         base_model_id=cfg.base_model_id,
         adapter_id=cfg.adapter_model_id,
         device=cfg.device,
-        dtype=stored_dtype(cfg.base_model_id),
+        dtype=stored_dtype(cfg.base_model_id) if cfg.dtype is None else getattr(torch, cfg.dtype),
     )
     files = adapter_files(cfg.adapter_model_id)
     with staged(out) as folder:
