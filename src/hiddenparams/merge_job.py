@@ -32,11 +32,10 @@ machine's ledger). Exits 1, writing nothing, when the merge is refused or cannot
 
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 
-from hiddenparams.config import load_config, parse_overrides
+from hiddenparams.config import job_configs, job_parser
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.merge import MERGE_NOTE, MergeConfig, merged_event, run
 from hiddenparams.merge_check import MergeRefused
@@ -46,14 +45,8 @@ SUMMARY_MARKER = "MERGE_SUMMARY "
 
 
 def parse_args(argv: list[str] | None) -> MergeConfig:
-    parser = argparse.ArgumentParser(prog="hiddenparams.merge_job", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="YAML merge config (MergeConfig fields)")
-    parser.add_argument("--config-json", help="the resolved config as JSON (how the job backends pass it)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
-    ns = parser.parse_args(argv)
-    overrides = json.loads(ns.config_json) if ns.config_json else {}
-    overrides.update(parse_overrides(ns.set))
-    return load_config(ns.config, overrides, cls=MergeConfig)
+    args = job_parser("hiddenparams.merge_job", __doc__.split("\n\n")[0]).parse_args(argv)
+    return job_configs(args, MergeConfig)[0]
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,12 +28,11 @@ from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..merge import MergeConfig, check_out_dir
 from ..merge_job import SUMMARY_MARKER
 from .eval import JOB_OUT_ROOT
-from . import BACKENDS, backend_for, get_backend, submit
+from . import BACKENDS, get_backend, submit, summary_in_log
 from .base import JobError, JobHandle, JobSpec, JobStage
 from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_model_on_hub, valid_repo_id
 
-logger = logging.getLogger(__name__)
 
 MERGE_ENTRY = "hiddenparams.merge_job"
 # 8 vCPU / 32 GB: the 3B merge peaks near 1.3x its 7.7 GB bf16 checkpoint (docs/BENCHMARKS.md "Merge memory").
@@ -147,16 +145,8 @@ def record_merge_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | 
     it; None (with a logged warning) when the log cannot be read or holds no summary."""
     if entry.job_id is None or entry.details.get("entry") != MERGE_ENTRY:
         return None
-    summary = None
-    try:
-        for line in backend_for(entry, ledger.root).logs(entry.job_id):
-            if line.strip().startswith(SUMMARY_MARKER):
-                summary = json.loads(line.strip()[len(SUMMARY_MARKER) :])
-    except (JobError, json.JSONDecodeError) as exc:
-        logger.warning("merge job %s: cannot read its result from the log: %s", entry.job_id, exc)
-        return None
+    summary = summary_in_log(entry, ledger.root, SUMMARY_MARKER)
     if summary is None:
-        logger.warning("merge job %s completed without a MERGE_SUMMARY line in its log", entry.job_id)
         return None
     record = ledger.append(
         LedgerEvent.MERGED, **{**entry.identity(), **summary}, state=JobStage.COMPLETED.value
