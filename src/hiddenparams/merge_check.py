@@ -35,10 +35,10 @@ PROBE_REQUESTS: tuple[tuple[str, tuple[int, ...]], ...] = (
 # The largest |logit difference| accepted by default. In float32 a merge changes logits by rounding alone (~1e-5 on
 # the tiny model, 2.6e-4 at the 8-layer Ministral-3 shape): FLOAT32_TOLERANCE. In bfloat16 (and float16) the merged
 # weight W + BA is rounded to 8 (11) significant bits, and that rounding grows with the logits' scale and the depth:
-# no fixed number fits every model. Measured at the Ministral-3-3B width (docs/BENCHMARKS.md "Merge memory"), a
-# correct bf16 merge differs from base+adapter by about a tenth of what the adapter itself changes (2.09 against
-# 19.8 with 8 layers). A merge that lost the adapter, or scaled it wrongly, differs by about the adapter's whole
-# effect. So the half-precision default is a share of that effect, measured on the same probes, with a floor for
+# no fixed number fits every model. Measured at the Ministral-3-3B shape (docs/BENCHMARKS.md "Merge memory"), a
+# correct bf16 merge differs from base+adapter by 0.105 (8 layers) to 0.221 (all 26) of what the adapter itself
+# changes. A merge that lost the adapter differs by about the adapter's whole effect, one that scaled it wrongly by a
+# large part of it. So the half-precision default is a share of that effect, measured on the same probes, with a floor for
 # adapters that change next to nothing.
 FLOAT32_TOLERANCE = 1e-3
 HALF_EFFECT_SHARE = 0.3
