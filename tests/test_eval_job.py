@@ -14,6 +14,7 @@ from test_jobs_hf import BASE, NS, TOKEN, FakeHub
 from typer.testing import CliRunner
 
 from hiddenparams import eval_job
+from hiddenparams.jobs import parse_summary
 from hiddenparams.cli import app
 from hiddenparams.evaluate import EvalConfig
 from hiddenparams.jobs.eval import EvalJob, plan_eval
@@ -222,7 +223,7 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}
     assert any(re.fullmatch(r"eval/\d{8}T\d{6}Z/eval_report\.json", str(p)) for p in pushed), pushed
     last = printed.out.rstrip().splitlines()[-1]
-    summary = eval_job.parse_summary(last)
+    summary = parse_summary(last, eval_job.SUMMARY_MARKER)
     assert summary["repo_kind"] == "full" and summary["details"]["valid_cases"] == report["valid_cases"]
     assert summary["details"]["pushed"]["repo"] == ADAPTER and summary["details"]["pushed"]["commit"] == COMMIT
     assert f"valid_cases={report['valid_cases']}/8" in printed.out

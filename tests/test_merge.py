@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import pytest
@@ -15,7 +16,10 @@ from hiddenparams.cli import app
 from hiddenparams.generation import generate_all
 from hiddenparams.ledger import Ledger
 from hiddenparams.model import load_for_inference, load_model, load_tokenizer
-from hiddenparams.merge import PROBE_REQUESTS
+from hiddenparams.config import ConfigError, load_config
+from hiddenparams.merge import MergeConfig
+from hiddenparams.merge_check import PROBE_REQUESTS, merge_in_place
+from hiddenparams.provenance import file_sha256
 
 runner = CliRunner()
 
@@ -95,15 +99,15 @@ def test_merged_model_generates_what_base_plus_adapter_generates(merged_dir, ada
 def test_merge_refuses_and_writes_nothing_when_the_merged_weights_differ(
     tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch, said
 ):
-    real_merge = LoraModel.merge_and_unload
+    real_unload = LoraModel.unload
 
-    def merge_with_noise(self, *args, **kwargs):  # a broken merge: one weight off by a little
-        merged = real_merge(self, *args, **kwargs)
+    def unload_with_noise(self, *args, **kwargs):  # a broken merge: one weight off by a little
+        merged = real_unload(self, *args, **kwargs)
         with torch.no_grad():
             merged.model.language_model.layers[0].mlp.down_proj.weight[0, :8] += 0.05
         return merged
 
-    monkeypatch.setattr(LoraModel, "merge_and_unload", merge_with_noise)
+    monkeypatch.setattr(LoraModel, "unload", unload_with_noise)
     out = tmp_path / "merged"
     result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, out, tmp_path / "artifacts"))
     assert result.exit_code != 0
@@ -174,3 +178,119 @@ def test_fp8_base_is_merged_in_bf16_never_fp8(tiny_model_dir, tmp_path):
     with safe_open(out / "model.safetensors", "pt") as f:
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
     assert dtypes == {"BF16"}
+
+
+def test_merge_in_place_equals_peft_merge_and_unload(tiny_model_dir, tiny_adapter_dir, monkeypatch):
+    """The memory-lean merge (row blocks of float32 deltas, no copy of the model) gives PEFT's merged weights; blocks
+    of 7 rows make the tiny model's weights span several blocks, as the 3B's do with the default 1024."""
+    import hiddenparams.merge_check
+
+    monkeypatch.setattr(hiddenparams.merge_check, "ROWS_PER_CHUNK", 7)
+    ours = merge_in_place(load_for_inference(base_model_id=str(tiny_model_dir), adapter_id=str(tiny_adapter_dir))[0])
+    peft = load_for_inference(base_model_id=str(tiny_model_dir), adapter_id=str(tiny_adapter_dir))[0].merge_and_unload()
+    theirs = dict(peft.named_parameters())
+    assert not any("lora" in name for name, _ in ours.named_parameters())
+    for name, param in ours.named_parameters():
+        torch.testing.assert_close(param, theirs[name], rtol=1e-6, atol=1e-6)
+
+
+def test_merge_info_carries_provenance_and_the_adapters_training_records(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    adapter = tmp_path / "adapter"
+    shutil.copytree(tiny_adapter_dir, adapter)
+    (adapter / "resolved_config.yaml").write_text("model_id: tiny\nlora_r: 4\n")
+    (adapter / "train_summary.json").write_text(json.dumps({"train_loss": 1.25, "config_hash": "abc"}))
+    out = tmp_path / "merged"
+    result = runner.invoke(app, merge_args(tiny_model_dir, adapter, out, tmp_path / "artifacts", "--json"))
+    assert result.exit_code == 0, result.output
+    info = json.loads((out / "merge_info.json").read_text())
+    assert info["adapter"] == {"resolved_config": {"model_id": "tiny", "lora_r": 4}, "train_summary": {
+        "train_loss": 1.25, "config_hash": "abc"}}  # fmt: skip
+    prov = info["provenance"]
+    assert prov["data_sha256"] == {"adapter_weights": file_sha256(adapter / "adapter_model.safetensors")}
+    assert len(prov["config_hash"]) == 16 and prov["code_version"]
+    assert info["config"]["adapter_model_id"] == str(adapter) and info["config"]["out"] == str(out)
+    assert json.loads(result.stdout)["provenance"] == prov
+    (record,) = Ledger(tmp_path / "artifacts").read()
+    assert record["config_hash"] == prov["config_hash"]
+
+
+def test_merge_config_loads_from_yaml_and_rejects_what_it_cannot_use(tmp_path):
+    path = tmp_path / "merge.yaml"
+    path.write_text("base_model_id: me/base\nadapter_model_id: me/adapter\nout: merged\ntolerance: 0.25\n")
+    cfg = load_config(path, {"push_to": "me/merged"}, cls=MergeConfig)
+    assert (cfg.tolerance, cfg.push_to, cfg.private) == (0.25, "me/merged", True)
+    for overrides, field in (({"out": ""}, "out"), ({"tolerance": -1}, "tolerance"), ({"probe_data": "nope.jsonl"},
+                             "probe_data"), ({"bogus": 1}, "bogus")):  # fmt: skip
+        with pytest.raises(ConfigError, match=field):
+            load_config(path, overrides, cls=MergeConfig)
+
+
+def test_merge_runs_as_a_local_job_and_the_ledger_records_it(tiny_model_dir, tiny_adapter_dir, tmp_path, said):
+    out, artifacts = tmp_path / "merged", tmp_path / "artifacts"
+    result = runner.invoke(
+        app, merge_args(tiny_model_dir, tiny_adapter_dir, out, artifacts, "--backend", "local", "--wait", "--json")
+    )
+    assert result.exit_code == 0, result.output
+    assert "it does not improve quality" in said(result)
+    shown = json.loads(result.stdout)
+    assert shown["state"] == "COMPLETED" and shown["merged"]["max_abs_logit_diff"] <= 1e-3
+    assert json.loads((out / "merge_info.json").read_text())["equivalence"]["dtype"] == "float32"
+    events = [(r["event"], r["job_id"]) for r in Ledger(artifacts).read()]
+    assert [e for e, _ in events] == ["submitted", "finished", "merged"]
+    assert {job for _, job in events} == {shown["job_id"]}
+    merged = Ledger(artifacts).read()[-1]
+    assert merged["model_repo"] == str(out.resolve()) and merged["repo_kind"] == "full"
+    assert merged["config_hash"] == shown["config_hash"]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (("--backend", "hf-jobs", "--dry-run"), "--push-to"),
+        (("--backend", "hf-jobs", "--dry-run", "--push-to", "me/merged"), "local folder the job cannot see"),
+        (("--backend", "nowhere", "--dry-run"), "unknown backend"),
+        (("--wait",), "only with --backend"),
+    ],
+)
+def test_merge_job_refusals_happen_before_anything_is_submitted(
+    tiny_model_dir, tiny_adapter_dir, tmp_path, extra, message, said
+):
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, tmp_path / "m", tmp_path / "a", *extra))
+    assert result.exit_code != 0 and message in said(result)
+    assert not (tmp_path / "a").exists() and not (tmp_path / "m").exists()
+
+
+def test_merge_on_hf_jobs_dry_run_shows_the_job(tmp_path, monkeypatch):
+    monkeypatch.delenv("HF_TOKEN", raising=False)
+    result = runner.invoke(
+        app,
+        [
+            "merge", "--base-model-id", "me/base", "--adapter-model-id", "me/adapter", "--out", "merged",
+            "--push-to", "me/merged", "--backend", "hf-jobs", "--dry-run", "--json", "--artifacts-dir", str(tmp_path),
+        ],
+    )  # fmt: skip
+    assert result.exit_code == 0, result.output
+    spec = json.loads(result.stdout)
+    assert spec["flavor"] == "cpu-upgrade" and spec["namespace"] == "me" and spec["model_repo"] == "me/merged"
+    assert spec["config"]["push_to"] == "me/merged" and spec["command"][-2] == "--config-json"
+    assert json.loads(spec["command"][-1]) == spec["config"]
+
+
+def test_a_bf16_merge_passes_and_one_that_lost_the_adapter_is_refused(tiny_model_dir, tiny_adapter_dir, tmp_path,
+                                                                      monkeypatch, said):  # fmt: skip
+    """In half precision the default tolerance is a share of what the adapter itself changes: rounding passes, a merge
+    that drops the adapter (differing by its whole effect) does not."""
+    out = tmp_path / "merged"
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, out, tmp_path / "a", "--dtype", "bfloat16"))
+    assert result.exit_code == 0, result.output
+    check = json.loads((out / "merge_info.json").read_text())["equivalence"]
+    assert check["dtype"] == "bfloat16" and 0 < check["max_abs_diff"] <= check["tolerance"]
+    assert check["tolerance"] == max(0.5, 0.3 * check["adapter_effect"]) and check["adapter_effect"] > 1
+
+    import hiddenparams.merge_check
+
+    monkeypatch.setattr(hiddenparams.merge_check, "merge_in_place", lambda adapted: adapted.unload())  # merges nothing
+    lost = tmp_path / "lost"
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, lost, tmp_path / "b", "--dtype", "bfloat16"))
+    assert result.exit_code != 0 and "refusing to write" in said(result) and "--dtype float32" in said(result)
+    assert not lost.exists()

@@ -10,6 +10,7 @@ argument dataclasses from one YAML. The resolved config is saved beside every ar
 
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import hashlib
 import json
@@ -267,3 +268,20 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
         key, raw = pair.split("=", 1)
         out[key.strip().replace("-", "_")] = yaml.safe_load(raw) if raw else ""
     return out
+
+
+def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
+    """The arguments of a job script that runs on a config: a YAML file, the resolved config as JSON (how the job
+    backends pass it whole), and `--set` overrides. Read them with `job_configs`."""
+    parser = argparse.ArgumentParser(prog=prog, description=description)
+    parser.add_argument("--config", help="YAML config")
+    parser.add_argument("--config-json", help="the resolved config as JSON (how the job backends pass it)")
+    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
+    return parser
+
+
+def job_configs(args: argparse.Namespace, *classes: type[Any]) -> tuple[Any, ...]:
+    """The configs of `job_parser`'s arguments: the YAML file, then the JSON config, then `--set`, each winning."""
+    overrides = json.loads(args.config_json) if args.config_json else {}
+    overrides.update(parse_overrides(args.set))
+    return load_configs(args.config, overrides, *classes)

@@ -18,10 +18,11 @@ from .config import load_train_config
 from .convert import convert_dir
 from .rows import read_rows
 from .eval_modes import EvalData
-from .evaluate import EvalConfig, run_eval, summarize
+from .evaluate import EvalConfig, run_eval
 from .jobs.train import launch_train, plan_train
 from .ledger import Ledger
-from .merge import merge
+from .merge import MergeConfig
+from .merge import run as run_merge
 from .model import load_for_inference
 from .records import read_input
 from .run_report import run_verdict, write_run_report
@@ -105,12 +106,15 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("eval: base alone")
     evaluate("base", model_id=str(TINY_MODEL))
     stage("eval: base + adapter")
-    adapter_report = evaluate("adapter", values=True, base_model_id=str(TINY_MODEL), adapter_id=str(adapter))
+    evaluate("adapter", values=True, base_model_id=str(TINY_MODEL), adapter_id=str(adapter))
 
     stage("merge (verified)")
     merged_dir = out / "merged"
-    merge(str(TINY_MODEL), str(adapter), merged_dir, probe_rows=test_rows[:16], eval_summary=summarize(adapter_report),
-          ledger=ledger)  # fmt: skip
+    probes = out / "eval" / "merge-probes.jsonl"  # 16 test rows beside the fixed probes: enough to see a fault
+    probes.write_text("".join((split_dir / "test.jsonl").read_text(encoding="utf-8").splitlines(True)[:16]))
+    merge_cfg = MergeConfig(base_model_id=str(TINY_MODEL), adapter_model_id=str(adapter), out=str(merged_dir),
+                            probe_data=str(probes), eval_report=str(out / "eval" / "adapter" / "eval_report.json"))
+    run_merge(merge_cfg, ledger)
 
     stage("eval: merged")
     evaluate("merged", model_id=str(merged_dir))

@@ -42,7 +42,6 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
-from typing import Any
 
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.evaluate import EvalConfig, evaluated_record, run
@@ -50,18 +49,6 @@ from hiddenparams.preflight import job_start
 from hiddenparams.score import representative_failures
 
 SUMMARY_MARKER = "EVAL_SUMMARY "
-
-
-def parse_summary(line: str) -> dict[str, Any] | None:
-    """The record of an EVAL_SUMMARY log line, or None for any other line."""
-    line = line.strip()
-    if not line.startswith(SUMMARY_MARKER):
-        return None
-    try:
-        record = json.loads(line[len(SUMMARY_MARKER) :])
-    except json.JSONDecodeError:
-        return None
-    return record if isinstance(record, dict) else None
 
 
 def _progress() -> Callable[[str, int, int], None]:

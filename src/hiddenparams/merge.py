@@ -2,175 +2,158 @@
 
 Merging simplifies deployment (one model, no PEFT at inference); it does not improve quality.
 
-The base is loaded as for inference (bf16 on a GPU, fp32 on a CPU; an FP8 checkpoint is dequantised to bf16 first
-by `model.load_model`, so nothing is ever merged in FP8). `merge_and_unload` runs on a copy of base+adapter, and the
-two are compared on probe sequences: the prompt of a few fixed music requests (and of `--probe-data` rows) followed
-by an answer, teacher-forced, every position's logits. When the largest absolute logit difference passes the
-tolerance, nothing is written.
+    cfg = load_config("merge.yaml", {"out": "merged"}, cls=MergeConfig)
+    result = run(cfg)            # MergeResult: out, equivalence, info (= merge_info.json), pushed
+
+The base is loaded in the dtype it is stored in (bf16 for the real checkpoints; an FP8 checkpoint is dequantised to
+bf16 by `model.load_model`, so nothing is ever merged in FP8), never upcast, and merged in place after its logits are
+kept (merge_check.py): the merge fits in about the memory of the checkpoint. When the merged model's logits differ
+from base+adapter's by more than the tolerance, nothing is written.
 
 The output folder holds: safetensors weights, config, tokenizer with its chat template, a generation config whose
-EOS and pad are the tokenizer's, README.md (model card) and `merge_info.json` (what was merged and how it checked).
+EOS and pad are the tokenizer's, README.md (model card) and `merge_info.json` (what was merged, how it checked, the
+provenance, and the adapter's own `resolved_config.yaml` and `train_summary.json` when it has them).
 """
 
 from __future__ import annotations
 
-import copy
 import json
-import math
 import shutil
 import tempfile
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from .card import model_card
-from .chat_format import render_ids
-from .rows import Row
-from .hub import push_folder
-from .filemodes import ordinary_modes
-from .ledger import Ledger, LedgerEvent, RepoKind
-from .model import load_for_inference
-from .prompt import completion_messages, prompt_messages
-from .schema import KEYS, Params
+from .config import ConfigError
 from .errors import HiddenParamsError
+from .filemodes import ordinary_modes
+from .hub import is_local, push_folder
+from .ledger import Ledger, LedgerEvent, RepoKind
+from .merge_check import PROBE_REQUESTS, Equivalence, lean_heap, merge_verified, probe_sequences
+from .model import load_config, load_for_inference
+from .provenance import provenance
+from .rows import read_rows
 
 MERGE_NOTE = "Merging simplifies deployment; it does not improve quality."
-
-# Fixed probes: varied requests, each teacher-forced with an answer so the answer positions are compared too.
-PROBE_REQUESTS: tuple[tuple[str, tuple[int, ...]], ...] = (
-    ("upbeat summer pop for a road trip with friends", (9, 7, 9, 2, 3, 4)),
-    ("quiet solo piano for studying late at night", (1, 6, 4, 10, 5, 3)),
-    ("dark, intricate progressive metal, as loud as it gets", (10, 1, 2, 0, 10, 2)),
-    ("the soul records my parents played on sunday mornings", (4, 10, 5, 7, 4, 10)),
-)
-
-# Largest absolute logit difference accepted by default. In float32 a merge changes logits by rounding alone
-# (~1e-5 measured on the tiny model). In bfloat16 the merged weights W + BA are rounded to 8 significant bits, and
-# logits of magnitude 8-16 are themselves stored in steps of 0.0625: a randomly initialised tiny model with a random
-# adapter differed by up to 0.48 in bf16 (95% of next-token argmaxes unchanged). Not yet measured on the 3B model:
-# pass --tolerance to decide for yourself.
-DEFAULT_TOLERANCE = {"float32": 1e-3, "bfloat16": 0.5, "float16": 0.5}
-
-
-class MergeRefused(HiddenParamsError, RuntimeError):
-    """The merged model is not equal to base+adapter within the tolerance; nothing was written."""
-
-    def __init__(self, check: Equivalence) -> None:
-        super().__init__(
-            f"merged logits differ from base+adapter by up to {check.max_abs_diff:.3g} (tolerance {check.tolerance:g}, "
-            f"{check.positions} positions of {check.probes} probes): refusing to write the merged model"
-        )
-        self.check = check
+DTYPES = ("float32", "bfloat16", "float16")
+ADAPTER_WEIGHTS = "adapter_model.safetensors"
+ADAPTER_RECORDS = ("resolved_config.yaml", "train_summary.json")  # what the training job writes beside an adapter
 
 
 class MergeError(HiddenParamsError, RuntimeError):
     """The merge cannot start as asked (output folder in use, ...); the message says what to do."""
 
 
-@dataclass(frozen=True)
-class Equivalence:
-    max_abs_diff: float
-    tolerance: float
-    argmax_agreement: float  # share of probe positions where both models predict the same next token
-    probes: int
-    positions: int
-    dtype: str
+@dataclass
+class MergeConfig:
+    """What to merge, where to write it, and how strictly to check it (`merge.yaml`, or the command's flags)."""
 
-    @property
-    def passed(self) -> bool:
-        return math.isfinite(self.max_abs_diff) and self.max_abs_diff <= self.tolerance
+    base_model_id: str = ""  # Hub repo id or local folder
+    adapter_model_id: str = ""  # PEFT adapter: Hub repo id or local folder
+    out: str = ""  # a new (or empty) folder for the merged model
+    push_to: str | None = None  # Hub repo the folder is uploaded to, in one commit
+    private: bool = True  # visibility of a repo created by push_to
+    tolerance: float | None = None  # largest |logit difference| accepted; None: merge_check.default_tolerance
+    # The dtype the merge runs and is saved in; None: the checkpoint's own (bf16 for the real models), never upcast.
+    dtype: str | None = None
+    probe_data: str | None = None  # canonical rows added to the fixed probes
+    eval_report: str | None = None  # eval_report.json of this adapter: its numbers go into the model card
+    device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda when available)
+
+    def validate(self, source: str = "config") -> None:
+        for name in ("base_model_id", "adapter_model_id", "out"):
+            if not getattr(self, name):
+                raise ConfigError(f"{source}: field '{name}': required")
+        if self.tolerance is not None and not self.tolerance >= 0:
+            raise ConfigError(f"{source}: field 'tolerance': must be >= 0")
+        if self.dtype is not None and self.dtype not in DTYPES:
+            raise ConfigError(f"{source}: field 'dtype': {self.dtype!r} is not one of {', '.join(DTYPES)}")
+        for name in ("probe_data", "eval_report"):
+            value = getattr(self, name)
+            if value is not None and not Path(value).is_file():
+                raise ConfigError(f"{source}: field '{name}': {value}: no such file")
 
 
-def default_tolerance(dtype: Any) -> float:
-    return DEFAULT_TOLERANCE[str(dtype).removeprefix("torch.")]
+@dataclass
+class MergeResult:
+    out: str
+    equivalence: Equivalence
+    info: dict[str, Any]  # merge_info.json as written
+    pushed: dict[str, str] | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"out": self.out, **self.info, "pushed": self.pushed}
 
 
-def probe_sequences(tokenizer: Any, rows: Sequence[Row] = ()) -> list[list[int]]:
-    """Prompt + answer + EOS token ids of the fixed probes, then of `rows` (their labels as the answer)."""
-    pairs: list[tuple[str, Params]] = [(text, dict(zip(KEYS, values))) for text, values in PROBE_REQUESTS]
-    pairs += [(r.request_text, r.hidden_params) for r in rows]
-    return [render_ids(tokenizer, prompt_messages(text) + completion_messages(params)) for text, params in pairs]
-
-
-def compare_logits(
-    reference: Any,
-    candidate: Any,
-    sequences: Sequence[Sequence[int]],
-    pad_id: int,
-    tolerance: float,
-    batch_size: int = 8,
-) -> Equivalence:
-    """Largest |logit difference| over every real position of `sequences` (right-padded; padding is not compared)."""
+def stored_dtype(model_id: str) -> Any:
+    """The dtype the checkpoint's weights are stored in (`config.dtype`); float32 when the config does not say."""
     import torch
 
-    device = next(reference.parameters()).device
-    worst, agree, positions = 0.0, 0, 0
-    dtype = next(candidate.parameters()).dtype
-    for start in range(0, len(sequences), batch_size):
-        chunk = sequences[start : start + batch_size]
-        width = max(map(len, chunk))
-        ids = torch.tensor([list(s) + [pad_id] * (width - len(s)) for s in chunk], device=device)
-        mask = torch.tensor([[1] * len(s) + [0] * (width - len(s)) for s in chunk], device=device)
-        with torch.inference_mode():
-            a = reference(input_ids=ids, attention_mask=mask).logits.float()
-            b = candidate(input_ids=ids, attention_mask=mask).logits.float()
-        real = mask.bool()
-        diff = (a - b).abs()[real]
-        # NaN compares false everywhere; make it the worst difference instead of hiding it.
-        worst = max(worst, float("inf") if diff.isnan().any() else diff.max().item())
-        agree += int((a.argmax(-1) == b.argmax(-1))[real].sum())
-        positions += int(real.sum())
-    return Equivalence(
-        worst, tolerance, agree / positions, len(sequences), positions, str(dtype).removeprefix("torch.")
-    )
+    stored = getattr(load_config(model_id), "dtype", None)
+    dtype = getattr(torch, str(stored).removeprefix("torch."), None) if stored else None
+    return dtype if isinstance(dtype, torch.dtype) else torch.float32
 
 
-def merge_verified(
-    adapted: Any, tokenizer: Any, probe_rows: Sequence[Row] = (), tolerance: float | None = None
-) -> tuple[Any, Equivalence]:
-    """`merge_and_unload` on a copy of base+adapter, then the logit check. Raises `MergeRefused` when it fails."""
-    merged = copy.deepcopy(adapted).merge_and_unload()
-    merged.eval()
-    dtype = next(merged.parameters()).dtype
-    check = compare_logits(
-        adapted,
-        merged,
-        probe_sequences(tokenizer, probe_rows),
-        tokenizer.pad_token_id,
-        default_tolerance(dtype) if tolerance is None else tolerance,
-    )
-    if not check.passed:
-        raise MergeRefused(check)
-    return merged, check
+def adapter_files(adapter_id: str) -> dict[str, Path]:
+    """Local paths of the adapter's weights and training records (`ADAPTER_RECORDS`) that exist: in the folder, or
+    downloaded from the Hub repo (PEFT has just fetched the weights into the same cache)."""
+    names = (ADAPTER_WEIGHTS, *ADAPTER_RECORDS)
+    if is_local(adapter_id):
+        return {name: Path(adapter_id) / name for name in names if (Path(adapter_id) / name).is_file()}
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError
+
+    found = {}
+    for name in names:
+        try:
+            found[name] = Path(hf_hub_download(adapter_id, name))
+        except EntryNotFoundError:
+            continue
+    return found
+
+
+def adapter_records(files: dict[str, Path]) -> dict[str, Any]:
+    """The adapter's resolved training config and training summary, as they were written beside it."""
+    records: dict[str, Any] = {}
+    if "resolved_config.yaml" in files:
+        records["resolved_config"] = yaml.safe_load(files["resolved_config.yaml"].read_text(encoding="utf-8"))
+    if "train_summary.json" in files:
+        records["train_summary"] = json.loads(files["train_summary.json"].read_text(encoding="utf-8"))
+    return records
+
+
+def eval_summary(path: str | None) -> dict[str, Any] | None:
+    if path is None:
+        return None
+    from .evaluate import summarize
+
+    try:
+        return summarize(json.loads(Path(path).read_text(encoding="utf-8")))
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise ConfigError(f"eval_report {path}: not an eval_report.json ({exc.__class__.__name__}: {exc})") from None
 
 
 def save_merged(
     merged: Any,
-    tokenizer: Any,
+    special_ids: dict[str, int | None],
     out: Path,
     base_model_id: str,
     info: dict[str, Any],
     eval_summary: dict[str, Any] | None = None,
 ) -> None:
-    """Weights (safetensors: the only format transformers 5 writes), tokenizer + chat template, generation config,
-    model card and merge_info.json, into `out` (created)."""
-    merged.generation_config.eos_token_id = tokenizer.eos_token_id
-    merged.generation_config.pad_token_id = tokenizer.pad_token_id
-    merged.generation_config.bos_token_id = tokenizer.bos_token_id
+    """Weights (safetensors: the only format transformers 5 writes), generation config with the tokenizer's EOS, pad
+    and BOS (`special_ids`), model card and merge_info.json, into `out` (the tokenizer is already there)."""
+    for name, value in special_ids.items():
+        setattr(merged.generation_config, name, value)
     merged.save_pretrained(out)
-    tokenizer.save_pretrained(out)
     card = model_card(base_model_id, "merged", eval_summary=eval_summary, extra=MERGE_NOTE)
     (out / "README.md").write_text(card, encoding="utf-8")
     (out / "merge_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
-
-
-@dataclass
-class MergeResult:
-    out: Path
-    check: Equivalence
-    info: dict[str, Any]
-    pushed: dict[str, str] | None = None
 
 
 def check_out_dir(out: Path) -> None:
@@ -178,64 +161,88 @@ def check_out_dir(out: Path) -> None:
         raise MergeError(f"{out} already exists and is not an empty folder: pick a new --out")
 
 
-def merge(
-    base_model_id: str,
-    adapter_model_id: str,
-    out: Path,
-    tolerance: float | None = None,
-    probe_rows: Sequence[Row] = (),
-    eval_summary: dict[str, Any] | None = None,
-    push_to: str | None = None,
-    private: bool = True,
-    ledger: Ledger | None = None,
-    device: str | None = None,
-    on_stage: Callable[[str], None] | None = None,
-) -> MergeResult:
-    """Load, merge, verify, then write `out` (and upload it, and record a `merged` ledger event).
-
-    Nothing is written when the check fails (`MergeRefused`); the folder appears complete or not at all (it is
-    written beside `out` and renamed into place).
-    """
-    stage = on_stage or (lambda _: None)
-    check_out_dir(out)
-    stage("loading base + adapter")
-    adapted, tokenizer, description = load_for_inference(
-        base_model_id=base_model_id, adapter_id=adapter_model_id, device=device
-    )
-    stage("merging and comparing logits")
-    merged, check = merge_verified(adapted, tokenizer, probe_rows, tolerance)
-    info = {
-        "base_model_id": base_model_id,
-        "adapter_model_id": adapter_model_id,
-        "model_class": description["model_class"],
-        "equivalence": asdict(check),
-        "probes": {"fixed": [text for text, _ in PROBE_REQUESTS], "data_rows": len(probe_rows)},
-        "note": MERGE_NOTE,
-    }
-    stage(f"writing {out}")
+@contextmanager
+def staged(out: Path) -> Iterator[Path]:
+    """A hidden folder beside `out`, renamed into place when the block succeeds and removed when it fails: `out`
+    appears complete or not at all."""
     out.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
-        save_merged(merged, tokenizer, staging, base_model_id, info, eval_summary)
-        ordinary_modes(staging)
+        yield staging
+        ordinary_modes(staging)  # mkdtemp made it 0700: the model folder is for others to read
         if out.exists():
-            out.rmdir()  # empty, as checked above
+            out.rmdir()  # empty, as checked before loading
         staging.rename(out)
     finally:
         shutil.rmtree(staging, ignore_errors=True)
-    result = MergeResult(out, check, info)
-    if push_to:
-        stage(f"uploading to {push_to}")
-        result.pushed = push_folder(out, push_to, "hiddenparams: merged model", private)
-    if ledger is not None:
-        repo = push_to or str(out.resolve())
-        details = {
-            "base_model_id": base_model_id,
-            "adapter_model_id": adapter_model_id,
-            "out": str(out.resolve()),
-            "max_abs_logit_diff": check.max_abs_diff,
-            "tolerance": check.tolerance,
-            **(result.pushed or {}),
+
+
+def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str], None] | None = None) -> MergeResult:
+    """Load, merge, verify, then write `cfg.out` (and upload it, and record a `merged` ledger event).
+
+    Nothing is written when the check fails (`MergeRefused`)."""
+    import torch
+
+    stage = on_stage or (lambda _: None)
+    out = Path(cfg.out)
+    check_out_dir(out)
+    probe_rows = read_rows(cfg.probe_data) if cfg.probe_data else []
+    summary = eval_summary(cfg.eval_report)
+    stage("loading base + adapter")
+    adapted, tokenizer, description = load_for_inference(
+        base_model_id=cfg.base_model_id,
+        adapter_id=cfg.adapter_model_id,
+        device=cfg.device,
+        dtype=stored_dtype(cfg.base_model_id) if cfg.dtype is None else getattr(torch, cfg.dtype),
+    )
+    files = adapter_files(cfg.adapter_model_id)
+    with staged(out) as folder:
+        sequences = probe_sequences(tokenizer, probe_rows)
+        tokenizer.save_pretrained(folder)
+        special_ids = {f"{k}_token_id": getattr(tokenizer, f"{k}_token_id") for k in ("eos", "pad", "bos")}
+        del tokenizer  # only its files and ids are needed from here on
+        lean_heap()
+        stage("comparing logits of base+adapter and of the model merged in place")
+        merged, check = merge_verified(adapted, sequences, cfg.tolerance)
+        inputs = {"adapter_weights": files.get(ADAPTER_WEIGHTS, cfg.adapter_model_id)}
+        if cfg.probe_data:
+            inputs["probe_data"] = cfg.probe_data
+        info = {
+            "base_model_id": cfg.base_model_id,
+            "adapter_model_id": cfg.adapter_model_id,
+            "model_class": description["model_class"],
+            "equivalence": asdict(check),
+            "probes": {"fixed": [text for text, _ in PROBE_REQUESTS], "data_rows": len(probe_rows)},
+            "note": MERGE_NOTE,
+            "provenance": provenance(cfg, inputs),
+            "config": asdict(cfg),
+            "adapter": adapter_records(files),
         }
-        ledger.append(LedgerEvent.MERGED, model_repo=repo, repo_kind=RepoKind.FULL, details=details)
+        stage(f"writing {out}")
+        save_merged(merged, special_ids, folder, cfg.base_model_id, info, summary)
+    result = MergeResult(str(out), check, info)
+    if cfg.push_to:
+        stage(f"uploading to {cfg.push_to}")
+        result.pushed = push_folder(out, cfg.push_to, "hiddenparams: merged model", cfg.private)
+    if ledger is not None:
+        ledger.append(LedgerEvent.MERGED, **merged_event(result, cfg))
     return result
+
+
+def merged_event(result: MergeResult, cfg: MergeConfig) -> dict[str, Any]:
+    """The `merged` ledger line's fields (the command appends it; a merge job prints it for the CLI to append)."""
+    out = str(Path(result.out).resolve())
+    details = {
+        "base_model_id": cfg.base_model_id,
+        "adapter_model_id": cfg.adapter_model_id,
+        "out": out,
+        "max_abs_logit_diff": result.equivalence.max_abs_diff,
+        "tolerance": result.equivalence.tolerance,
+        **(result.pushed or {}),
+    }
+    return {
+        "model_repo": cfg.push_to or out,
+        "repo_kind": RepoKind.FULL,
+        "config_hash": result.info["provenance"]["config_hash"],
+        "details": details,
+    }

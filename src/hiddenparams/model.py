@@ -191,8 +191,9 @@ def _hf_backend_from_tekken(model_id: str) -> Any:
 
 
 def load_for_inference(model_id: str | None = None, base_model_id: str | None = None, adapter_id: str | None = None,
-                       device: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
-    """Full-model mode (`model_id`) or base+adapter mode. Returns (model, tokenizer, description)."""
+                       device: str | None = None, dtype: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+    """Full-model mode (`model_id`) or base+adapter mode. Returns (model, tokenizer, description). `dtype`: as
+    `load_model` (default: bf16 on a GPU, fp32 on a CPU)."""
     import torch
 
     check_model_mode(model_id, base_model_id, adapter_id)
@@ -200,13 +201,13 @@ def load_for_inference(model_id: str | None = None, base_model_id: str | None = 
     # Weights go straight from the checkpoint to the GPU: a full copy in CPU memory first may not fit a small flavor.
     device_map = device if device.startswith("cuda") else None
     if model_id:
-        model, report = load_model(model_id, device_map=device_map)
+        model, report = load_model(model_id, dtype, device_map=device_map)
         tokenizer = load_tokenizer(model_id, model.config)
         desc = {"mode": "full", "model_id": model_id, "model_class": report.model_class}
     else:
         check_adapter(adapter_id)  # before the base: a bad adapter must not cost a base model's load
         check_adapter_base(adapter_id, base_model_id)
-        model, report = load_model(base_model_id, device_map=device_map)
+        model, report = load_model(base_model_id, dtype, device_map=device_map)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_id)

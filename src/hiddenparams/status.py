@@ -19,6 +19,7 @@ from .hub import is_local
 from .jobs import JobError, JobStage, JobStatus, backend_for
 from .jobs.base import RUNNING_STAGES
 from .jobs.eval import record_eval_result
+from .jobs.merge import record_merge_result
 from .jobs.hf import HUB_ERRORS, HfJobsBackend
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
 
@@ -83,6 +84,7 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
     entry.events.extend(r["event"] for r in records)
     if status.stage is JobStage.COMPLETED:
         record_eval_result(ledger, entry)
+        record_merge_result(ledger, entry)
 
 
 def record_cancel(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:

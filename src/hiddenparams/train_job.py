@@ -36,7 +36,6 @@ fine-tune) holding the weights, the tokenizer with its chat template, `resolved_
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import sys
@@ -46,7 +45,7 @@ from pathlib import Path
 from typing import Any
 
 from hiddenparams.card import model_card
-from hiddenparams.config import RunOn, TrainConfig, load_configs, parse_overrides
+from hiddenparams.config import RunOn, TrainConfig, job_configs, job_parser
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.filemodes import ordinary_modes
 from hiddenparams.hub import push_folder
@@ -234,16 +233,11 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
 
 
 def parse_args(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
-    parser = argparse.ArgumentParser(prog="hiddenparams.train_job", description=__doc__.split("\n\n")[0])
-    parser.add_argument("--config", help="YAML run config")
-    parser.add_argument("--config-json", help="the resolved config as JSON (how the job backends pass it)")
+    parser = job_parser("hiddenparams.train_job", __doc__.split("\n\n")[0])
     parser.add_argument("--data-revision", help="commit of the data_dir dataset to read (set by the hf-jobs submit)")
-    parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE", help="override one field")
-    ns = parser.parse_args(argv)
-    overrides = json.loads(ns.config_json) if ns.config_json else {}
-    overrides.update(parse_overrides(ns.set))
+    args = parser.parse_args(argv)
     # A run file may also say where it runs (RunOn): read, and not needed here, where it already runs.
-    return load_configs(ns.config, overrides, TrainConfig, RunOn)[0], ns.data_revision
+    return job_configs(args, TrainConfig, RunOn)[0], args.data_revision
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -12,6 +12,7 @@ from . import score_cmds as _score_cmds  # noqa: F401,E402
 from . import model_cmds as _model_cmds  # noqa: F401,E402
 from . import jobs_cmds as _jobs_cmds  # noqa: F401,E402
 from . import eval_cmds as _eval_cmds  # noqa: F401,E402
+from . import merge_cmds as _merge_cmds  # noqa: F401,E402
 
 
 def main() -> None:

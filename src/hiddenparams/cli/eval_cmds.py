@@ -1,4 +1,4 @@
-"""`hiddenparams eval`, `merge` and `predict`: thin wrappers over evaluate.py, merge.py and predict.py."""
+"""`hiddenparams eval` and `predict`: thin wrappers over evaluate.py and predict.py."""
 
 from __future__ import annotations
 
@@ -19,9 +19,8 @@ from rich.progress import (
 )
 
 from ..config import load_config, parse_overrides
-from ..rows import DataError, read_rows
 from ..errors import HiddenParamsError
-from ..evaluate import EvalConfig, EvalResult, run, summarize
+from ..evaluate import EvalConfig, EvalResult, run
 from ..jobs import BACKENDS
 from ..jobs.eval import (
     DEFAULT_FLAVOR,
@@ -33,8 +32,7 @@ from ..jobs.eval import (
     plan_eval,
 )
 from ..ledger import Ledger
-from ..merge import MERGE_NOTE, Equivalence, MergeError, MergeRefused, merge
-from ..model import ModelLoadError, load_for_inference
+from ..model import load_for_inference
 from ..predict import Predictor, check_texts, read_requests
 from ..value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail
@@ -181,81 +179,6 @@ def _print_distribution(dist: DistributionReport, path: Path) -> None:
         f" (rounded {vs.mae['expected_rounded']:.3f}) vs greedy {vs.mae['greedy']:.3f}:"
         f" the expected value {'beats' if vs.expected_beats_greedy else 'does not beat'} greedy decoding on MAE"
     )
-
-
-def _check_line(check: Equivalence) -> str:
-    return (
-        f"max |logit difference| merged vs base+adapter: {check.max_abs_diff:.3g} (tolerance {check.tolerance:g},"
-        f" {check.dtype}, {check.probes} probes, {check.positions} positions,"
-        f" same next-token argmax at {100 * check.argmax_agreement:.1f}%)"
-    )
-
-
-@app.command(
-    "merge",
-    help="Merge the adapter into its base; write (and upload) it only if it equals base+adapter within the "
-    f"tolerance.\n\n{MERGE_NOTE}",
-)
-def merge_cmd(
-    base_model_id: str = typer.Option(..., "--base-model-id", help="Base model: Hub repo id or local folder."),
-    adapter_model_id: str = typer.Option(..., "--adapter-model-id", help="PEFT adapter: Hub repo id or local folder."),
-    out: Path = typer.Option(..., "--out", help="New (or empty) folder for the merged model."),
-    push_to: Optional[str] = typer.Option(None, "--push-to", help="Hub repo to upload the folder to, in one commit."),
-    private: bool = typer.Option(True, "--private/--public", help="Visibility of a repo created by --push-to."),
-    tolerance: Optional[float] = typer.Option(
-        None,
-        "--tolerance",
-        min=0.0,
-        help="Largest |logit difference| accepted [default: 1e-3 in float32, 0.5 in bfloat16].",
-    ),
-    probe_data: Optional[Path] = typer.Option(None, "--probe-data", help="Canonical rows added to the fixed probes."),
-    eval_report: Optional[Path] = typer.Option(
-        None, "--eval-report", help="eval_report.json of this adapter: its numbers go into the model card."
-    ),
-    device: Optional[str] = DeviceOpt,
-    artifacts_dir: Optional[Path] = ArtifactsOpt,
-    as_json: bool = JsonOpt,
-) -> None:
-    console.print(MERGE_NOTE, highlight=False, markup=False)
-    try:
-        probe_rows = read_rows(probe_data) if probe_data else []
-    except DataError as exc:
-        fail(str(exc))
-    summary = None
-    if eval_report:
-        try:
-            summary = summarize(json.loads(eval_report.read_text(encoding="utf-8")))
-        except (OSError, ValueError, KeyError, TypeError) as exc:
-            fail(f"--eval-report {eval_report}: not an eval_report.json ({exc.__class__.__name__}: {exc})")
-    with console.status("merging") as status:
-        try:
-            result = merge(
-                base_model_id,
-                adapter_model_id,
-                out,
-                tolerance,
-                probe_rows,
-                summary,
-                push_to,
-                private,
-                Ledger(artifacts_dir),
-                device,
-                on_stage=status.update,
-            )
-        except MergeRefused as exc:
-            console.print(_check_line(exc.check), highlight=False, markup=False)
-            fail(f"{exc}; nothing was written")
-        except (ModelLoadError, MergeError) as exc:
-            fail(str(exc))
-    console.print(_check_line(result.check), highlight=False, markup=False)
-    if as_json:
-        emit_json({"out": str(result.out), **result.info, "pushed": result.pushed})
-    else:
-        typer.echo(str(result.out))
-        if result.pushed:
-            console.print(
-                f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})", highlight=False, markup=False
-            )
 
 
 @app.command()

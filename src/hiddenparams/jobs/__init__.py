@@ -9,6 +9,8 @@ The backends run jobs and report on them; `submit` here and `hiddenparams.status
 
 from __future__ import annotations
 
+import json
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +19,8 @@ from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from .base import TERMINAL_STAGES, JobBackend, JobError, JobHandle, JobSpec, JobStage, JobStatus
 from .hf import NO_TOKEN, HfJobsBackend, require_token
 from .local import LocalBackend
+
+_logger = logging.getLogger(__name__)
 
 __all__ = [
     "BACKENDS",
@@ -77,12 +81,12 @@ def submit(spec: JobSpec, backend: JobBackend, ledger: Ledger) -> JobHandle:
 
 
 def describe(
-    spec: JobSpec, backend: str, artifacts: str | Path | None, *, uploaded_from: Any, revision: str,
+    spec: JobSpec, backend: str, artifacts: str | Path | None, *, uploaded_from: Any = None, revision: str = "",
     warnings: list[str] | None = None, **stage: Any,
 ) -> dict[str, Any]:
     """A job's dry run: the spec as `backend` would submit it, computed offline, with secret names only. `stage`
-    adds what the stage itself says (its config); `uploaded_from` is what goes to the dataset repo at submit, and
-    `revision` says which commit of it the job then reads."""
+    adds what the stage itself says (its config); `uploaded_from` is what goes to the dataset repo at submit (local
+    data), and `revision` says which commit of it the job then reads."""
     described = get_backend(backend, artifacts, spec.namespace).describe(spec)
     described["config_hash"] = spec.config_hash
     described.update(stage)
@@ -100,3 +104,31 @@ def describe(
     if warnings:
         described["warnings"] = warnings
     return described
+
+
+def parse_summary(line: str, marker: str) -> dict[str, Any] | None:
+    """The record of a `MARKER {json}` log line (a job's last word: EVAL_SUMMARY, MERGE_SUMMARY), or None for any
+    other line."""
+    line = line.strip()
+    if not line.startswith(marker):
+        return None
+    try:
+        record = json.loads(line[len(marker) :])
+    except json.JSONDecodeError:
+        return None
+    return record if isinstance(record, dict) else None
+
+
+def summary_in_log(entry: LedgerEntry, artifacts: str | Path | None, marker: str) -> dict[str, Any] | None:
+    """The last `marker` record in a finished job's log; None, with a logged warning, when the log cannot be read or
+    holds none (a job on Hugging Face cannot write to this machine's ledger: its log is how its result comes back)."""
+    summary = None
+    try:
+        for line in backend_for(entry, artifacts).logs(entry.job_id or ""):
+            summary = parse_summary(line, marker) or summary
+    except JobError as exc:
+        _logger.warning("job %s: cannot read its log for the results: %s", entry.job_id, exc)
+        return None
+    if summary is None:
+        _logger.warning("job %s completed without a %s line in its log", entry.job_id, marker.strip())
+    return summary

@@ -16,7 +16,6 @@ EVAL_SUMMARY, becomes the `evaluated` ledger event once the job is seen complete
 from __future__ import annotations
 
 import dataclasses
-import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,18 +25,17 @@ from huggingface_hub import HfApi
 from ..config import config_hash
 from ..hub import is_local
 from ..rows import DataError
-from ..eval_job import parse_summary
+from ..eval_job import SUMMARY_MARKER
 from ..eval_modes import read_eval_data
 from ..evaluate import DATA_FILES, EvalConfig
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..model import check_adapter
 from ..outdir import check_out
-from . import BACKENDS, backend_for, describe, get_backend, submit
-from .base import JobError, JobHandle, JobSpec, JobStage
+from . import BACKENDS, describe, get_backend, submit, summary_in_log
+from .base import JobHandle, JobSpec, JobStage
 from .hf import check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
-logger = logging.getLogger(__name__)
 
 EVAL_ENTRY = "hiddenparams.eval_job"
 DEFAULT_FLAVOR = "a10g-small"  # one 24 GB GPU: the 3B model in bf16 with room for batched generation
@@ -212,15 +210,8 @@ def record_eval_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | N
     it; None (with a logged warning) when the log cannot be read or holds no summary."""
     if entry.job_id is None or entry.details.get("entry") != EVAL_ENTRY:
         return None
-    summary = None
-    try:
-        for line in backend_for(entry, ledger.root).logs(entry.job_id):
-            summary = parse_summary(line) or summary
-    except JobError as exc:
-        logger.warning("eval job %s: cannot read its log for the results: %s", entry.job_id, exc)
-        return None
+    summary = summary_in_log(entry, ledger.root, SUMMARY_MARKER)
     if summary is None:
-        logger.warning("eval job %s completed without an EVAL_SUMMARY line in its log", entry.job_id)
         return None
     record = ledger.append(
         LedgerEvent.EVALUATED,

@@ -1,0 +1,160 @@
+"""A merge as a job: cheap checks before anything is spent, the job spec, and the job's result brought back into the
+ledger.
+
+    plan = plan_merge(MergeJob(MergeConfig(base_model_id=B, adapter_model_id=A, out="merged", push_to="me/merged"),
+                               backend="hf-jobs"))   # offline: model folders or repo ids, output, namespace
+    describe_merge(plan)                              # the dry run: what would be submitted
+    handle = launch_merge(plan, Ledger())             # token + Hub checks, submit, ledger
+
+The job runs `hiddenparams.merge_job --config-json <the resolved MergeConfig>` (see its docstring), the same
+`merge.run` as the command. On hf-jobs the job cannot see this machine: base and adapter must be on the Hub, local
+probe rows or eval reports are refused, and `push_to` is required (the job's disk is ephemeral; the folder goes up in
+one commit). The job's last log line, MERGE_SUMMARY, becomes the `merged` ledger event once the job is seen
+completed (`record_merge_result`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from huggingface_hub import HfApi
+
+from ..config import config_hash
+from ..ledger import Ledger, LedgerEntry, LedgerEvent
+from ..merge import MergeConfig, check_out_dir
+from ..merge_job import SUMMARY_MARKER
+from .eval import JOB_OUT_ROOT
+from . import BACKENDS, get_backend, submit, summary_in_log
+from .base import JobError, JobHandle, JobSpec, JobStage
+from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
+from .hub import PreflightError, check_model_on_hub, valid_repo_id
+
+
+MERGE_ENTRY = "hiddenparams.merge_job"
+# 8 vCPU / 32 GB: the 3B merge peaks near 1.3x its 7.7 GB bf16 checkpoint (docs/BENCHMARKS.md "Merge memory").
+DEFAULT_FLAVOR = "cpu-upgrade"
+DEFAULT_TIMEOUT = "1h"
+_MODELS = (("base_model_id", "config.json"), ("adapter_model_id", "adapter_config.json"))
+
+
+@dataclass
+class MergeJob:
+    """A merge and where it runs (`flavor`, `timeout` and `namespace` only matter on hf-jobs)."""
+
+    config: MergeConfig
+    backend: str = "local"
+    flavor: str = DEFAULT_FLAVOR
+    timeout: str = DEFAULT_TIMEOUT
+    namespace: str | None = None
+
+
+@dataclass
+class MergePlan:
+    job: MergeJob  # as the job will run it (local paths made absolute)
+    spec: JobSpec
+
+
+def _check_models(cfg: MergeConfig, hf: bool) -> dict[str, str]:
+    """Model folders (made absolute, as the ledger records them) or valid repo ids."""
+    resolved = {}
+    for name, marker in _MODELS:
+        value = getattr(cfg, name)
+        if not Path(value).exists():
+            valid_repo_id(value, f"{name} is no local folder, and as a Hub model id")
+            continue
+        if hf:
+            raise PreflightError(f"{name} {value} is a local folder the job cannot see: push it to the Hub first")
+        if not (Path(value) / marker).is_file():
+            raise PreflightError(f"{name} {value}: a folder without {marker}")
+        resolved[name] = str(Path(value).resolve())
+    return resolved
+
+
+def plan_merge(job: MergeJob) -> MergePlan:
+    """The job for this merge, after the checks that need no network."""
+    if job.backend not in BACKENDS:
+        raise PreflightError(f"unknown backend {job.backend!r}: use one of {', '.join(BACKENDS)}")
+    hf = job.backend == "hf-jobs"
+    if hf and not job.config.push_to:
+        raise PreflightError("hf-jobs writes to an ephemeral disk: give --push-to, the repo the job uploads to")
+    cfg = dataclasses.replace(job.config, **_check_models(job.config, hf))
+    if cfg.push_to:
+        valid_repo_id(cfg.push_to, "push_to")
+    if hf:
+        assert cfg.push_to is not None
+        local = [name for name in ("probe_data", "eval_report") if getattr(cfg, name)]
+        if local:
+            raise PreflightError(f"{', '.join(local)}: local files the job cannot see; merge with --backend local")
+        timeout_seconds(job.timeout)
+        check_flavor(job.flavor)
+        # The job's working directory is the image's, unknown and maybe not writable: an absolute folder it owns.
+        cfg = dataclasses.replace(cfg, out=f"{JOB_OUT_ROOT}/{Path(cfg.out).name or 'merged'}")
+        job = dataclasses.replace(job, config=cfg, namespace=job.namespace or cfg.push_to.split("/")[0])
+        model_repo = cfg.push_to
+    else:
+        check_out_dir(Path(cfg.out))
+        absolute = {n: str(Path(v).resolve()) for n in ("out", "probe_data", "eval_report") if (v := getattr(cfg, n))}
+        cfg = dataclasses.replace(cfg, **absolute)
+        job = dataclasses.replace(job, config=cfg, namespace=None)
+        model_repo = cfg.push_to or cfg.out
+    spec = JobSpec(
+        entry=MERGE_ENTRY,
+        args=["--config-json", json.dumps(dataclasses.asdict(cfg), sort_keys=True)],
+        name="merge",
+        flavor=job.flavor,
+        timeout=job.timeout,
+        namespace=job.namespace,
+        config_hash=config_hash(cfg),
+        model_repo=model_repo,
+        data=cfg.adapter_model_id,
+    )
+    return MergePlan(job=job, spec=spec)
+
+
+def launch_merge(plan: MergePlan, ledger: Ledger) -> JobHandle:
+    """Check with the Hub (token first on hf-jobs), submit, and write the `submitted` ledger line."""
+    job = plan.job
+    needs_token = job.backend == "hf-jobs" or job.config.push_to is not None
+    api = HfApi(token=require_token()) if needs_token else HfApi()
+    for name, _ in _MODELS:
+        value = getattr(job.config, name)
+        if not Path(value).exists():
+            check_model_on_hub(api, value, name)
+    return submit(plan.spec, get_backend(job.backend, ledger.root, plan.spec.namespace), ledger)
+
+
+def describe_merge(plan: MergePlan, artifacts: str | Path | None = None) -> dict[str, Any]:
+    """The dry run: the full job spec, computed offline, with secret names only."""
+    described = get_backend(plan.job.backend, artifacts, plan.spec.namespace).describe(plan.spec)
+    described["config_hash"] = plan.spec.config_hash
+    described["config"] = dataclasses.asdict(plan.job.config)
+    if plan.job.backend == "hf-jobs":
+        try:
+            require_token()
+        except JobError:
+            described["warnings"] = [NO_TOKEN]
+    return described
+
+
+def record_merge_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
+    """Append the `merged` event of a completed merge job, read from the MERGE_SUMMARY line of its log, and return
+    it; None (with a logged warning) when the log cannot be read or holds no summary."""
+    if entry.job_id is None or entry.details.get("entry") != MERGE_ENTRY:
+        return None
+    summary = summary_in_log(entry, ledger.root, SUMMARY_MARKER)
+    if summary is None:
+        return None
+    record = ledger.append(
+        LedgerEvent.MERGED, **{**entry.identity(), **summary}, state=JobStage.COMPLETED.value
+    )
+    entry.events.append(record["event"])
+    return record
+
+
+def merged_of(ledger: Ledger, job_id: str) -> dict[str, Any] | None:
+    """The `merged` event recorded for a merge job, if any."""
+    return next((r for r in reversed(ledger.read()) if r["event"] == "merged" and r["job_id"] == job_id), None)

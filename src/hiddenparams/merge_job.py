@@ -1,0 +1,73 @@
+# /// script
+# requires-python = ">=3.11"
+# dependencies = [
+#   "torch==2.13.0",
+#   "transformers==5.24.0",
+#   "peft==0.21.2",
+#   "accelerate==1.15.0",
+#   "huggingface_hub==2.4.0",
+#   "mistral-common==1.13.1",
+#   "tokenizers==0.23.3",
+#   "safetensors==0.8.0",
+# ]
+#
+# [[tool.uv.index]]
+# name = "pytorch-cu128"
+# url = "https://download.pytorch.org/whl/cu128"
+# explicit = true
+#
+# [tool.uv.sources]
+# torch = { index = "pytorch-cu128" }
+# ///
+"""The merge job: `merge.run` on a `MergeConfig`, the same merge as `hiddenparams merge`. One plain script that runs
+unchanged as `python -m hiddenparams.merge_job` (the local backend) and as the uv script of a Hugging Face job.
+
+    python -m hiddenparams.merge_job --config merge.yaml [--set field=value ...]
+    python -m hiddenparams.merge_job --config-json '{"base_model_id": ..., ...}'
+
+Prints the merge note, the equivalence check, and last a `MERGE_SUMMARY {json}` line: the `merged` ledger event,
+which the CLI appends to its ledger when it sees the job completed (a job on Hugging Face cannot write to this
+machine's ledger). Exits 1, writing nothing, when the merge is refused or cannot run.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from hiddenparams.config import job_configs, job_parser
+from hiddenparams.errors import HiddenParamsError
+from hiddenparams.merge import MERGE_NOTE, MergeConfig, merged_event, run
+from hiddenparams.merge_check import MergeRefused
+from hiddenparams.preflight import job_start
+
+SUMMARY_MARKER = "MERGE_SUMMARY "
+
+
+def parse_args(argv: list[str] | None) -> MergeConfig:
+    args = job_parser("hiddenparams.merge_job", __doc__.split("\n\n")[0]).parse_args(argv)
+    return job_configs(args, MergeConfig)[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    job_start()
+    print(MERGE_NOTE, flush=True)
+    try:
+        cfg = parse_args(argv)
+        result = run(cfg, on_stage=lambda stage: print(stage, flush=True))
+    except MergeRefused as exc:
+        print(exc.check.line(), flush=True)
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    except HiddenParamsError as exc:
+        print(f"error: {exc}", file=sys.stderr, flush=True)
+        return 1
+    print(result.equivalence.line(), flush=True)
+    if result.pushed:
+        print(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})", flush=True)
+    print(SUMMARY_MARKER + json.dumps(merged_event(result, cfg)), flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
