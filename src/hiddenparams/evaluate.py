@@ -145,14 +145,23 @@ class EvalResult:
 
 @dataclass(frozen=True)
 class ScoreConfig:
-    """What `hiddenparams score` scores: raw generations (`predictions`, one per `data` row) against the rows' labels,
-    with the baselines fitted on `train` (default: train.jsonl beside `data`)."""
+    """What `hiddenparams score` scores: raw generations against the labels of the rows they answer. A field here is
+    a `score` flag, as for `EvalConfig`."""
 
-    data: str = ""
-    predictions: str = ""
-    out: str = ""
-    train: str | None = None
-    overwrite: bool = False
+    data: str = field(default="", metadata=_help("Canonical rows (split output), e.g. test.jsonl (required)."))
+    predictions: str = field(
+        default="",
+        metadata=_help('One {"output": "<raw text>"} line per data row, in data order ("id" optional) (required).'),
+    )
+    out: str = field(default="", metadata=_help("Writes eval_report.json, report.md and report.html here (required)."))
+    train: str | None = field(
+        default=None,
+        metadata=_help(
+            "Train split for the baselines (default: train.jsonl beside --data; without one the baselines are"
+            " skipped and the report says so)."
+        ),
+    )
+    overwrite: bool = field(default=False, metadata=_help("Write into a non-empty --out (its files are replaced)."))
 
     def validate(self, source: str = "config") -> None:
         for name in ("data", "predictions", "out"):

@@ -4,7 +4,7 @@ with baselines and a report)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any
 
 import typer
 
@@ -12,32 +12,18 @@ from ..config import load_config
 from ..evaluate import ScoreConfig, run_score
 from ..score import EvalReport, representative_failures
 from .app import JsonOpt, app, console, emit_json
+from .options import config_options
 
 
 @app.command()
-def score(
-    data: Path = typer.Option(..., "--data", help="Canonical rows (split output), e.g. test.jsonl."),
-    predictions: Path = typer.Option(
-        ..., "--predictions", help='One {"output": "<raw text>"} line per data row, in data order ("id" optional).'
-    ),
-    out: Path = typer.Option(..., "--out", help="Writes eval_report.json, report.md and report.html here."),
-    train: Optional[Path] = typer.Option(
-        None,
-        "--train",
-        help="Train split for the baselines (default: train.jsonl beside --data; without one the baselines are"
-        " skipped and the report says so).",
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Write into a non-empty --out (its files are replaced)."),
-    as_json: bool = JsonOpt,
-) -> None:
+@config_options(ScoreConfig)
+def score(overrides: dict[str, Any], as_json: bool = JsonOpt) -> None:
     """Score raw generations strictly and compare them with the train-mean and TF-IDF + ridge baselines.
 
     Prints `valid_cases=X/Y` on stdout (with --json: on stderr, and the report without its per-row cases as JSON
     on stdout). Exits 0 whenever the inputs could be scored, however bad the model; non-zero on bad input.
     """
-    flags = {"data": str(data), "predictions": str(predictions), "out": str(out),
-             "train": str(train) if train else None, "overwrite": overwrite}  # fmt: skip
-    result = run_score(load_config(None, flags, cls=ScoreConfig))
+    result = run_score(load_config(None, overrides, cls=ScoreConfig))
     report = result.report
     verdict = f"valid_cases={report.valid_cases}/{report.total}"
     if as_json:
