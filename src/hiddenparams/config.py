@@ -34,8 +34,8 @@ class ConfigError(HiddenParamsError, ValueError):
 
 def flag(text: str) -> dict[str, Any]:
     """Field metadata that makes a config field also a CLI flag (`--model-id`) with this help text: the option is
-    declared once, here, and the command derives its flags from the dataclass (cli/jobs_cmds.py)."""
-    return {"flag": text}
+    declared once, here, and the command derives its flags from the dataclass (cli/options.py)."""
+    return {"help": text}
 
 
 def _bad(source: str, name: str, why: str) -> ConfigError:

@@ -27,7 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError
+from .config import ConfigError, flag
 from .rows import DataError
 from .eval_modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
 from .generation import DEFAULT_BATCH_SIZE, context_warnings, max_new_tokens_for
@@ -45,53 +45,49 @@ DATA_FILES = ("test.jsonl", "train.jsonl")  # what a Hub dataset of eval data ho
 RowsProgress = Callable[[str, int, int], None]  # (stage, rows just finished, rows in the stage)
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}
-
-
 @dataclass
 class EvalConfig:
     """What to evaluate, on what, and how. A field here is an `eval` flag (`--max-new-tokens` for
     `max_new_tokens`), a key of `--config eval.yaml`, and an argument of the eval job."""
 
-    model_id: str | None = field(default=None, metadata=_help("Full model: Hub repo id or local folder."))
+    model_id: str | None = field(default=None, metadata=flag("Full model: Hub repo id or local folder."))
     base_model_id: str | None = field(
-        default=None, metadata=_help("Base model of the adapter: Hub repo id or local folder.")
+        default=None, metadata=flag("Base model of the adapter: Hub repo id or local folder.")
     )
-    adapter_model_id: str | None = field(default=None, metadata=_help("PEFT adapter: Hub repo id or local folder."))
+    adapter_model_id: str | None = field(default=None, metadata=flag("PEFT adapter: Hub repo id or local folder."))
     data: str | None = field(
         default=None,
-        metadata=_help("Canonical rows to evaluate on, e.g. test.jsonl, or a Hub dataset holding test.jsonl (required)."),
+        metadata=flag("Canonical rows to evaluate on, e.g. test.jsonl, or a Hub dataset holding test.jsonl (required)."),
     )
-    data_revision: str | None = field(default=None, metadata=_help("Commit (or branch) of a Hub dataset --data."))
+    data_revision: str | None = field(default=None, metadata=flag("Commit (or branch) of a Hub dataset --data."))
     train: str | None = field(
         default=None,
-        metadata=_help(
+        metadata=flag(
             "Train split for the baselines (default: train.jsonl beside --data, or in its dataset; without one the"
             " baselines are skipped and the report says so)."
         ),
     )
     out: str | None = field(
-        default=None, metadata=_help("Writes predictions.jsonl, eval_report.json, report.md/.html here (required).")
+        default=None, metadata=flag("Writes predictions.jsonl, eval_report.json, report.md/.html here (required).")
     )
-    overwrite: bool = field(default=False, metadata=_help("Write into a non-empty --out (its eval files are replaced)."))
-    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=_help("Rows generated together."))
-    max_rows: int | None = field(default=None, metadata=_help("Evaluate only the first N rows."))
+    overwrite: bool = field(default=False, metadata=flag("Write into a non-empty --out (its eval files are replaced)."))
+    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
+    max_rows: int | None = field(default=None, metadata=flag("Evaluate only the first N rows."))
     max_new_tokens: int | None = field(
         default=None,
-        metadata=_help("Tokens generated per row at most (default: the longest valid object, its EOS and a margin)."),
+        metadata=flag("Tokens generated per row at most (default: the longest valid object, its EOS and a margin)."),
     )
     constrained: bool = field(
         default=False,
-        metadata=_help("Also decode with the JSON text forced, values only (constrained/, not the headline)."),
+        metadata=flag("Also decode with the JSON text forced, values only (constrained/, not the headline)."),
     )
     distribution: bool = field(
         default=False,
-        metadata=_help("Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json)."),
+        metadata=flag("Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json)."),
     )
-    device: str | None = field(default=None, metadata=_help("cpu, cuda, cuda:1 ... (default: cuda when available)."))
+    device: str | None = field(default=None, metadata=flag("cpu, cuda, cuda:1 ... (default: cuda when available)."))
     push_results_to: str | None = field(
-        default=None, metadata=_help("Upload the eval folder to eval/<UTC time>/ of this model repo.")
+        default=None, metadata=flag("Upload the eval folder to eval/<UTC time>/ of this model repo.")
     )
 
     def validate(self, source: str = "config") -> None:
@@ -111,8 +107,8 @@ class EvalConfig:
             value = getattr(self, f.name)
             if value == f.default:
                 continue
-            flag = "--" + f.name.replace("_", "-")
-            args += [flag] if value is True else [flag, str(value)]
+            option = "--" + f.name.replace("_", "-")
+            args += [option] if value is True else [option, str(value)]
         return args
 
     def model_args(self) -> dict[str, str]:
@@ -148,20 +144,20 @@ class ScoreConfig:
     """What `hiddenparams score` scores: raw generations against the labels of the rows they answer. A field here is
     a `score` flag, as for `EvalConfig`."""
 
-    data: str = field(default="", metadata=_help("Canonical rows (split output), e.g. test.jsonl (required)."))
+    data: str = field(default="", metadata=flag("Canonical rows (split output), e.g. test.jsonl (required)."))
     predictions: str = field(
         default="",
-        metadata=_help('One {"output": "<raw text>"} line per data row, in data order ("id" optional) (required).'),
+        metadata=flag('One {"output": "<raw text>"} line per data row, in data order ("id" optional) (required).'),
     )
-    out: str = field(default="", metadata=_help("Writes eval_report.json, report.md and report.html here (required)."))
+    out: str = field(default="", metadata=flag("Writes eval_report.json, report.md and report.html here (required)."))
     train: str | None = field(
         default=None,
-        metadata=_help(
+        metadata=flag(
             "Train split for the baselines (default: train.jsonl beside --data; without one the baselines are"
             " skipped and the report says so)."
         ),
     )
-    overwrite: bool = field(default=False, metadata=_help("Write into a non-empty --out (its files are replaced)."))
+    overwrite: bool = field(default=False, metadata=flag("Write into a non-empty --out (its files are replaced)."))
 
     def validate(self, source: str = "config") -> None:
         for name in ("data", "predictions", "out"):

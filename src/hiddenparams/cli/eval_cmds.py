@@ -182,7 +182,7 @@ def _print_distribution(dist: DistributionReport, path: Path) -> None:
 
 
 @app.command()
-@config_options(EvalConfig, ("model_id", "base_model_id", "adapter_model_id", "batch_size", "device"))
+@config_options(EvalConfig, names=("model_id", "base_model_id", "adapter_model_id", "batch_size", "device"))
 def predict(
     overrides: dict[str, Any],
     texts: Optional[list[str]] = typer.Argument(None, help="Request texts (else --file, else JSONL on stdin)."),

@@ -2,10 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
-import inspect
 import shlex
-import typing
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
@@ -22,6 +19,7 @@ from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail
+from .options import config_options
 
 ArtifactsOpt = typer.Option(
     None, "--artifacts-dir", help=f"Holds the ledger and the local jobs (default: ${ARTIFACTS_ENV} or ./artifacts)."
@@ -44,33 +42,21 @@ def _print_failure(status: JobStatus) -> None:
     console.print(f"full log: hiddenparams logs {status.job_id}", highlight=False, markup=False)
 
 
-def config_flags(*classes: type[Any]) -> list[inspect.Parameter]:
-    """The flags of the config fields marked `flag(...)` (config.py): each a `--set` that shows in `--help`."""
-    params = []
-    for cls in classes:
-        hints = typing.get_type_hints(cls)
-        for f in dataclasses.fields(cls):
-            if "flag" in f.metadata:
-                kind = next((t for t in typing.get_args(hints[f.name]) if t is not type(None)), hints[f.name])
-                option = typer.Option(None, "--" + f.name.replace("_", "-"), help=f.metadata["flag"])
-                params.append(inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option,
-                                                annotation=Optional[kind]))  # fmt: skip
-    return params
-
-
+@app.command()
+@config_options(TrainConfig, RunOn)
 def train(
+    overrides: dict[str, Any],
     config: Optional[Path] = typer.Option(
         None, "--config", "-c", help="YAML run config (fields of TrainConfig and RunOn)."
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Check, print the full job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Follow the job's log to its end; exit non-zero if it failed."),
-    overrides: list[str] = typer.Option(
+    set_values: list[str] = typer.Option(
         [], "--set", help="Override any config field, e.g. --set lora_r=8 (repeatable)."
     ),
     num_processes: int = typer.Option(1, "--num-processes", min=1, help="local: >1 runs under accelerate launch."),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
-    **flags: Any,
 ) -> None:
     """Fine-tune as a job (LoRA SFT, or full with full_finetune: true). Prints the job id at once.
 
@@ -80,7 +66,7 @@ def train(
     writes a line to the ledger.
     """
     try:
-        values = parse_overrides(overrides) | {k: v for k, v in flags.items() if v is not None}
+        values = parse_overrides(set_values) | overrides
         plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
         if dry_run:
             show_dry_run(describe_train(plan, artifacts_dir), as_json)
@@ -93,11 +79,6 @@ def train(
     result = {"config_hash": plan.spec.config_hash, "model_repo": plan.spec.model_repo}
     follow_submission(handle, ledger, wait, as_json, result)
 
-
-# An option is declared once: the config fields' own flags join the command's, then typer reads the signature.
-_own = [p for p in inspect.signature(train).parameters.values() if p.kind is not inspect.Parameter.VAR_KEYWORD]
-train.__signature__ = inspect.Signature([*_own, *config_flags(TrainConfig, RunOn)])  # type: ignore[attr-defined]
-app.command()(train)
 
 
 def follow_submission(

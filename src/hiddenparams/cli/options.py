@@ -1,10 +1,10 @@
 """Command-line options made from a stage's config dataclass, so an option is declared once: in the dataclass.
 
-`@config_options(EvalConfig)` gives a command one option per field (`--batch-size` for `batch_size`, the help text
-from the field's `metadata["help"]`, booleans as plain flags) and hands the command the flags that were given as
+`@config_options(EvalConfig)` gives a command one option per field declared with `config.flag(help)` (`--batch-size`
+for `batch_size`, that help text, booleans as plain flags) and hands the command the flags that were given as
 one `overrides` dict, for `config.load_config(path, overrides, cls=...)`. No option has a default of its own: a
-value absent from the command line leaves the config file's value (or the dataclass default) in place. The job
-side reads the same dataclass with transformers' `HfArgumentParser`, as TRL's scripts do.
+value absent from the command line leaves the config file's value (or the dataclass default) in place. The jobs
+read the same dataclasses (the eval job with transformers' `HfArgumentParser`, as TRL's scripts do).
 """
 
 from __future__ import annotations
@@ -28,12 +28,17 @@ def _option(f: dataclasses.Field, hint: Any) -> inspect.Parameter:
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[base])
 
 
-def config_options(cls: type, names: Iterable[str] | None = None) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a command `func(overrides: dict, **its own options)` with options for the fields of `cls` (all, or
-    `names`); `overrides` holds the fields whose flags were given."""
-    hints = typing.get_type_hints(cls)
-    wanted = None if names is None else set(names)
-    chosen = [f for f in dataclasses.fields(cls) if wanted is None or f.name in wanted]
+def config_options(
+    *classes: type, names: Iterable[str] | None = None
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Decorate a command `func(overrides: dict, **its own options)` with an option for each field of `classes` that
+    declares its help (`config.flag`), or only for `names`; `overrides` holds the fields whose flags were given."""
+    chosen = [
+        (f, typing.get_type_hints(cls)[f.name])
+        for cls in classes
+        for f in dataclasses.fields(cls)
+        if "help" in f.metadata and (names is None or f.name in names)
+    ]
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
         own_hints = typing.get_type_hints(func)
@@ -42,11 +47,11 @@ def config_options(cls: type, names: Iterable[str] | None = None) -> Callable[[C
             for p in inspect.signature(func).parameters.values()
             if p.name != "overrides"
         ]
-        params = [_option(f, hints[f.name]) for f in chosen] + own
+        params = [_option(f, hint) for f, hint in chosen] + own
 
         @functools.wraps(func)
         def command(**kwargs: Any) -> Any:
-            overrides = {f.name: kwargs.pop(f.name) for f in chosen}
+            overrides = {f.name: kwargs.pop(f.name) for f, _ in chosen}
             return func(overrides={k: v for k, v in overrides.items() if v is not None}, **kwargs)
 
         command.__signature__ = inspect.Signature(params)  # type: ignore[attr-defined]
