@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .config import ConfigError
+from .config import ConfigError, flag
 from .outdir import staged_folder
 from .prompt import completion_messages, prompt_messages
 from .provenance import provenance
@@ -23,8 +23,8 @@ from .rows import SPLITS, DataError, Row, read_rows, write_jsonl
 @dataclass(frozen=True)
 class ConvertConfig:
     src: str = ""  # folder with train.jsonl (and validation.jsonl, test.jsonl) from `split`
-    out: str = ""  # folder for the {prompt, completion} files and manifest.json
-    overwrite: bool = False  # replace a non-empty `out`
+    out: str = field(default="", metadata=flag("Folder for the {prompt, completion} files and manifest.json (required)."))
+    overwrite: bool = field(default=False, metadata=flag("Replace the files of a non-empty --out folder."))
 
     def validate(self, source: str = "config") -> None:
         if not self.src or not self.out:

@@ -13,12 +13,12 @@ import time
 import unicodedata
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 from rensa import RMinHash, RMinHashLSH
 
-from .config import ConfigError
+from .config import ConfigError, flag
 
 PhaseCallback = Callable[[str], None]
 
@@ -34,7 +34,9 @@ _PAIR_BLOCK = 8192
 class NearDupConfig:
     """Near-duplicate detection: MinHash of character n-gram sets, LSH banding, candidates confirmed by estimate."""
 
-    threshold: float = 0.8
+    threshold: float = field(
+        default=0.8, metadata=flag("Near-duplicate threshold: MinHash Jaccard estimate of 5-gram sets.")
+    )
     num_perm: int = 128
     # 16 bands of 8 rows: a pair at Jaccard 0.8 becomes a candidate with probability 0.95, at 0.9 with 0.9999.
     num_bands: int = 16

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 import json
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import ConfigError
+from .config import ConfigError, flag
 from .dedup import Deduped, exact_dedup
 from .neardup import (
     NearDupConfig,
@@ -48,14 +48,22 @@ from .stratify import STRATIFICATION, assign_groups, label_matrix
 @dataclass(frozen=True)
 class SplitConfig(NearDupConfig):
     input: str = ""  # JSONL, CSV or Parquet file, or a folder of train/validation/test files to re-split
-    out: str = ""  # the folder written: train/validation/test/rejected.jsonl + split_report.json/.md
-    val_frac: float = 0.1
-    test_frac: float = 0.1
-    seed: int = 0
+    out: str = field(
+        default="", metadata=flag("Folder for train/validation/test/rejected.jsonl and the reports (required).")
+    )
+    val_frac: float = field(default=0.1, metadata=flag("Share of rows for validation."))
+    test_frac: float = field(default=0.1, metadata=flag("Share of rows for test."))
+    seed: int = field(default=0, metadata=flag("Seed of the group order; the same seed gives the same split."))
     # A near-duplicate group larger than this share of the smallest split's target size is reported as a warning.
     max_group_share: float = 0.5
-    allow_small: bool = False  # write splits that check-splits will call too small (or drifting) instead of refusing
-    overwrite: bool = False  # replace a non-empty `out`
+    allow_small: bool = field(
+        default=False,
+        metadata=flag(
+            f"Write splits even when validation or test get fewer than {MIN_EVAL_ROWS} rows (or their labels drift);"
+            " check-splits will still ask to rebuild them."
+        ),
+    )
+    overwrite: bool = field(default=False, metadata=flag("Replace the files of a non-empty --out folder."))
 
     def validate(self, source: str = "config") -> None:
         super().validate(source)
@@ -66,6 +74,9 @@ class SplitConfig(NearDupConfig):
             )
         if self.max_group_share <= 0:
             raise ConfigError(f"{source}: field 'max_group_share': must be > 0, got {self.max_group_share}")
+        for name in ("input", "out"):
+            if not getattr(self, name):
+                raise ConfigError(f"{source}: field '{name}': required")
 
     @property
     def fractions(self) -> np.ndarray:

@@ -10,13 +10,13 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Collection, Mapping, Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from .config import ConfigError
+from .config import ConfigError, flag
 from .dedup import EXAMPLES
 from .neardup import (
     NearDupConfig,
@@ -203,8 +203,16 @@ def split_problems(
 @dataclass(frozen=True)
 class CheckConfig(NearDupConfig):
     directory: str = ""  # folder with train/validation/test (JSONL, CSV or Parquet)
-    min_eval_rows: int = MIN_EVAL_ROWS
-    max_drift: float | None = None  # None: the size-aware threshold of `drift_threshold`
+    min_eval_rows: int = field(
+        default=MIN_EVAL_ROWS, metadata=flag("Smallest acceptable validation/test size (the minimum split applies).")
+    )
+    max_drift: float | None = field(
+        default=None,
+        metadata=flag(
+            "Largest acceptable total-variation distance of a key's labels between two splits (default:"
+            " max(0.10, 2.5*sqrt(1/n_a + 1/n_b)), about twice what random splits of those sizes show)."
+        ),
+    )
 
     def validate(self, source: str = "config") -> None:
         super().validate(source)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Any, Optional
 
 import typer
 from rich.table import Table
@@ -12,12 +12,9 @@ from ..config import load_config, parse_overrides
 from ..rows import SPLITS, DataError
 from ..split import SplitConfig, run
 from ..split_report import SplitReport
-from ..split_checks import MIN_EVAL_ROWS, CheckConfig, check_splits
+from ..split_checks import CheckConfig, check_splits
 from .app import JsonOpt, app, console, emit_json, fail
-
-ThresholdOpt = typer.Option(
-    None, "--threshold", help="Near-duplicate threshold: MinHash Jaccard estimate of 5-gram sets [default: 0.8]."
-)
+from .options import config_options
 
 # Exit codes of check-splits: 1 = the splits should be rebuilt, 2 = they could not be read at all.
 EXIT_REBUILD = 1
@@ -25,26 +22,14 @@ EXIT_INPUT = 2
 
 
 @app.command()
+@config_options(SplitConfig)
 def split(
+    overrides: dict[str, Any],
     input_path: Path = typer.Argument(
         ..., metavar="INPUT", help="JSONL, CSV or Parquet file, or a folder of train/validation/test files to re-split."
     ),
-    out: Path = typer.Option(..., "--out", help="Folder for train/validation/test/rejected.jsonl and the reports."),
-    val_frac: Optional[float] = typer.Option(None, "--val-frac", help="Share of rows for validation [default: 0.1]."),
-    test_frac: Optional[float] = typer.Option(None, "--test-frac", help="Share of rows for test [default: 0.1]."),
-    seed: Optional[int] = typer.Option(
-        None, "--seed", help="Seed of the group order; the same seed gives the same split [default: 0]."
-    ),
-    threshold: Optional[float] = ThresholdOpt,
-    allow_small: bool = typer.Option(
-        False,
-        "--allow-small",
-        help=f"Write splits even when validation or test get fewer than {MIN_EVAL_ROWS} rows (or their labels drift); "
-        "check-splits will still ask to rebuild them.",
-    ),
-    overwrite: bool = typer.Option(False, "--overwrite", help="Replace the files of a non-empty --out folder."),
     config: Optional[Path] = typer.Option(None, "--config", "-c", help="YAML file of SplitConfig fields."),
-    overrides: list[str] = typer.Option([], "--set", help="Override any SplitConfig field, e.g. --set ngram=4."),
+    set_values: list[str] = typer.Option([], "--set", help="Override any SplitConfig field, e.g. --set ngram=4."),
     as_json: bool = JsonOpt,
 ) -> None:
     """Validate, deduplicate and split labelled requests; near-duplicates never cross splits.
@@ -53,9 +38,8 @@ def split(
     gives counts per reject reason, sizes, label histograms, the largest divergence and the leakage count (0).
     Splits too small to measure are refused (see --allow-small); the folder is written whole or not at all.
     """
-    flags = {"input": str(input_path), "out": str(out), "val_frac": val_frac, "test_frac": test_frac, "seed": seed,
-             "threshold": threshold, "allow_small": allow_small or None, "overwrite": overwrite or None}  # fmt: skip
-    cfg = load_config(config, {**parse_overrides(overrides), **flags}, cls=SplitConfig)
+    values = {**parse_overrides(set_values), **overrides, "input": str(input_path)}
+    cfg = load_config(config, values, cls=SplitConfig)
     with console.status(f"reading {input_path}") as status:
         result = run(cfg, on_phase=lambda phase: status.update(f"split: {phase}"))
     if as_json:
@@ -63,7 +47,7 @@ def split(
         for warning in result.report.warnings:
             console.print(f"[yellow]warning:[/] {warning}", highlight=False)
     else:
-        _print_split_summary(result.report, out)
+        _print_split_summary(result.report, result.out)
 
 
 def _print_split_summary(report: SplitReport, out: Path) -> None:
@@ -90,21 +74,11 @@ def _print_split_summary(report: SplitReport, out: Path) -> None:
 
 
 @app.command("check-splits")
+@config_options(CheckConfig)
 def check_splits_cmd(
+    overrides: dict[str, Any],
     directory: Path = typer.Argument(
         ..., metavar="DIR", help="Folder with train/validation/test (JSONL, CSV or Parquet)."
-    ),
-    threshold: Optional[float] = ThresholdOpt,
-    min_eval_rows: Optional[int] = typer.Option(
-        None,
-        "--min-eval-rows",
-        help=f"Smallest acceptable validation/test size [default: {MIN_EVAL_ROWS}, the minimum split applies].",
-    ),
-    max_drift: Optional[float] = typer.Option(
-        None,
-        "--max-drift",
-        help="Largest acceptable total-variation distance of a key's labels between two splits "
-        "(default: max(0.10, 2.5*sqrt(1/n_a + 1/n_b)), about twice what random splits of those sizes show).",
     ),
     as_json: bool = JsonOpt,
 ) -> None:
@@ -112,9 +86,7 @@ def check_splits_cmd(
 
     Exits 1 when they should be rebuilt (with `hiddenparams split DIR --out NEW`), 2 when they cannot be read.
     """
-    flags = {"directory": str(directory), "threshold": threshold, "min_eval_rows": min_eval_rows,
-             "max_drift": max_drift}  # fmt: skip
-    cfg = load_config(None, flags, cls=CheckConfig)
+    cfg = load_config(None, {**overrides, "directory": str(directory)}, cls=CheckConfig)
     try:
         with console.status(f"checking {directory}") as status:
             result = check_splits(cfg, on_phase=lambda phase: status.update(f"check-splits: {phase}"))
