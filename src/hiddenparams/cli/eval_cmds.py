@@ -21,7 +21,7 @@ from rich.progress import (
 from ..config import load_config, parse_overrides
 from ..errors import HiddenParamsError
 from ..evaluate import EvalConfig, EvalResult, run
-from ..jobs import BACKENDS
+from ..jobs import BACKENDS, JobHandle
 from ..jobs.eval import (
     DEFAULT_FLAVOR,
     DEFAULT_TIMEOUT,
@@ -36,7 +36,7 @@ from ..model import load_for_inference
 from ..predict import Predictor, check_texts, read_requests
 from ..value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail
-from .jobs_cmds import ArtifactsOpt, follow_submission, show_dry_run
+from .jobs_cmds import ArtifactsOpt, run_as_job
 from .options import config_options
 from .score_cmds import print_summary
 
@@ -139,14 +139,7 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
 
 
 def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
-    plan = plan_eval(job)
-    if dry_run:
-        show_dry_run(describe_eval(plan, artifacts_dir), as_json)
-        return
-    ledger = Ledger(artifacts_dir)
-    handle = launch_eval(plan, ledger)
-
-    def on_completed(result: dict[str, Any]) -> None:
+    def on_completed(ledger: Ledger, handle: JobHandle, result: dict[str, Any]) -> None:
         evaluated = evaluated_of(ledger, handle.job_id)
         if evaluated is None:
             _note(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {handle.job_id}")
@@ -161,7 +154,7 @@ def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | 
         if details.get("pushed"):
             _note(f"results: {details['pushed']['url']}")
 
-    follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, on_completed)
+    run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, None, on_completed)
 
 
 def _print_distribution(dist: DistributionReport, path: Path) -> None:

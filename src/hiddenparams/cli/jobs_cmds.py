@@ -68,17 +68,33 @@ def train(
     try:
         values = parse_overrides(set_values) | overrides
         plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
-        if dry_run:
-            show_dry_run(describe_train(plan, artifacts_dir), as_json)
-            return
-        ledger = Ledger(artifacts_dir)
-        handle = launch_train(plan, ledger)
+        run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json,
+                   {"model_repo": plan.spec.model_repo})  # fmt: skip
     except HiddenParamsError as exc:
         fail(redact(str(exc)))
 
-    result = {"config_hash": plan.spec.config_hash, "model_repo": plan.spec.model_repo}
-    follow_submission(handle, ledger, wait, as_json, result)
 
+def run_as_job(
+    plan: Any,
+    describe: Callable[[Any, Path | None], dict[str, Any]],
+    launch: Callable[[Any, Ledger], JobHandle],
+    dry_run: bool,
+    wait: bool,
+    artifacts_dir: Path | None,
+    as_json: bool,
+    result: dict[str, Any] | None = None,
+    on_completed: Callable[[Ledger, JobHandle, dict[str, Any]], None] | None = None,
+) -> None:
+    """A planned job (`plan.spec`): with `dry_run`, its spec (`describe`); else `launch` it and follow the submission
+    (`on_completed` is told the ledger and the job when it completed, to add to `result`)."""
+    if dry_run:
+        show_dry_run(describe(plan, artifacts_dir), as_json)
+        return
+    ledger = Ledger(artifacts_dir)
+    handle = launch(plan, ledger)
+    completed = (lambda out: on_completed(ledger, handle, out)) if on_completed else None
+    result = {"config_hash": plan.spec.config_hash, **(result or {})}
+    follow_submission(handle, ledger, wait, as_json, result, completed)
 
 
 def follow_submission(
