@@ -132,3 +132,11 @@ def summary_in_log(entry: LedgerEntry, artifacts: str | Path | None, marker: str
     if summary is None:
         _logger.warning("job %s completed without a %s line in its log", entry.job_id, marker.strip())
     return summary
+
+
+def job_summary(ledger: Ledger, entry: LedgerEntry, job_entry: str, marker: str) -> dict[str, Any] | None:
+    """What a completed job running `job_entry` (`hiddenparams.eval_job`...) printed last on its `marker` line; None
+    for a job of another kind, or when its log holds no such line."""
+    if entry.job_id is None or entry.details.get("entry") != job_entry:
+        return None
+    return summary_in_log(entry, ledger.root, marker)

@@ -31,7 +31,7 @@ from ..evaluate import DATA_FILES, EvalConfig
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..model import check_adapter
 from ..outdir import check_out
-from . import BACKENDS, describe, get_backend, submit, summary_in_log
+from . import BACKENDS, describe, get_backend, job_summary, submit
 from .base import JobHandle, JobSpec, JobStage
 from .hf import check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
@@ -208,9 +208,7 @@ def describe_eval(plan: EvalPlan, artifacts: str | Path | None = None) -> dict[s
 def record_eval_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
     """Append the `evaluated` event of a completed eval job, read from the EVAL_SUMMARY line of its log, and return
     it; None (with a logged warning) when the log cannot be read or holds no summary."""
-    if entry.job_id is None or entry.details.get("entry") != EVAL_ENTRY:
-        return None
-    summary = summary_in_log(entry, ledger.root, SUMMARY_MARKER)
+    summary = job_summary(ledger, entry, EVAL_ENTRY, SUMMARY_MARKER)
     if summary is None:
         return None
     record = ledger.append(
