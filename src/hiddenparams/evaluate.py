@@ -30,11 +30,12 @@ from typing import Any
 from .config import ConfigError, flag
 from .rows import DataError
 from .eval_modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
-from .generation import DEFAULT_BATCH_SIZE, context_warnings, max_new_tokens_for
+from .generation import context_warnings, max_new_tokens_for
 from .ledger import Ledger, LedgerEvent, RepoKind
 from .hub import is_local, push_folder
-from .model import check_model_mode, load_for_inference
+from .model import load_for_inference
 from .outdir import check_out
+from .predict import PredictConfig
 from .provenance import provenance
 from .report import render_eval_report
 from .score import EvalReport, read_predictions, score
@@ -46,15 +47,11 @@ RowsProgress = Callable[[str, int, int], None]  # (stage, rows just finished, ro
 
 
 @dataclass
-class EvalConfig:
-    """What to evaluate, on what, and how. A field here is an `eval` flag (`--max-new-tokens` for
-    `max_new_tokens`), a key of `--config eval.yaml`, and an argument of the eval job."""
+class EvalConfig(PredictConfig):
+    """What to evaluate (the model and how it generates, as `predict` has them), on what, and how. A field here is an
+    `eval` flag (`--max-new-tokens` for `max_new_tokens`), a key of `--config eval.yaml`, and an argument of the eval
+    job."""
 
-    model_id: str | None = field(default=None, metadata=flag("Full model: Hub repo id or local folder."))
-    base_model_id: str | None = field(
-        default=None, metadata=flag("Base model of the adapter: Hub repo id or local folder.")
-    )
-    adapter_model_id: str | None = field(default=None, metadata=flag("PEFT adapter: Hub repo id or local folder."))
     data: str | None = field(
         default=None,
         metadata=flag("Canonical rows to evaluate on, e.g. test.jsonl, or a Hub dataset holding test.jsonl (required)."),
@@ -71,7 +68,6 @@ class EvalConfig:
         default=None, metadata=flag("Writes predictions.jsonl, eval_report.json, report.md/.html here (required).")
     )
     overwrite: bool = field(default=False, metadata=flag("Write into a non-empty --out (its eval files are replaced)."))
-    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
     max_rows: int | None = field(default=None, metadata=flag("Evaluate only the first N rows."))
     max_new_tokens: int | None = field(
         default=None,
@@ -85,7 +81,6 @@ class EvalConfig:
         default=False,
         metadata=flag("Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json)."),
     )
-    device: str | None = field(default=None, metadata=flag("cpu, cuda, cuda:1 ... (default: cuda when available)."))
     push_results_to: str | None = field(
         default=None, metadata=flag("Upload the eval folder to eval/<UTC time>/ of this model repo.")
     )
@@ -94,8 +89,8 @@ class EvalConfig:
         for name in ("data", "out"):
             if not getattr(self, name):
                 raise ConfigError(f"{source}: field '{name}': required (--{name} or `{name}:` in --config)")
-        check_model_mode(self.model_id, self.base_model_id, self.adapter_model_id)
-        for name in ("batch_size", "max_rows", "max_new_tokens"):
+        super().validate(source)
+        for name in ("max_rows", "max_new_tokens"):
             value = getattr(self, name)
             if value is not None and value < 1:
                 raise ConfigError(f"{source}: field '{name}': must be >= 1, got {value}")
@@ -110,10 +105,6 @@ class EvalConfig:
             option = "--" + f.name.replace("_", "-")
             args += [option] if value is True else [option, str(value)]
         return args
-
-    def model_args(self) -> dict[str, str]:
-        """The model fields that are set: what is evaluated."""
-        return {n: getattr(self, n) for n in ("model_id", "base_model_id", "adapter_model_id") if getattr(self, n)}
 
 
 @dataclass

@@ -19,9 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from .config import ConfigError, flag
 from .errors import HiddenParamsError
 from .generation import DEFAULT_BATCH_SIZE, context_warnings, generate_all
-from .model import load_for_inference
+from .model import check_model_mode, load_for_inference
 from .schema import parse_strict
 
 
@@ -67,6 +68,29 @@ def prediction(request_text: str, output: str) -> dict[str, Any]:
     if parsed.valid:
         return {"request_text": request_text, "params": parsed.params}
     return {"request_text": request_text, "error": parsed.message, "output": output}
+
+
+@dataclass
+class PredictConfig:
+    """Which model answers (a full model, or a base and its adapter), how many requests it generates for together,
+    on which device. A field here is a `predict` (and `eval`) flag."""
+
+    model_id: str | None = field(default=None, metadata=flag("Full model: Hub repo id or local folder."))
+    base_model_id: str | None = field(
+        default=None, metadata=flag("Base model of the adapter: Hub repo id or local folder.")
+    )
+    adapter_model_id: str | None = field(default=None, metadata=flag("PEFT adapter: Hub repo id or local folder."))
+    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
+    device: str | None = field(default=None, metadata=flag("cpu, cuda, cuda:1 ... (default: cuda when available)."))
+
+    def validate(self, source: str = "config") -> None:
+        check_model_mode(self.model_id, self.base_model_id, self.adapter_model_id)
+        if self.batch_size < 1:
+            raise ConfigError(f"{source}: field 'batch_size': must be >= 1, got {self.batch_size}")
+
+    def model_args(self) -> dict[str, str]:
+        """The model fields that are set: what answers."""
+        return {n: getattr(self, n) for n in ("model_id", "base_model_id", "adapter_model_id") if getattr(self, n)}
 
 
 @dataclass

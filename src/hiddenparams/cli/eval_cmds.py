@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import sys
 from collections.abc import Iterator
@@ -32,8 +33,7 @@ from ..jobs.eval import (
     plan_eval,
 )
 from ..ledger import Ledger
-from ..model import load_for_inference
-from ..predict import Predictor, check_texts, read_requests
+from ..predict import PredictConfig, Predictor, check_texts, read_requests
 from ..value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail
 from .jobs_cmds import ArtifactsOpt, run_as_job
@@ -175,7 +175,7 @@ def _print_distribution(dist: DistributionReport, path: Path) -> None:
 
 
 @app.command()
-@config_options(EvalConfig, names=("model_id", "base_model_id", "adapter_model_id", "batch_size", "device"))
+@config_options(PredictConfig)
 def predict(
     overrides: dict[str, Any],
     texts: Optional[list[str]] = typer.Argument(None, help="Request texts (else --file, else JSONL on stdin)."),
@@ -188,6 +188,7 @@ def predict(
     "request_text", blank) gets {"line", "error"} in its place; the others are answered. An "id" given on a stdin
     line is passed through.
     """
+    cfg = load_config(None, overrides, cls=PredictConfig)
     if texts and file:
         fail("give request texts as arguments or --file, not both")
     if not texts and not file and sys.stdin.isatty():
@@ -206,15 +207,8 @@ def predict(
     for entry in requests:
         if "error" in entry:
             _note(f"error: {entry['error']} (its output line is an error object; the other lines are answered)")
-    batch_size = overrides.get("batch_size", EvalConfig.batch_size)
-    if batch_size < 1:
-        fail(f"--batch-size {batch_size}: must be at least 1")
     with console.status("loading the model"):
-        model = load_for_inference(
-            overrides.get("model_id"), overrides.get("base_model_id"), overrides.get("adapter_model_id"),
-            overrides.get("device"),
-        )  # fmt: skip
-    predictor = Predictor(*model, batch_size=batch_size)
+        predictor = Predictor.load(**dataclasses.asdict(cfg))
     results = predictor.predict_requests(requests)
     for warning in predictor.warnings:
         _note(f"warning: {warning}")
