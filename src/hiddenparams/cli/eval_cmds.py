@@ -35,7 +35,7 @@ from ..ledger import Ledger
 from ..model import load_for_inference
 from ..predict import Predictor, check_texts, read_requests
 from .app import JsonOpt, app, console, emit_json, fail
-from .jobs_cmds import ArtifactsOpt, follow_submission, show_dry_run
+from .jobs_cmds import ArtifactsOpt, run_as_job
 from .options import config_options
 from .score_cmds import print_summary
 
@@ -138,20 +138,12 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
 
 
 def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
-    plan = plan_eval(job)
-    if dry_run:
-        show_dry_run(describe_eval(plan, artifacts_dir), as_json)
-        return
-    ledger = Ledger(artifacts_dir)
-    handle = launch_eval(plan, ledger)
-
-    def on_completed(result: dict[str, Any]) -> None:
-        evaluated = evaluated_of(ledger, handle.job_id)
+    def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+        evaluated = evaluated_of(ledger, job_id)
         if evaluated is None:
-            _note(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {handle.job_id}")
+            _note(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {job_id}")
             return
-        details = evaluated["details"]
-        result["evaluated"] = details
+        details = result["evaluated"] = evaluated["details"]
         verdict = f"valid_cases={details['valid_cases']}/{details['total']}"
         if as_json:
             _note(verdict)
@@ -160,7 +152,7 @@ def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | 
         if details.get("pushed"):
             _note(f"results: {details['pushed']['url']}")
 
-    follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, on_completed)
+    run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, on_completed)
 
 
 def _print_distribution(dist: Mapping[str, Any], path: Path) -> None:

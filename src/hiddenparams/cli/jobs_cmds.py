@@ -100,6 +100,27 @@ train.__signature__ = inspect.Signature([*_own, *config_flags(TrainConfig, RunOn
 app.command()(train)
 
 
+def run_as_job(
+    plan: Any,
+    describe: Callable[[Any, Path | None], dict[str, Any]],
+    launch: Callable[[Any, Ledger], JobHandle],
+    dry_run: bool,
+    wait: bool,
+    artifacts_dir: Path | None,
+    as_json: bool,
+    on_completed: Callable[[Ledger, str, dict[str, Any]], None] | None = None,
+) -> None:
+    """A stage's job after its plan (`plan_eval`, `plan_merge`): the dry run, or the submit and `follow_submission`;
+    `on_completed(ledger, job_id, result)` adds the job's own result when it is seen completed."""
+    if dry_run:
+        show_dry_run(describe(plan, artifacts_dir), as_json)
+        return
+    ledger = Ledger(artifacts_dir)
+    handle = launch(plan, ledger)
+    completed = None if on_completed is None else (lambda result: on_completed(ledger, handle.job_id, result))
+    follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, completed)
+
+
 def follow_submission(
     handle: JobHandle,
     ledger: Ledger,

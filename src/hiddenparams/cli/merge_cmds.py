@@ -22,7 +22,7 @@ from ..ledger import Ledger
 from ..merge import MERGE_NOTE, MergeConfig, run
 from ..merge_check import MergeRefused
 from .app import JsonOpt, app, console, emit_json, fail
-from .jobs_cmds import ArtifactsOpt, follow_submission, show_dry_run
+from .jobs_cmds import ArtifactsOpt, run_as_job
 
 
 def _say(line: str) -> None:
@@ -101,19 +101,12 @@ def merge_cmd(
 
 
 def _merge_as_job(job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
-    plan = plan_merge(job)
-    if dry_run:
-        show_dry_run(describe_merge(plan, artifacts_dir), as_json)
-        return
-    ledger = Ledger(artifacts_dir)
-    handle = launch_merge(plan, ledger)
-
-    def on_completed(result: dict[str, Any]) -> None:
-        merged = merged_of(ledger, handle.job_id)
+    def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+        merged = merged_of(ledger, job_id)
         if merged is None:
-            _say(f"the job completed but its log has no MERGE_SUMMARY line: hiddenparams logs {handle.job_id}")
+            _say(f"the job completed but its log has no MERGE_SUMMARY line: hiddenparams logs {job_id}")
             return
-        result["merged"] = merged["details"]
-        _say(f"merged: {merged['model_repo']} (max |logit difference| {merged['details']['max_abs_logit_diff']:.3g})")
+        details = result["merged"] = merged["details"]
+        _say(f"merged: {merged['model_repo']} (max |logit difference| {details['max_abs_logit_diff']:.3g})")
 
-    follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, on_completed)
+    run_as_job(plan_merge(job), describe_merge, launch_merge, dry_run, wait, artifacts_dir, as_json, on_completed)
