@@ -22,7 +22,7 @@ import typer
 def _option(f: dataclasses.Field, hint: Any) -> inspect.Parameter:
     base = next((a for a in typing.get_args(hint) if a is not type(None)), hint)
     help_text = f.metadata.get("help", "")
-    if f.default is not dataclasses.MISSING and f.default is not None and not isinstance(f.default, bool):
+    if f.default not in (dataclasses.MISSING, None, "") and not isinstance(f.default, bool):
         help_text += f" (default: {f.default})"
     option = typer.Option(None, "--" + f.name.replace("_", "-"), help=help_text, show_default=False)
     return inspect.Parameter(f.name, inspect.Parameter.KEYWORD_ONLY, default=option, annotation=Optional[base])
