@@ -281,7 +281,9 @@ def test_a_bf16_merge_passes_and_one_that_lost_the_adapter_is_refused(tiny_model
     """In half precision the default tolerance is a share of what the adapter itself changes: rounding passes, a merge
     that drops the adapter (differing by its whole effect) does not."""
     out = tmp_path / "merged"
-    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, out, tmp_path / "a", "--dtype", "bfloat16"))
+    config = tmp_path / "merge.yaml"  # the command's flags are MergeConfig's fields: a YAML file of them works too
+    config.write_text(f"base_model_id: {tiny_model_dir}\nadapter_model_id: {tiny_adapter_dir}\nout: {out}\n")
+    result = runner.invoke(app, ["merge", "--config", str(config), "--dtype", "bfloat16", "--artifacts-dir", str(tmp_path / "a")])
     assert result.exit_code == 0, result.output
     check = json.loads((out / "merge_info.json").read_text())["equivalence"]
     assert check["dtype"] == "bfloat16" and 0 < check["max_abs_diff"] <= check["tolerance"]

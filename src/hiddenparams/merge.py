@@ -22,7 +22,7 @@ import shutil
 import tempfile
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,10 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_RECORDS = ("resolved_config.yaml", "train_summary.json")  # what the training job writes beside an adapter
 
 
+def _help(text: str) -> dict[str, str]:
+    return {"help": text}  # the command's flag help (cli/options.py)
+
+
 class MergeError(HiddenParamsError, RuntimeError):
     """The merge cannot start as asked (output folder in use, ...); the message says what to do."""
 
@@ -53,17 +57,30 @@ class MergeError(HiddenParamsError, RuntimeError):
 class MergeConfig:
     """What to merge, where to write it, and how strictly to check it (`merge.yaml`, or the command's flags)."""
 
-    base_model_id: str = ""  # Hub repo id or local folder
-    adapter_model_id: str = ""  # PEFT adapter: Hub repo id or local folder
-    out: str = ""  # a new (or empty) folder for the merged model
-    push_to: str | None = None  # Hub repo the folder is uploaded to, in one commit
-    private: bool = True  # visibility of a repo created by push_to
-    tolerance: float | None = None  # largest |logit difference| accepted; None: merge_check.default_tolerance
-    # The dtype the merge runs and is saved in; None: the checkpoint's own (bf16 for the real models), never upcast.
-    dtype: str | None = None
-    probe_data: str | None = None  # canonical rows added to the fixed probes
-    eval_report: str | None = None  # eval_report.json of this adapter: its numbers go into the model card
-    device: str | None = None  # cpu, cuda, cuda:1 ... (default: cuda when available)
+    base_model_id: str = field(default="", metadata=_help("Base model: Hub repo id or local folder (required)."))
+    adapter_model_id: str = field(
+        default="", metadata=_help("PEFT adapter: Hub repo id or local folder (required).")
+    )
+    out: str = field(default="", metadata=_help("New (or empty) folder for the merged model (required)."))
+    push_to: str | None = field(default=None, metadata=_help("Hub repo to upload the folder to, in one commit."))
+    private: bool = True  # visibility of a repo created by push_to: the command's --private/--public
+    tolerance: float | None = field(
+        default=None,
+        metadata=_help(
+            "Largest |logit difference| accepted (default: 1e-3 in float32; in bfloat16 0.3 x what the adapter"
+            " itself changes, at least 0.5)."
+        ),
+    )
+    # Never upcast by default: the merge then fits in about the checkpoint's memory.
+    dtype: str | None = field(
+        default=None,
+        metadata=_help("float32 | bfloat16 | float16 to merge, check and save in (default: the checkpoint's own)."),
+    )
+    probe_data: str | None = field(default=None, metadata=_help("Canonical rows added to the fixed probes."))
+    eval_report: str | None = field(
+        default=None, metadata=_help("eval_report.json of this adapter: its numbers go into the model card.")
+    )
+    device: str | None = field(default=None, metadata=_help("cpu, cuda, cuda:1 ... (default: cuda when available)."))
 
     def validate(self, source: str = "config") -> None:
         for name in ("base_model_id", "adapter_model_id", "out"):

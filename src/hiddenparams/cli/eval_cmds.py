@@ -22,7 +22,7 @@ from rich.progress import (
 from ..config import load_config, parse_overrides
 from ..errors import HiddenParamsError
 from ..evaluate import EvalConfig, EvalResult, run
-from ..jobs import BACKENDS, JobHandle
+from ..jobs import BACKENDS
 from ..jobs.eval import (
     DEFAULT_FLAVOR,
     DEFAULT_TIMEOUT,
@@ -139,13 +139,12 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
 
 
 def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
-    def on_completed(ledger: Ledger, handle: JobHandle, result: dict[str, Any]) -> None:
-        evaluated = evaluated_of(ledger, handle.job_id)
+    def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+        evaluated = evaluated_of(ledger, job_id)
         if evaluated is None:
-            _note(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {handle.job_id}")
+            _note(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {job_id}")
             return
-        details = evaluated["details"]
-        result["evaluated"] = details
+        details = result["evaluated"] = evaluated["details"]
         verdict = f"valid_cases={details['valid_cases']}/{details['total']}"
         if as_json:
             _note(verdict)
@@ -154,7 +153,7 @@ def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | 
         if details.get("pushed"):
             _note(f"results: {details['pushed']['url']}")
 
-    run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, None, on_completed)
+    run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, on_completed)
 
 
 def _print_distribution(dist: DistributionReport, path: Path) -> None:

@@ -43,7 +43,7 @@ def _print_failure(status: JobStatus) -> None:
 
 
 @app.command()
-@config_options(TrainConfig, RunOn)
+@config_options((TrainConfig, RunOn))
 def train(
     overrides: dict[str, Any],
     config: Optional[Path] = typer.Option(
@@ -69,7 +69,7 @@ def train(
         values = parse_overrides(set_values) | overrides
         plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
         run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json,
-                   {"model_repo": plan.spec.model_repo})  # fmt: skip
+                   result={"model_repo": plan.spec.model_repo})  # fmt: skip
     except HiddenParamsError as exc:
         fail(redact(str(exc)))
 
@@ -82,17 +82,18 @@ def run_as_job(
     wait: bool,
     artifacts_dir: Path | None,
     as_json: bool,
+    on_completed: Callable[[Ledger, str, dict[str, Any]], None] | None = None,
     result: dict[str, Any] | None = None,
-    on_completed: Callable[[Ledger, JobHandle, dict[str, Any]], None] | None = None,
 ) -> None:
-    """A planned job (`plan.spec`): with `dry_run`, its spec (`describe`); else `launch` it and follow the submission
-    (`on_completed` is told the ledger and the job when it completed, to add to `result`)."""
+    """A stage's job after its plan (`plan_train`, `plan_eval`, `plan_merge`): the dry run, or the submit and
+    `follow_submission` with `result` (after the config hash); `on_completed(ledger, job_id, result)` adds the job's own
+    result when it is seen completed."""
     if dry_run:
         show_dry_run(describe(plan, artifacts_dir), as_json)
         return
     ledger = Ledger(artifacts_dir)
     handle = launch(plan, ledger)
-    completed = (lambda out: on_completed(ledger, handle, out)) if on_completed else None
+    completed = None if on_completed is None else (lambda out: on_completed(ledger, handle.job_id, out))
     result = {"config_hash": plan.spec.config_hash, **(result or {})}
     follow_submission(handle, ledger, wait, as_json, result, completed)
 

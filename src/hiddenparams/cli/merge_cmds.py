@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 from typing import Any
 
 import typer
 
-from ..config import load_config
+from ..config import load_config, parse_overrides
 from ..jobs import BACKENDS
 from ..jobs.merge import (
     DEFAULT_FLAVOR,
@@ -22,7 +23,8 @@ from ..ledger import Ledger
 from ..merge import MERGE_NOTE, MergeConfig, run
 from ..merge_check import MergeRefused
 from .app import JsonOpt, app, console, emit_json, fail
-from .jobs_cmds import ArtifactsOpt, follow_submission, show_dry_run
+from .jobs_cmds import ArtifactsOpt, run_as_job
+from .options import config_options
 
 
 def _say(line: str) -> None:
@@ -30,27 +32,16 @@ def _say(line: str) -> None:
 
 
 @app.command("merge")
+@config_options(MergeConfig, [f.name for f in dataclasses.fields(MergeConfig) if f.name != "private"])
 def merge_cmd(
-    base_model_id: str = typer.Option(..., "--base-model-id", help="Base model: Hub repo id or local folder."),
-    adapter_model_id: str = typer.Option(..., "--adapter-model-id", help="PEFT adapter: Hub repo id or local folder."),
-    out: Path = typer.Option(..., "--out", help="New (or empty) folder for the merged model."),
-    push_to: str | None = typer.Option(None, "--push-to", help="Hub repo to upload the folder to, in one commit."),
-    private: bool = typer.Option(True, "--private/--public", help="Visibility of a repo created by --push-to."),
-    tolerance: float | None = typer.Option(
-        None,
-        "--tolerance",
-        min=0.0,
-        help="Largest |logit difference| accepted [default: 1e-3 in float32; in bfloat16 0.3 x what the adapter"
-        " itself changes, at least 0.5].",
+    overrides: dict[str, Any],
+    config: Path | None = typer.Option(
+        None, "--config", "-c", help="YAML file of merge settings (the fields behind these flags); flags win."
     ),
-    dtype: str | None = typer.Option(
-        None, "--dtype", help="float32 | bfloat16 | float16 to merge and save in [default: the checkpoint's own]."
+    set_values: list[str] = typer.Option([], "--set", help="Override any merge setting, e.g. --set tolerance=2."),
+    private: bool | None = typer.Option(
+        None, "--private/--public", help="Visibility of a repo created by --push-to (default: private)."
     ),
-    probe_data: Path | None = typer.Option(None, "--probe-data", help="Canonical rows added to the fixed probes."),
-    eval_report: Path | None = typer.Option(
-        None, "--eval-report", help="eval_report.json of this adapter: its numbers go into the model card."
-    ),
-    device: str | None = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available)."),
     backend: str | None = typer.Option(
         None, "--backend", help=f"Run as a job: {' | '.join(BACKENDS)} (default: here, in this process)."
     ),
@@ -73,12 +64,9 @@ def merge_cmd(
     be on the Hub and --push-to is required (the job's disk is ephemeral).
     """
     _say(MERGE_NOTE)
-    values: dict[str, Any] = {
-        "base_model_id": base_model_id, "adapter_model_id": adapter_model_id, "out": str(out), "push_to": push_to,
-        "private": private, "tolerance": tolerance, "probe_data": probe_data and str(probe_data),
-        "eval_report": eval_report and str(eval_report), "device": device, "dtype": dtype,
-    }  # fmt: skip
-    cfg = load_config(None, values, cls=MergeConfig)
+    if private is not None:
+        overrides["private"] = private
+    cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=MergeConfig)
     if backend is not None:
         _merge_as_job(MergeJob(cfg, backend, flavor, timeout, namespace), dry_run, wait, artifacts_dir, as_json)
         return
@@ -101,19 +89,12 @@ def merge_cmd(
 
 
 def _merge_as_job(job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
-    plan = plan_merge(job)
-    if dry_run:
-        show_dry_run(describe_merge(plan, artifacts_dir), as_json)
-        return
-    ledger = Ledger(artifacts_dir)
-    handle = launch_merge(plan, ledger)
-
-    def on_completed(result: dict[str, Any]) -> None:
-        merged = merged_of(ledger, handle.job_id)
+    def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+        merged = merged_of(ledger, job_id)
         if merged is None:
-            _say(f"the job completed but its log has no MERGE_SUMMARY line: hiddenparams logs {handle.job_id}")
+            _say(f"the job completed but its log has no MERGE_SUMMARY line: hiddenparams logs {job_id}")
             return
-        result["merged"] = merged["details"]
-        _say(f"merged: {merged['model_repo']} (max |logit difference| {merged['details']['max_abs_logit_diff']:.3g})")
+        details = result["merged"] = merged["details"]
+        _say(f"merged: {merged['model_repo']} (max |logit difference| {details['max_abs_logit_diff']:.3g})")
 
-    follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash}, on_completed)
+    run_as_job(plan_merge(job), describe_merge, launch_merge, dry_run, wait, artifacts_dir, as_json, on_completed)

@@ -29,13 +29,14 @@ def _option(f: dataclasses.Field, hint: Any) -> inspect.Parameter:
 
 
 def config_options(
-    *classes: type, names: Iterable[str] | None = None
+    classes: type | tuple[type, ...], names: Iterable[str] | None = None
 ) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """Decorate a command `func(overrides: dict, **its own options)` with an option for each field of `classes` that
-    declares its help (`config.flag`), or only for `names`; `overrides` holds the fields whose flags were given."""
+    """Decorate a command `func(overrides: dict, **its own options)` with an option for each field of `classes` (one
+    dataclass or several) that declares its help (`config.flag`), or only for `names`; `overrides` holds the fields
+    whose flags were given."""
     chosen = [
         (f, typing.get_type_hints(cls)[f.name])
-        for cls in classes
+        for cls in (classes if isinstance(classes, tuple) else (classes,))
         for f in dataclasses.fields(cls)
         if "help" in f.metadata and (names is None or f.name in names)
     ]

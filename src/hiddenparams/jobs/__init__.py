@@ -134,9 +134,27 @@ def summary_in_log(entry: LedgerEntry, artifacts: str | Path | None, marker: str
     return summary
 
 
-def job_summary(ledger: Ledger, entry: LedgerEntry, job_entry: str, marker: str) -> dict[str, Any] | None:
-    """What a completed job running `job_entry` (`hiddenparams.eval_job`...) printed last on its `marker` line; None
-    for a job of another kind, or when its log holds no such line."""
-    if entry.job_id is None or entry.details.get("entry") != job_entry:
+def record_job_result(
+    ledger: Ledger, entry: LedgerEntry, entry_name: str, marker: str, event: LedgerEvent
+) -> dict[str, Any] | None:
+    """For a completed job of `entry_name` (`hiddenparams.eval_job`, ...): append `event` with the model repo, its
+    kind, config hash and details its log's last `marker` line holds, update `entry` to match, and return the record.
+    None for another kind of job, or (with a logged warning) when the log has no such line."""
+    if entry.job_id is None or entry.details.get("entry") != entry_name:
         return None
-    return summary_in_log(entry, ledger.root, marker)
+    summary = summary_in_log(entry, ledger.root, marker)
+    if summary is None:
+        return None
+    fields = {key: summary[key] for key in ("model_repo", "repo_kind", "config_hash") if summary.get(key) is not None}
+    record = ledger.append(
+        event, **{**entry.identity(), **fields}, state=JobStage.COMPLETED.value, details=summary.get("details") or {}
+    )
+    entry.model_repo, entry.repo_kind, entry.last_time = record["model_repo"], record["repo_kind"], record["time"]
+    entry.details.update(record["details"])
+    entry.events.append(record["event"])
+    return record
+
+
+def recorded_result(ledger: Ledger, event: LedgerEvent, job_id: str) -> dict[str, Any] | None:
+    """The last `event` record (`evaluated`, `merged`) of a job, if any."""
+    return next((r for r in reversed(ledger.read()) if r["event"] == event.value and r["job_id"] == job_id), None)

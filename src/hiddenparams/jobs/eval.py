@@ -31,8 +31,8 @@ from ..evaluate import DATA_FILES, EvalConfig
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..model import check_adapter
 from ..outdir import check_out
-from . import BACKENDS, describe, get_backend, job_summary, submit
-from .base import JobHandle, JobSpec, JobStage
+from . import BACKENDS, describe, get_backend, record_job_result, recorded_result, submit
+from .base import JobHandle, JobSpec
 from .hf import check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
@@ -206,24 +206,10 @@ def describe_eval(plan: EvalPlan, artifacts: str | Path | None = None) -> dict[s
 
 
 def record_eval_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
-    """Append the `evaluated` event of a completed eval job, read from the EVAL_SUMMARY line of its log, and return
-    it; None (with a logged warning) when the log cannot be read or holds no summary."""
-    summary = job_summary(ledger, entry, EVAL_ENTRY, SUMMARY_MARKER)
-    if summary is None:
-        return None
-    record = ledger.append(
-        LedgerEvent.EVALUATED,
-        **{**entry.identity(), "model_repo": summary.get("model_repo")},
-        repo_kind=summary.get("repo_kind"),
-        state=JobStage.COMPLETED.value,
-        details=summary.get("details") or {},
-    )
-    entry.model_repo, entry.repo_kind, entry.last_time = record["model_repo"], record["repo_kind"], record["time"]
-    entry.details.update(record["details"])
-    entry.events.append(record["event"])
-    return record
+    """The `evaluated` event of a completed eval job, from the EVAL_SUMMARY line of its log (`record_job_result`)."""
+    return record_job_result(ledger, entry, EVAL_ENTRY, SUMMARY_MARKER, LedgerEvent.EVALUATED)
 
 
 def evaluated_of(ledger: Ledger, job_id: str) -> dict[str, Any] | None:
     """The `evaluated` event recorded for an eval job, if any."""
-    return next((r for r in reversed(ledger.read()) if r["event"] == "evaluated" and r["job_id"] == job_id), None)
+    return recorded_result(ledger, LedgerEvent.EVALUATED, job_id)

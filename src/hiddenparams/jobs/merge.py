@@ -28,8 +28,8 @@ from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..merge import MergeConfig, check_out_dir
 from ..merge_job import SUMMARY_MARKER
 from .eval import JOB_OUT_ROOT
-from . import BACKENDS, get_backend, submit, summary_in_log
-from .base import JobError, JobHandle, JobSpec, JobStage
+from . import BACKENDS, get_backend, record_job_result, recorded_result, submit
+from .base import JobError, JobHandle, JobSpec
 from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_model_on_hub, valid_repo_id
 
@@ -141,20 +141,10 @@ def describe_merge(plan: MergePlan, artifacts: str | Path | None = None) -> dict
 
 
 def record_merge_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
-    """Append the `merged` event of a completed merge job, read from the MERGE_SUMMARY line of its log, and return
-    it; None (with a logged warning) when the log cannot be read or holds no summary."""
-    if entry.job_id is None or entry.details.get("entry") != MERGE_ENTRY:
-        return None
-    summary = summary_in_log(entry, ledger.root, SUMMARY_MARKER)
-    if summary is None:
-        return None
-    record = ledger.append(
-        LedgerEvent.MERGED, **{**entry.identity(), **summary}, state=JobStage.COMPLETED.value
-    )
-    entry.events.append(record["event"])
-    return record
+    """The `merged` event of a completed merge job, from the MERGE_SUMMARY line of its log (`record_job_result`)."""
+    return record_job_result(ledger, entry, MERGE_ENTRY, SUMMARY_MARKER, LedgerEvent.MERGED)
 
 
 def merged_of(ledger: Ledger, job_id: str) -> dict[str, Any] | None:
     """The `merged` event recorded for a merge job, if any."""
-    return next((r for r in reversed(ledger.read()) if r["event"] == "merged" and r["job_id"] == job_id), None)
+    return recorded_result(ledger, LedgerEvent.MERGED, job_id)
