@@ -68,3 +68,11 @@ def test_merge_on_hf_jobs_refuses_what_the_job_could_not_do_before_sending_anyth
         result = _cli(*MERGE, *extra, "--artifacts-dir", str(tmp_path / "a"))
         assert result.exit_code != 0 and message in _err(result), (extra, result.output)
     assert hub.requests == [] and not (tmp_path / "a").exists()
+
+
+def test_merge_dry_run_as_text_names_what_the_job_reads(tiny_model_dir, tiny_adapter_dir, tmp_path):
+    result = _cli("merge", "--base-model-id", str(tiny_model_dir), "--adapter-model-id", str(tiny_adapter_dir),
+                  "--out", str(tmp_path / "m"), "--backend", "local", "--dry-run")  # fmt: skip
+    assert result.exit_code == 0, result.output
+    assert "hiddenparams.merge_job" in result.output and str(tiny_adapter_dir) in result.output
+    assert not (tmp_path / "m").exists()

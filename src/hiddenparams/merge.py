@@ -29,7 +29,7 @@ from typing import Any
 import yaml
 
 from .card import model_card
-from .config import ConfigError
+from .config import ConfigError, flag
 from .errors import HiddenParamsError
 from .filemodes import ordinary_modes
 from .hub import is_local, push_folder
@@ -45,10 +45,6 @@ ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_RECORDS = ("resolved_config.yaml", "train_summary.json")  # what the training job writes beside an adapter
 
 
-def _help(text: str) -> dict[str, str]:
-    return {"help": text}  # the command's flag help (cli/options.py)
-
-
 class MergeError(HiddenParamsError, RuntimeError):
     """The merge cannot start as asked (output folder in use, ...); the message says what to do."""
 
@@ -57,16 +53,16 @@ class MergeError(HiddenParamsError, RuntimeError):
 class MergeConfig:
     """What to merge, where to write it, and how strictly to check it (`merge.yaml`, or the command's flags)."""
 
-    base_model_id: str = field(default="", metadata=_help("Base model: Hub repo id or local folder (required)."))
+    base_model_id: str = field(default="", metadata=flag("Base model: Hub repo id or local folder (required)."))
     adapter_model_id: str = field(
-        default="", metadata=_help("PEFT adapter: Hub repo id or local folder (required).")
+        default="", metadata=flag("PEFT adapter: Hub repo id or local folder (required).")
     )
-    out: str = field(default="", metadata=_help("New (or empty) folder for the merged model (required)."))
-    push_to: str | None = field(default=None, metadata=_help("Hub repo to upload the folder to, in one commit."))
+    out: str = field(default="", metadata=flag("New (or empty) folder for the merged model (required)."))
+    push_to: str | None = field(default=None, metadata=flag("Hub repo to upload the folder to, in one commit."))
     private: bool = True  # visibility of a repo created by push_to: the command's --private/--public
     tolerance: float | None = field(
         default=None,
-        metadata=_help(
+        metadata=flag(
             "Largest |logit difference| accepted (default: 1e-3 in float32; in bfloat16 0.3 x what the adapter"
             " itself changes, at least 0.5)."
         ),
@@ -74,13 +70,13 @@ class MergeConfig:
     # Never upcast by default: the merge then fits in about the checkpoint's memory.
     dtype: str | None = field(
         default=None,
-        metadata=_help("float32 | bfloat16 | float16 to merge, check and save in (default: the checkpoint's own)."),
+        metadata=flag("float32 | bfloat16 | float16 to merge, check and save in (default: the checkpoint's own)."),
     )
-    probe_data: str | None = field(default=None, metadata=_help("Canonical rows added to the fixed probes."))
+    probe_data: str | None = field(default=None, metadata=flag("Canonical rows added to the fixed probes."))
     eval_report: str | None = field(
-        default=None, metadata=_help("eval_report.json of this adapter: its numbers go into the model card.")
+        default=None, metadata=flag("eval_report.json of this adapter: its numbers go into the model card.")
     )
-    device: str | None = field(default=None, metadata=_help("cpu, cuda, cuda:1 ... (default: cuda when available)."))
+    device: str | None = field(default=None, metadata=flag("cpu, cuda, cuda:1 ... (default: cuda when available)."))
 
     def validate(self, source: str = "config") -> None:
         for name in ("base_model_id", "adapter_model_id", "out"):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -32,7 +31,7 @@ def _say(line: str) -> None:
 
 
 @app.command("merge")
-@config_options(MergeConfig, [f.name for f in dataclasses.fields(MergeConfig) if f.name != "private"])
+@config_options(MergeConfig)
 def merge_cmd(
     overrides: dict[str, Any],
     config: Path | None = typer.Option(

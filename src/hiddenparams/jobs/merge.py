@@ -28,9 +28,9 @@ from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..merge import MergeConfig, check_out_dir
 from ..merge_job import SUMMARY_MARKER
 from .eval import JOB_OUT_ROOT
-from . import BACKENDS, get_backend, record_job_result, recorded_result, submit
-from .base import JobError, JobHandle, JobSpec
-from .hf import NO_TOKEN, check_flavor, require_token, timeout_seconds
+from . import BACKENDS, describe, get_backend, record_job_result, recorded_result, submit
+from .base import JobHandle, JobSpec
+from .hf import check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_model_on_hub, valid_repo_id
 
 
@@ -128,16 +128,8 @@ def launch_merge(plan: MergePlan, ledger: Ledger) -> JobHandle:
 
 
 def describe_merge(plan: MergePlan, artifacts: str | Path | None = None) -> dict[str, Any]:
-    """The dry run: the full job spec, computed offline, with secret names only."""
-    described = get_backend(plan.job.backend, artifacts, plan.spec.namespace).describe(plan.spec)
-    described["config_hash"] = plan.spec.config_hash
-    described["config"] = dataclasses.asdict(plan.job.config)
-    if plan.job.backend == "hf-jobs":
-        try:
-            require_token()
-        except JobError:
-            described["warnings"] = [NO_TOKEN]
-    return described
+    """The dry run: the full job spec, computed offline, with secret names only (`jobs.describe`)."""
+    return describe(plan.spec, plan.job.backend, artifacts, config=dataclasses.asdict(plan.job.config))
 
 
 def record_merge_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
