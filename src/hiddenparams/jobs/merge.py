@@ -24,6 +24,7 @@ from typing import Any
 from huggingface_hub import HfApi
 
 from ..config import config_hash
+from ..hub import is_local
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..merge import MergeConfig, check_out_dir
 from ..merge_job import SUMMARY_MARKER
@@ -59,17 +60,17 @@ class MergePlan:
 
 
 def _check_models(cfg: MergeConfig, hf: bool) -> dict[str, str]:
-    """Model folders (made absolute, as the ledger records them) or valid repo ids."""
+    """Model folders (made absolute, as the ledger records them) or valid repo ids (`hub.is_local` decides which)."""
     resolved = {}
     for name, marker in _MODELS:
         value = getattr(cfg, name)
-        if not Path(value).exists():
+        if not is_local(value):
             valid_repo_id(value, f"{name} is no local folder, and as a Hub model id")
             continue
         if hf:
             raise PreflightError(f"{name} {value} is a local folder the job cannot see: push it to the Hub first")
         if not (Path(value) / marker).is_file():
-            raise PreflightError(f"{name} {value}: a folder without {marker}")
+            raise PreflightError(f"{name} {value}: no such folder, or a folder without {marker}")
         resolved[name] = str(Path(value).resolve())
     return resolved
 
@@ -122,7 +123,7 @@ def launch_merge(plan: MergePlan, ledger: Ledger) -> JobHandle:
     api = HfApi(token=require_token()) if needs_token else HfApi()
     for name, _ in _MODELS:
         value = getattr(job.config, name)
-        if not Path(value).exists():
+        if not is_local(value):
             check_model_on_hub(api, value, name)
     return submit(plan.spec, get_backend(job.backend, ledger.root, plan.spec.namespace), ledger)
 
