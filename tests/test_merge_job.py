@@ -76,3 +76,11 @@ def test_merge_dry_run_as_text_names_what_the_job_reads(tiny_model_dir, tiny_ada
     assert result.exit_code == 0, result.output
     assert "hiddenparams.merge_job" in result.output and str(tiny_adapter_dir) in result.output
     assert not (tmp_path / "m").exists()
+
+
+def test_any_command_error_that_quotes_a_token_prints_it_redacted(tmp_path, monkeypatch):
+    """The one CLI error handler redacts: here a token pasted where a repo id belongs, quoted back by the check."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    result = _cli("merge", "--base-model-id", f"{TOKEN}/x/y", "--adapter-model-id", ADAPTER, "--out", str(tmp_path / "m"),
+                  "--backend", "local", "--dry-run")  # fmt: skip
+    assert result.exit_code != 0 and "base_model_id" in _err(result) and "REDACTED" in _err(result).upper()

@@ -37,6 +37,7 @@ import sys
 
 from hiddenparams.config import job_configs, job_parser
 from hiddenparams.errors import HiddenParamsError
+from hiddenparams.ledger import redact
 from hiddenparams.merge import MERGE_NOTE, MergeConfig, merged_event, run
 from hiddenparams.merge_check import MergeRefused
 from hiddenparams.preflight import job_start
@@ -55,12 +56,11 @@ def main(argv: list[str] | None = None) -> int:
     try:
         cfg = parse_args(argv)
         result = run(cfg, on_stage=lambda stage: print(stage, flush=True))
-    except MergeRefused as exc:
-        print(exc.check.line(), flush=True)
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 1
-    except HiddenParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
+    except HiddenParamsError as exc:  # the job's log shows what to fix, not a traceback
+        if isinstance(exc, MergeRefused):
+            print(exc.check.line(), flush=True)
+        hint = getattr(exc, "hint", None)
+        print(redact(f"error: {exc}" + (f"\n  hint: {hint}" if hint else "")), file=sys.stderr, flush=True)
         return 1
     print(result.equivalence.line(), flush=True)
     if result.pushed:

@@ -20,6 +20,7 @@ from typer.core import TyperGroup, TyperOption
 from typer.exceptions import Abort, Exit, TyperException
 
 from ..errors import HiddenParamsError
+from ..ledger import redact
 
 DEBUG_ENV = "HIDDENPARAMS_DEBUG"
 EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: not the user's fault, unlike the 1 (or the error's own code) of a user error
@@ -90,13 +91,19 @@ def _exit_with(message: str, hint: str | None, code: int, ctx: typer.Context) ->
         traceback.print_exc(file=sys.stderr)
     _print_error(message)
     if hint:
-        console.print(f"  hint: {hint}", highlight=False, markup=False, soft_wrap=True)
+        console.print(f"  hint: {redact(hint)}", highlight=False, markup=False, soft_wrap=True)
     raise Exit(code or 1)
 
 
 def _print_error(message: str) -> None:
-    # The message is data (paths, model outputs), never markup: "[b]" must print as written.
-    console.print(Text.assemble(("error:", "bold red"), " ", message), highlight=False, soft_wrap=True)
+    # The message is data (paths, model outputs), never markup: "[b]" must print as written. Any error may quote
+    # what a library said, and a library may quote a token: every error goes out redacted.
+    console.print(Text.assemble(("error:", "bold red"), " ", redact(message)), highlight=False, soft_wrap=True)
+
+
+def say(line: str) -> None:
+    """A line for the person at the terminal (stderr), printed as written: paths and outputs are not markup."""
+    console.print(line, highlight=False, markup=False)
 
 
 app = typer.Typer(

@@ -35,17 +35,10 @@ from ..jobs.eval import (
 from ..ledger import Ledger
 from ..predict import PredictConfig, Predictor, check_texts, read_requests
 from ..value_scores import DistributionReport
-from .app import JsonOpt, app, console, emit_json, fail
+from .app import JsonOpt, app, console, emit_json, fail, say
 from .jobs_cmds import ArtifactsOpt, run_as_job
 from .options import config_options
 from .score_cmds import print_summary
-
-DeviceOpt = typer.Option(None, "--device", help="cpu, cuda, cuda:1 ... (default: cuda when available).")
-
-
-def _note(text: str) -> None:
-    console.print(text, highlight=False, markup=False)
-
 
 @contextmanager
 def _progress() -> Iterator[Any]:
@@ -112,7 +105,7 @@ def eval_cmd(
         raise  # refused before any generation: there are no predictions to point at
     except BaseException:  # out of memory, Ctrl-C ...: the finished batches are on disk
         if predictions.exists():
-            _note(f"evaluation stopped; the predictions finished so far are in {predictions}")
+            say(f"evaluation stopped; the predictions finished so far are in {predictions}")
         raise
     _print_result(result, as_json)
 
@@ -121,52 +114,52 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
     report = result.report
     verdict = f"valid_cases={report.valid_cases}/{report.total}"
     if as_json:
-        _note(verdict)
+        say(verdict)
         emit_json(result.to_dict())
     else:
         typer.echo(verdict)
     for warning in result.warnings:
-        _note(f"warning: {warning}")
+        say(f"warning: {warning}")
     print_summary(report, result.files["html"])
     if result.constrained:
         c = result.constrained
         mae = "-" if c.mae is None else f"{c.mae:.3f}"
-        _note(f"constrained (not the headline): valid {c.valid_cases}/{c.total}, MAE {mae} -> {result.files['constrained_html']}")
+        say(f"constrained (not the headline): valid {c.valid_cases}/{c.total}, MAE {mae} -> {result.files['constrained_html']}")
     if result.distribution:
         _print_distribution(result.distribution, result.files["distribution"])
     if result.pushed:
-        _note(f"results: {result.pushed['url']}")
+        say(f"results: {result.pushed['url']}")
 
 
 def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
     def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
         evaluated = evaluated_of(ledger, job_id)
         if evaluated is None:
-            _note(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {job_id}")
+            say(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {job_id}")
             return
         details = result["evaluated"] = evaluated["details"]
         verdict = f"valid_cases={details['valid_cases']}/{details['total']}"
         if as_json:
-            _note(verdict)
+            say(verdict)
         else:
             typer.echo(verdict)
         if details.get("pushed"):
-            _note(f"results: {details['pushed']['url']}")
+            say(f"results: {details['pushed']['url']}")
 
     run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, on_completed)
 
 
 def _print_distribution(dist: DistributionReport, path: Path) -> None:
     mae = dist.mae
-    _note(
+    say(
         f"distribution (not the headline): MAE expected {mae['expected']:.3f}, rounded {mae['expected_rounded']:.3f},"
         f" argmax {mae['argmax']:.3f} over all {dist.total} rows -> {path}"
     )
     vs = dist.vs_greedy
     if vs is None or vs.expected_beats_greedy is None:
-        _note("  greedy decoding gave no valid object: nothing to compare the expected value with")
+        say("  greedy decoding gave no valid object: nothing to compare the expected value with")
         return
-    _note(
+    say(
         f"  on the {vs.rows} rows where greedy is valid: expected {vs.mae['expected']:.3f}"
         f" (rounded {vs.mae['expected_rounded']:.3f}) vs greedy {vs.mae['greedy']:.3f}:"
         f" the expected value {'beats' if vs.expected_beats_greedy else 'does not beat'} greedy decoding on MAE"
@@ -205,12 +198,12 @@ def predict(
         fail("no requests to predict")
     for entry in requests:
         if "error" in entry:
-            _note(f"error: {entry['error']} (its output line is an error object; the other lines are answered)")
+            say(f"error: {entry['error']} (its output line is an error object; the other lines are answered)")
     with console.status("loading the model"):
         predictor = Predictor.load(**dataclasses.asdict(cfg))
     results = predictor.predict_requests(requests)
     for warning in predictor.warnings:
-        _note(f"warning: {warning}")
+        say(f"warning: {warning}")
     for result in results:
         sys.stdout.write(json.dumps(result, ensure_ascii=False) + "\n")
     sys.stdout.flush()

@@ -12,23 +12,18 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import RunOn, TrainConfig, load_train_config, parse_overrides
-from ..errors import HiddenParamsError
 from ..jobs import JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.train import describe_train, launch_train, plan_train
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
-from .app import JsonOpt, app, console, emit_json, fail
+from .app import JsonOpt, app, console, emit_json, fail, say
 from .options import config_options
 
 ArtifactsOpt = typer.Option(
     None, "--artifacts-dir", help=f"Holds the ledger and the local jobs (default: ${ARTIFACTS_ENV} or ./artifacts)."
 )
 stdout = Console(soft_wrap=False)  # tables are the command's output: stdout, unlike messages (stderr)
-
-
-def _echo_log(line: str) -> None:
-    console.print(line, markup=False, highlight=False)
 
 
 def _print_failure(status: JobStatus) -> None:
@@ -38,8 +33,8 @@ def _print_failure(status: JobStatus) -> None:
     if status.log_tail:
         console.print("last lines of its log:", highlight=False)
         for line in status.log_tail:
-            _echo_log(f"  {line}")
-    console.print(f"full log: hiddenparams logs {status.job_id}", highlight=False, markup=False)
+            say(f"  {line}")
+    say(f"full log: hiddenparams logs {status.job_id}")
 
 
 @app.command()
@@ -65,13 +60,10 @@ def train(
     folder with config.json, or on the Hub), repo names must be valid, and hf-jobs needs a token. Every submission
     writes a line to the ledger.
     """
-    try:
-        values = parse_overrides(set_values) | overrides
-        plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
-        run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json,
-                   result={"model_repo": plan.spec.model_repo})  # fmt: skip
-    except HiddenParamsError as exc:
-        fail(redact(str(exc)))
+    values = parse_overrides(set_values) | overrides
+    plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
+    run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json,
+               result={"model_repo": plan.spec.model_repo})  # fmt: skip
 
 
 def run_as_job(
@@ -111,9 +103,9 @@ def follow_submission(
     result = {"job_id": handle.job_id, "backend": handle.backend, "job_url": handle.url, **result}
     if not as_json:
         typer.echo(handle.job_id)
-        console.print(f"submitted to {handle.backend}: {handle.url}", highlight=False, markup=False)
+        say(f"submitted to {handle.backend}: {handle.url}")
         if not wait:
-            console.print(f"follow it: hiddenparams logs {handle.job_id} --follow", highlight=False, markup=False)
+            say(f"follow it: hiddenparams logs {handle.job_id} --follow")
     status: JobStatus | None = None
     if wait:
         try:
@@ -139,7 +131,7 @@ def show_dry_run(spec: dict[str, Any], as_json: bool) -> None:
     if as_json:
         emit_json(spec)
         for warning in spec.get("warnings", []):
-            console.print(f"warning: {warning}", highlight=False, markup=False)
+            say(f"warning: {warning}")
     else:
         print_spec(spec)
 
@@ -171,7 +163,7 @@ def print_spec(spec: dict[str, Any]) -> None:
         "dry run: nothing submitted (--json prints the full spec)",
     ]
     for line in lines:
-        console.print(line, highlight=False, markup=False)
+        say(line)
 
 
 @app.command()
@@ -188,7 +180,7 @@ def status(
         emit_json(redact_obj({"ledger": str(ledger.path), "jobs": [row.to_dict() for row in rows]}))
         return
     if not rows:
-        console.print(f"no jobs or models in {ledger.path} yet", highlight=False, markup=False)
+        say(f"no jobs or models in {ledger.path} yet")
         return
     table = Table(title=f"hiddenparams jobs ({ledger.path})", show_lines=True)
     for column in ("job", "state", "model", "kind", "job url"):
@@ -231,7 +223,7 @@ def logs(
     except KeyboardInterrupt:
         fail(f"stopped following; the job keeps running (hiddenparams cancel {job_id} stops it)", code=130)
     ended = " ".join(x for x in (f"job {job_id} ended {status.stage.value}", status.message) if x)
-    console.print(ended, highlight=False, markup=False)
+    say(ended)
     if not status.ok:
         raise typer.Exit(1)
 
@@ -254,7 +246,7 @@ def cancel(
     if as_json:
         emit_json({**result.to_dict(), "cancelling": not result.finished})
     elif result.finished:
-        console.print(f"{job_id}: {result.stage.value}", highlight=False, markup=False)
+        say(f"{job_id}: {result.stage.value}")
     else:
         console.print(
             f"{job_id}: cancelling (the backend still reports {result.stage.value}; `hiddenparams status` shows when"

@@ -21,13 +21,9 @@ from ..jobs.merge import (
 from ..ledger import Ledger
 from ..merge import MERGE_NOTE, MergeConfig, run
 from ..merge_check import MergeRefused
-from .app import JsonOpt, app, console, emit_json, fail
+from .app import JsonOpt, app, console, emit_json, fail, say
 from .jobs_cmds import ArtifactsOpt, run_as_job
 from .options import config_options
-
-
-def _say(line: str) -> None:
-    console.print(line, highlight=False, markup=False)
 
 
 @app.command("merge")
@@ -62,7 +58,7 @@ def merge_cmd(
     event is recorded when the job is seen completed (--wait, or `hiddenparams status`). On hf-jobs the models must
     be on the Hub and --push-to is required (the job's disk is ephemeral).
     """
-    _say(MERGE_NOTE)
+    say(MERGE_NOTE)
     if private is not None:
         overrides["private"] = private
     cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=MergeConfig)
@@ -76,24 +72,24 @@ def merge_cmd(
         with console.status("merging") as status:
             result = run(cfg, Ledger(artifacts_dir), on_stage=status.update)
     except MergeRefused as exc:
-        _say(exc.check.line())  # the figures behind the refusal; the one error handler prints the refusal itself
+        say(exc.check.line())  # the figures behind the refusal; the one error handler prints the refusal itself
         raise
-    _say(result.equivalence.line())
+    say(result.equivalence.line())
     if as_json:
         emit_json(result.to_dict())
         return
     typer.echo(result.out)
     if result.pushed:
-        _say(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})")
+        say(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})")
 
 
 def _merge_as_job(job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
     def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
         merged = merged_of(ledger, job_id)
         if merged is None:
-            _say(f"the job completed but its log has no MERGE_SUMMARY line: hiddenparams logs {job_id}")
+            say(f"the job completed but its log has no MERGE_SUMMARY line: hiddenparams logs {job_id}")
             return
         details = result["merged"] = merged["details"]
-        _say(f"merged: {merged['model_repo']} (max |logit difference| {details['max_abs_logit_diff']:.3g})")
+        say(f"merged: {merged['model_repo']} (max |logit difference| {details['max_abs_logit_diff']:.3g})")
 
     run_as_job(plan_merge(job), describe_merge, launch_merge, dry_run, wait, artifacts_dir, as_json, on_completed)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 
 from ..tiny import TinySpec, make_tiny_model
-from .app import JsonOpt, app, console, emit_json
+from .app import JsonOpt, app, console, emit_json, say
 
 
 @app.command("make-tiny-model")
@@ -52,7 +52,7 @@ def demo(
         emit_json(result.__dict__)
         return
     for sentence in result.verdict:
-        console.print(sentence, highlight=False, markup=False)
+        say(sentence)
     for mode in result.valid:
         mae = result.mae[mode]
         console.print(f"{mode:>8}: valid_cases={result.valid[mode]}  mae={'-' if mae is None else f'{mae:.3f}'} (over valid)",
