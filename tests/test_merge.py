@@ -173,7 +173,10 @@ def test_fp8_base_is_merged_in_bf16_never_fp8(tiny_model_dir, tmp_path):
     out = tmp_path / "merged"
     result = runner.invoke(app, merge_args(base, adapter, out, tmp_path / "artifacts"))
     assert result.exit_code == 0, result.output
-    assert json.loads((out / "merge_info.json").read_text())["equivalence"]["dtype"] == "bfloat16"
+    check = json.loads((out / "merge_info.json").read_text())["equivalence"]
+    assert check["dtype"] == "bfloat16"
+    # An untrained adapter (B = 0) changes nothing: the pass is true, and the output says it proves little.
+    assert check["adapter_effect"] == 0 and check["discriminating"] is False and "cannot tell" in result.output
     assert "quantization_config" not in json.loads((out / "config.json").read_text())
     with safe_open(out / "model.safetensors", "pt") as f:
         dtypes = {f.get_slice(k).get_dtype() for k in f.keys()}
@@ -296,3 +299,30 @@ def test_a_bf16_merge_passes_and_one_that_lost_the_adapter_is_refused(tiny_model
     result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, lost, tmp_path / "b", "--dtype", "bfloat16"))
     assert result.exit_code != 0 and "refusing to write" in said(result) and "--dtype float32" in said(result)
     assert not lost.exists()
+
+
+def test_embeddings_trained_in_full_without_the_tie_are_saved_untied(tiny_model_dir, tmp_path):
+    """An adapter that trained `embed_tokens` in full without keeping the tie to `lm_head`: the merged model has two
+    tensors, and its saved config must say so, or a reload rebuilds the head from the new embeddings."""
+    from peft import LoraConfig, get_peft_model
+    from peft.utils.other import ModulesToSaveWrapper
+
+    model, _ = load_model(str(tiny_model_dir))
+    config = LoraConfig(target_modules=r".*language_model.*\.(q_proj|v_proj)", r=2, init_lora_weights=False,
+                        modules_to_save=["embed_tokens"])  # fmt: skip
+    adapted = get_peft_model(model, config)
+    (wrapper,) = [m for m in adapted.modules() if isinstance(m, ModulesToSaveWrapper)]
+    with torch.no_grad():
+        wrapper.modules_to_save["default"].weight.add_(torch.randn_like(wrapper.modules_to_save["default"].weight))
+    adapter = tmp_path / "adapter"
+    adapted.save_pretrained(adapter)
+    load_tokenizer(str(tiny_model_dir)).save_pretrained(adapter)
+    out = tmp_path / "merged"
+    result = runner.invoke(app, merge_args(tiny_model_dir, adapter, out, tmp_path / "artifacts"))
+    assert result.exit_code == 0, result.output
+    assert json.loads((out / "config.json").read_text())["text_config"]["tie_word_embeddings"] is False
+    reloaded, tokenizer, _ = load_for_inference(model_id=str(out))
+    reference, _, _ = load_for_inference(base_model_id=str(tiny_model_dir), adapter_id=str(adapter))
+    ids = torch.tensor([tokenizer("quiet piano for a rainy night")["input_ids"]])
+    with torch.no_grad():
+        torch.testing.assert_close(reloaded(input_ids=ids).logits, reference(input_ids=ids).logits, atol=1e-3, rtol=0)

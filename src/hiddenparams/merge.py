@@ -224,7 +224,7 @@ def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str]
             "base_model_id": cfg.base_model_id,
             "adapter_model_id": cfg.adapter_model_id,
             "model_class": description["model_class"],
-            "equivalence": asdict(check),
+            "equivalence": {**asdict(check), "discriminating": check.discriminating},
             "probes": {"fixed": [text for text, _ in PROBE_REQUESTS], "data_rows": len(probe_rows)},
             "note": MERGE_NOTE,
             "provenance": provenance(cfg, inputs),
