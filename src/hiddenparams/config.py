@@ -282,6 +282,11 @@ def job_parser(prog: str, description: str) -> argparse.ArgumentParser:
 
 def job_configs(args: argparse.Namespace, *classes: type[Any]) -> tuple[Any, ...]:
     """The configs of `job_parser`'s arguments: the YAML file, then the JSON config, then `--set`, each winning."""
-    overrides = json.loads(args.config_json) if args.config_json else {}
+    try:
+        overrides = json.loads(args.config_json) if args.config_json else {}
+    except json.JSONDecodeError as exc:
+        raise ConfigError(f"--config-json: not JSON ({exc})") from None
+    if not isinstance(overrides, dict):
+        raise ConfigError("--config-json: not a JSON object of config fields")
     overrides.update(parse_overrides(args.set))
     return load_configs(args.config, overrides, *classes)

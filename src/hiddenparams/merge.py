@@ -104,10 +104,12 @@ class MergeResult:
 
 
 def stored_dtype(model_id: str) -> Any:
-    """The dtype the checkpoint's weights are stored in (`config.dtype`); float32 when the config does not say."""
+    """The dtype the checkpoint's weights are stored in (`dtype` of the config, or of its text model's); float32 when
+    neither says (then `--dtype` chooses)."""
     import torch
 
-    stored = getattr(load_config(model_id), "dtype", None)
+    config = load_config(model_id)
+    stored = getattr(config, "dtype", None) or getattr(getattr(config, "text_config", None), "dtype", None)
     dtype = getattr(torch, str(stored).removeprefix("torch."), None) if stored else None
     return dtype if isinstance(dtype, torch.dtype) else torch.float32
 

@@ -61,8 +61,8 @@ def read_repo(model_repo: str) -> RepoState:
 def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
     """Append a ledger line when the stage differs from the last one recorded: `state` while the job runs, `finished`
     for the first terminal stage (with the log tail and how to read the log when it failed, with the repo kind when
-    it completed), `model_pushed` when a completed job's Hub repo holds a model, and `evaluated` when a completed eval
-    job's log holds its results."""
+    it completed), `model_pushed` when a completed job's Hub repo holds a model, and `evaluated` / `merged` when a completed
+    eval / merge job's log holds its results."""
     if entry.state == status.stage.value:
         return
     details: dict[str, Any] = {
