@@ -36,7 +36,7 @@ from ..ledger import Ledger
 from ..predict import PredictConfig, Predictor, check_texts, read_requests
 from ..value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail, say
-from .jobs_cmds import ArtifactsOpt, run_as_job
+from .jobs_cmds import ArtifactsOpt, refuse_job_flags, run_as_job
 from .options import config_options
 from .score_cmds import print_summary
 
@@ -67,11 +67,15 @@ def eval_cmd(
     backend: Optional[str] = typer.Option(
         None, "--backend", help=f"Run as a job: {' | '.join(BACKENDS)} (default: here, in this process)."
     ),
-    flavor: str = typer.Option(DEFAULT_FLAVOR, "--flavor", help="hf-jobs hardware, e.g. a10g-small, a100-large."),
+    flavor: Optional[str] = typer.Option(
+        None, "--flavor", help=f"hf-jobs hardware, e.g. a10g-small, a100-large (default: {DEFAULT_FLAVOR})."
+    ),
     namespace: Optional[str] = typer.Option(
         None, "--namespace", help="hf-jobs owner (default: the namespace of --push-results-to)."
     ),
-    timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="hf-jobs time limit, e.g. 90m."),
+    timeout: Optional[str] = typer.Option(
+        None, "--timeout", help=f"hf-jobs time limit, e.g. 90m (default: {DEFAULT_TIMEOUT})."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
@@ -91,12 +95,10 @@ def eval_cmd(
     """
     cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=EvalConfig)
     if backend is not None:
-        job = EvalJob(cfg, backend=backend, flavor=flavor, timeout=timeout, namespace=namespace)
+        job = EvalJob(cfg, backend, flavor or DEFAULT_FLAVOR, timeout or DEFAULT_TIMEOUT, namespace)
         _eval_as_job(job, dry_run, wait, artifacts_dir, as_json)
         return
-    job_only = {"--namespace": namespace, "--dry-run": dry_run, "--wait": wait}
-    if any(job_only.values()):
-        fail(f"{', '.join(f for f, v in job_only.items() if v)}: only with --backend {' or '.join(BACKENDS)}")
+    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait)
     predictions = Path(cfg.out or "") / "predictions.jsonl"
     try:
         with _progress() as on_rows:

@@ -12,7 +12,7 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import RunOn, TrainConfig, load_train_config, parse_overrides
-from ..jobs import JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
+from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.train import describe_train, launch_train, plan_train
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
@@ -64,6 +64,13 @@ def train(
     plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
     run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json,
                result={"model_repo": plan.spec.model_repo})  # fmt: skip
+
+
+def refuse_job_flags(**given: Any) -> None:
+    """Job flags (`--flavor`, `--wait`, ...) given without `--backend` would be ignored without a word: refuse them."""
+    named = [f"--{name.replace('_', '-')}" for name, value in given.items() if value not in (None, False)]
+    if named:
+        fail(f"{', '.join(named)}: only with --backend {' or '.join(BACKENDS)}")
 
 
 def run_as_job(

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 import typer
 
@@ -21,8 +21,8 @@ from ..jobs.merge import (
 from ..ledger import Ledger
 from ..merge import MERGE_NOTE, MergeConfig, run
 from ..merge_check import MergeRefused
-from .app import JsonOpt, app, console, emit_json, fail, say
-from .jobs_cmds import ArtifactsOpt, run_as_job
+from .app import JsonOpt, app, console, emit_json, say
+from .jobs_cmds import ArtifactsOpt, refuse_job_flags, run_as_job
 from .options import config_options
 
 
@@ -40,11 +40,15 @@ def merge_cmd(
     backend: str | None = typer.Option(
         None, "--backend", help=f"Run as a job: {' | '.join(BACKENDS)} (default: here, in this process)."
     ),
-    flavor: str = typer.Option(DEFAULT_FLAVOR, "--flavor", help="hf-jobs hardware, e.g. cpu-upgrade, a10g-small."),
+    flavor: Optional[str] = typer.Option(
+        None, "--flavor", help=f"hf-jobs hardware, e.g. cpu-upgrade, a10g-small (default: {DEFAULT_FLAVOR})."
+    ),
     namespace: str | None = typer.Option(
         None, "--namespace", help="hf-jobs owner (default: the namespace of --push-to)."
     ),
-    timeout: str = typer.Option(DEFAULT_TIMEOUT, "--timeout", help="hf-jobs time limit, e.g. 90m."),
+    timeout: Optional[str] = typer.Option(
+        None, "--timeout", help=f"hf-jobs time limit, e.g. 90m (default: {DEFAULT_TIMEOUT})."
+    ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
     artifacts_dir: Path | None = ArtifactsOpt,
@@ -63,11 +67,10 @@ def merge_cmd(
         overrides["private"] = private
     cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=MergeConfig)
     if backend is not None:
-        _merge_as_job(MergeJob(cfg, backend, flavor, timeout, namespace), dry_run, wait, artifacts_dir, as_json)
+        job = MergeJob(cfg, backend, flavor or DEFAULT_FLAVOR, timeout or DEFAULT_TIMEOUT, namespace)
+        _merge_as_job(job, dry_run, wait, artifacts_dir, as_json)
         return
-    job_only = {"--namespace": namespace, "--dry-run": dry_run, "--wait": wait}
-    if any(job_only.values()):
-        fail(f"{', '.join(f for f, v in job_only.items() if v)}: only with --backend {' or '.join(BACKENDS)}")
+    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait)
     try:
         with console.status("merging") as status:
             result = run(cfg, Ledger(artifacts_dir), on_stage=status.update)
