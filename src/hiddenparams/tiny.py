@@ -33,6 +33,11 @@ assert not set(_OTHER_KEYS) & set(KEYS)
 _OTHER_SYSTEM = "Describe the request as one JSON object with the keys {keys}, each an integer from {lo} to {hi}."
 
 
+# The TinySpec fields that are Ministral3Config fields of the same name: the text model's shape.
+_TEXT_SHAPE = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
+               "head_dim", "max_position_embeddings")  # fmt: skip
+
+
 @dataclass(frozen=True)
 class TinySpec:
     vocab_size: int = 1536
@@ -80,13 +85,7 @@ def build_model(spec: TinySpec, vocab_size: int) -> Any:
     torch.manual_seed(spec.seed)
     text = Ministral3Config(
         vocab_size=vocab_size,
-        hidden_size=spec.hidden_size,
-        intermediate_size=spec.intermediate_size,
-        num_hidden_layers=spec.num_hidden_layers,
-        num_attention_heads=spec.num_attention_heads,
-        num_key_value_heads=spec.num_key_value_heads,
-        head_dim=spec.head_dim,
-        max_position_embeddings=spec.max_position_embeddings,
+        **{name: getattr(spec, name) for name in _TEXT_SHAPE},
         # YaRN as in the real model, with a consistent original context so transformers does not warn.
         rope_parameters={
             "rope_type": "yarn",
