@@ -364,3 +364,19 @@ def test_train_texts_without_vocabulary_skip_tfidf_only():
     report = score(ROWS, OUTPUTS, train)
     assert set(report.baselines) == {"train_mean"} and "vocabulary" in report.baselines_skipped["tfidf_ridge"]
     assert "tfidf_ridge" not in report.to_dict()["baselines"]
+
+
+def test_tfidf_ridge_is_fitted_once_per_split_and_its_answers_cannot_be_altered_by_a_caller():
+    from hiddenparams.sample import generate_rows
+    from hiddenparams.score import _fit_tfidf_ridge, _tfidf_ridge
+
+    rows = [Row(r["id"], r["request_text"], r["hidden_params"]) for r in generate_rows(120, seed=3)]
+    train, texts = rows[:100], [r.request_text for r in rows[100:]]
+    _fit_tfidf_ridge.cache_clear()
+    first = _tfidf_ridge(train, texts)
+    first[:] = -1  # a caller writing into its copy
+    second = _tfidf_ridge(train, texts)
+    assert _fit_tfidf_ridge.cache_info().hits == 1
+    assert second.min() >= 0 and second.shape == (20, len(KEYS))
+    relabelled = [Row(r.id, r.request_text, {**r.hidden_params, "energy": 10 - r.hidden_params["energy"]}) for r in train]
+    assert not (_tfidf_ridge(relabelled, texts) == second).all()  # other labels are another fit, not a stale answer
