@@ -4,7 +4,11 @@ offline on a CPU.
 `Mistral3ForConditionalGeneration` with a one-layer Pixtral tower, the projector and a ~0.5M-parameter
 `Ministral3` text model (tied embeddings, YaRN rope), a small byte-level BPE vocabulary that keeps the tekken
 control-token ids (so the chat format is the real one, token for token in structure), and a brief full-parameter
-pre-training. LoRA on a randomly initialised base stalls (frozen tied embeddings of init scale cap the logits);
+pre-training. Two tokenizer choices depart from tekken because a base this small cannot absorb what they cost
+(docs/BENCHMARKS.md "Demo", issue 11): text is lower-cased before tokenisation (a 0.5M-parameter base never learns
+that "PLAY" and "play" mean the same: upper-case requests scored MAE 2.6 against 0.8), and "10" is one token (with
+digits split one by one, "1" opens both 1 and 10, and the readout of a small model has to fold the 0..10 scale
+back on itself). The pre-training JSON is dense: about one word in three moves a key (`_word_effects`). LoRA on a randomly initialised base stalls (frozen tied embeddings of init scale cap the logits);
 the pre-training fixes that. It never sees the labelled task: it models unlabelled request text and JSON objects
 of *other* keys valued by a random function of the words, so whatever the adapter adds later is learned from the labels.
 """
@@ -40,7 +44,7 @@ _TEXT_SHAPE = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_att
 
 @dataclass(frozen=True)
 class TinySpec:
-    vocab_size: int = 1536
+    vocab_size: int = 1536  # the BPE's own tokens; "10" comes on top when ten_token
     hidden_size: int = 128
     intermediate_size: int = 384
     num_hidden_layers: int = 2
@@ -53,14 +57,21 @@ class TinySpec:
     pretrain_lr: float = 3e-3
     corpus_size: int = 12000
     seed: int = 0
+    lowercase: bool = True  # text lower-cased before tokenisation (special tokens are not)
+    ten_token: bool = True  # "10" one token; every other digit still split one by one
+    effect_every: int = 3  # in the pre-training JSON, about one word in this many moves a key
 
 
-def build_tokenizer(texts: list[str], vocab_size: int) -> Any:
-    """Byte-level BPE trained on `texts`, digits split one by one (as tekken does), tekken control ids 0..19."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def build_tokenizer(texts: list[str], vocab_size: int, lowercase: bool = True, ten_token: bool = True) -> Any:
+    """Byte-level BPE trained on `texts`, digits split one by one (as tekken does) except "10" when `ten_token`
+    (an added token, so it is matched before the digit split), text lower-cased when `lowercase`, tekken control
+    ids 0..19."""
+    from tokenizers import Tokenizer, decoders, models, normalizers, pre_tokenizers, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
+    if lowercase:
+        tok.normalizer = normalizers.Lowercase()
     tok.pre_tokenizer = pre_tokenizers.Sequence(
         [pre_tokenizers.Digits(individual_digits=True), pre_tokenizers.ByteLevel(add_prefix_space=False)]
     )
@@ -72,6 +83,8 @@ def build_tokenizer(texts: list[str], vocab_size: int) -> Any:
         show_progress=False,
     )
     tok.train_from_iterator(texts, trainer=trainer)
+    if ten_token:
+        tok.add_tokens(["10"])
     fast = PreTrainedTokenizerFast(tokenizer_object=tok, chat_template=MINISTRAL3_CHAT_TEMPLATE, **SPECIAL_TOKENS)
     for i, name in enumerate(TEKKEN_CONTROL_TOKENS):
         assert fast.convert_tokens_to_ids(name) == i, f"control token {name} must keep tekken id {i}"
@@ -115,21 +128,23 @@ def build_model(spec: TinySpec, vocab_size: int) -> Any:
     return Mistral3ForConditionalGeneration(config)
 
 
-def _word_effects(text: str, key: str) -> int:
-    """A random, fixed labelling function of the words of a text: about one word in six moves `key` by 1..3.
+def _word_effects(text: str, key: str, every: int = 6) -> int:
+    """A random, fixed labelling function of the words of a text: about one word in `every` moves `key` by 1..3.
 
     Unrelated to our six parameters, it teaches the base that JSON values depend on the request's words, so the
-    adapter only has to learn which words matter for which of our keys.
+    adapter only has to learn which words matter for which of our keys. How dense the effects are shapes what the
+    base learns to do: in our requests most words belong to some cue and every cue moves most keys, so the adapter
+    needs a base that adds up many effects, not one that picks out a rare word (TinySpec.effect_every).
     """
     total = 0
     for word in re.findall(r"\w+", text.casefold()):
         h = zlib.crc32(f"{key}|{word}".encode())
-        if h % 6 == 0:
+        if h % every == 0:
             total += (1 + (h >> 8) % 3) * (1 if (h >> 16) % 2 else -1)
     return max(MIN_VALUE, min(MAX_VALUE, 5 + total))
 
 
-def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int) -> list[str]:
+def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int, every: int = 6) -> list[str]:
     """Plain request text, our system prompt as plain text (so its tokens, key names included, have trained
     embeddings: frozen tied embeddings of init scale would cap their logits under LoRA), and chat turns that answer
     with JSON objects of other keys, valued by `_word_effects`."""
@@ -144,7 +159,7 @@ def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int) -> list[str]
             corpus.append(f"{tokenizer.bos_token}{SYSTEM_PROMPT} {user_message(text)}{tokenizer.eos_token}")
             continue
         keys = rng.sample(_OTHER_KEYS, rng.randint(3, 7))
-        answer = json.dumps({k: _word_effects(text, k) for k in keys}, separators=(", ", ": "))
+        answer = json.dumps({k: _word_effects(text, k, every) for k in keys}, separators=(", ", ": "))
         system = _OTHER_SYSTEM.format(keys=", ".join(keys), lo=MIN_VALUE, hi=MAX_VALUE)
         messages = [
             {"role": "system", "content": system},
@@ -194,12 +209,13 @@ def make_tiny_model(out: str | Path, spec: TinySpec = TinySpec()) -> dict[str, A
     # never see a labelled example.
     shapes = [json.dumps(dict.fromkeys(keys, 10), separators=(", ", ": ")) for keys in (KEYS, _OTHER_KEYS)]
     vocab_corpus = texts + [_OTHER_SYSTEM, SYSTEM_PROMPT, user_message(""), *shapes] * 400
-    tokenizer = build_tokenizer(vocab_corpus, spec.vocab_size)
+    tokenizer = build_tokenizer(vocab_corpus, spec.vocab_size, spec.lowercase, spec.ten_token)
     model = build_model(spec, len(tokenizer))
     summary: dict[str, Any] = {"spec": asdict(spec), "parameters": sum(p.numel() for p in model.parameters())}
     if spec.pretrain_steps > 0:
         with tempfile.TemporaryDirectory() as tmp:
-            summary["pretrain_loss"] = pretrain(model, tokenizer, pretraining_corpus(tokenizer, texts, spec.seed), spec, Path(tmp))
+            corpus = pretraining_corpus(tokenizer, texts, spec.seed, spec.effect_every)
+            summary["pretrain_loss"] = pretrain(model, tokenizer, corpus, spec, Path(tmp))
     model.generation_config.eos_token_id = tokenizer.eos_token_id
     model.generation_config.pad_token_id = tokenizer.pad_token_id
     model.generation_config.bos_token_id = tokenizer.bos_token_id

@@ -130,7 +130,8 @@ def score_only_completion_positions_on_cpu() -> bool:
     TRL 1.16 projects every position through the LM head in tiles on devices without Triton, so that tile shapes
     stay fixed for graph compilers (Neuron), and masks the prompt's positions afterwards. On CPU nothing recompiles,
     and the prompt is three quarters of a row here (79 of 105 tokens on the demo's data): scoring the completion
-    alone gives the same loss and metrics and trains the tiny model 1.65x faster (docs/BENCHMARKS.md "Demo").
+    alone gives the same loss and metrics and a training step of the tiny model 1.3-2.2x faster (docs/BENCHMARKS.md
+    "Demo", third round).
     Returns whether the switch was made (False with a TRL that has no such switch: training is unchanged).
     """
     import trl.trainer.utils as trl_utils

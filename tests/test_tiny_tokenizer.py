@@ -1,0 +1,52 @@
+"""The embedded default's tokenizer: the tekken chat structure kept, text lower-cased, "10" one token."""
+
+import pytest
+
+from hiddenparams.chat_format import TEKKEN_CONTROL_TOKENS
+from hiddenparams.sample import generate_texts
+from hiddenparams.schema import KEYS
+from hiddenparams.tiny import build_tokenizer
+from hiddenparams.value_scores import value_pieces
+
+
+@pytest.fixture(scope="module")
+def tokenizer():
+    return build_tokenizer(generate_texts(400, seed=7), vocab_size=400)
+
+
+def test_case_does_not_change_the_tokens_of_a_request(tokenizer):
+    assert tokenizer("PLAY Something Cozy")["input_ids"] == tokenizer("play something cozy")["input_ids"]
+
+
+def test_control_tokens_keep_their_tekken_ids_and_are_not_lower_cased(tokenizer):
+    messages = [{"role": "system", "content": "Rules"}, {"role": "user", "content": "HI"},
+                {"role": "assistant", "content": '{"energy": 10}'}]  # fmt: skip
+    ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
+    tokens = tokenizer.convert_ids_to_tokens(ids)
+    for name in ("[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[INST]", "[/INST]"):
+        assert ids[tokens.index(name)] == TEKKEN_CONTROL_TOKENS.index(name)
+    assert tokens[0] == "<s>" and tokens[-1] == "</s>"
+
+
+def test_ten_is_one_token_and_other_numbers_split_digit_by_digit(tokenizer):
+    def pieces(text):
+        return tokenizer.convert_ids_to_tokens(tokenizer(text, add_special_tokens=False)["input_ids"])
+
+    assert pieces("10") == ["10"]
+    assert [p for p in pieces("7 140") if p != "Ġ"] == ["7", "1", "4", "0"]
+    assert tokenizer.decode(tokenizer('{"energy": 10, "warmth": 1}', add_special_tokens=False)["input_ids"]) == (
+        '{"energy": 10, "warmth": 1}'
+    )
+
+
+def test_value_scoring_still_splits_at_every_value(tokenizer):
+    pieces = value_pieces(tokenizer)  # raises if a value's tokens merge with their neighbours
+    ten = pieces.candidates[0][10]
+    assert tokenizer.convert_ids_to_tokens(ten) == ["10", ","]
+    assert len(pieces.candidates[len(KEYS) - 1][10]) == 2
+
+
+def test_tekken_like_tokenizer_is_still_available(tokenizer):
+    plain = build_tokenizer(generate_texts(400, seed=7), vocab_size=400, lowercase=False, ten_token=False)
+    assert plain("PLAY")["input_ids"] != plain("play")["input_ids"]
+    assert len(plain("10", add_special_tokens=False)["input_ids"]) == 2
