@@ -50,3 +50,19 @@ def test_tekken_like_tokenizer_is_still_available(tokenizer):
     plain = build_tokenizer(generate_texts(400, seed=7), vocab_size=400, lowercase=False, ten_token=False)
     assert plain("PLAY")["input_ids"] != plain("play")["input_ids"]
     assert len(plain("10", add_special_tokens=False)["input_ids"]) == 2
+
+
+def test_pretraining_corpus_never_holds_our_keys_and_its_effects_are_dense(tokenizer):
+    import json
+    import re
+
+    from hiddenparams.tiny import _word_effects, pretraining_corpus
+
+    texts = generate_texts(300, seed=11)
+    corpus = pretraining_corpus(tokenizer, texts, seed=0, every=3)
+    answers = [json.loads(m.group(1)) for doc in corpus if (m := re.search(r"\[/INST\](\{.*\})</s>", doc))]
+    assert len(answers) > 100  # most documents are JSON turns
+    assert all(set(a).isdisjoint(KEYS) and all(0 <= v <= 10 for v in a.values()) for a in answers)
+    # One word in three moves a key, against one in six: far more requests get a value away from 5.
+    moved = {every: sum(_word_effects(t, "tempo", every) != 5 for t in texts) for every in (3, 6)}
+    assert moved[3] > moved[6] > 0

@@ -128,7 +128,7 @@ def build_model(spec: TinySpec, vocab_size: int) -> Any:
     return Mistral3ForConditionalGeneration(config)
 
 
-def _word_effects(text: str, key: str, every: int = 6) -> int:
+def _word_effects(text: str, key: str, every: int) -> int:
     """A random, fixed labelling function of the words of a text: about one word in `every` moves `key` by 1..3.
 
     Unrelated to our six parameters, it teaches the base that JSON values depend on the request's words, so the
@@ -144,7 +144,7 @@ def _word_effects(text: str, key: str, every: int = 6) -> int:
     return max(MIN_VALUE, min(MAX_VALUE, 5 + total))
 
 
-def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int, every: int = 6) -> list[str]:
+def pretraining_corpus(tokenizer: Any, texts: list[str], seed: int, every: int) -> list[str]:
     """Plain request text, our system prompt as plain text (so its tokens, key names included, have trained
     embeddings: frozen tied embeddings of init scale would cap their logits under LoRA), and chat turns that answer
     with JSON objects of other keys, valued by `_word_effects`."""
