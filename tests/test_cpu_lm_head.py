@@ -7,6 +7,8 @@ from trl.trainer.utils import add_fused_lm_head
 from hiddenparams.model import load_model
 from hiddenparams.train_job import score_only_completion_positions_on_cpu
 
+_ORIGINAL = trl_utils._use_triton  # TRL's own switch, restored before each case
+
 
 def _loss_and_grads(model_dir, compact: bool, monkeypatch):
     monkeypatch.setattr(trl_utils, "_use_triton", _ORIGINAL)
@@ -26,15 +28,14 @@ def _loss_and_grads(model_dir, compact: bool, monkeypatch):
     return out, grads
 
 
-_ORIGINAL = trl_utils._use_triton
-
 
 def test_scoring_the_completion_alone_gives_the_same_loss_metrics_and_gradients(tiny_model_dir, monkeypatch):
     full, full_grads = _loss_and_grads(tiny_model_dir, False, monkeypatch)
     compact, compact_grads = _loss_and_grads(tiny_model_dir, True, monkeypatch)
     assert torch.allclose(full.loss, compact.loss, atol=1e-6), (full.loss, compact.loss)
     mask = full.label_mask
-    assert torch.equal(mask, compact.label_mask) and int(mask.sum()) == 7 + 7 + 3  # labels 17..23 (20..23 masked in the last row)
+    # Labels 17..23 are scored after the shift (only 17..19 in the last row).
+    assert torch.equal(mask, compact.label_mask) and int(mask.sum()) == 7 + 7 + 3
     assert torch.allclose(full.entropy[mask], compact.entropy[mask], atol=1e-5)
     assert torch.equal(full.is_top1[mask], compact.is_top1[mask])
     assert full_grads.keys() == compact_grads.keys() and full_grads

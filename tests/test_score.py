@@ -378,5 +378,6 @@ def test_tfidf_ridge_is_fitted_once_per_split_and_its_answers_cannot_be_altered_
     second = _tfidf_ridge(train, texts)
     assert _fit_tfidf_ridge.cache_info().hits == 1
     assert second.min() >= 0 and second.shape == (20, len(KEYS))
-    relabelled = [Row(r.id, r.request_text, {**r.hidden_params, "energy": 10 - r.hidden_params["energy"]}) for r in train]
+    flipped = [r.hidden_params | {"energy": 10 - r.hidden_params["energy"]} for r in train]
+    relabelled = [Row(r.id, r.request_text, params) for r, params in zip(train, flipped)]
     assert not (_tfidf_ridge(relabelled, texts) == second).all()  # other labels are another fit, not a stale answer

@@ -8,8 +8,9 @@ pre-training. Two tokenizer choices depart from tekken because a base this small
 (docs/BENCHMARKS.md "Demo", issue 11): text is lower-cased before tokenisation (a 0.5M-parameter base never learns
 that "PLAY" and "play" mean the same: upper-case requests scored MAE 2.6 against 0.8), and "10" is one token (with
 digits split one by one, "1" opens both 1 and 10, and the readout of a small model has to fold the 0..10 scale
-back on itself). The pre-training JSON is dense: about one word in three moves a key (`_word_effects`). LoRA on a randomly initialised base stalls (frozen tied embeddings of init scale cap the logits);
-the pre-training fixes that. It never sees the labelled task: it models unlabelled request text and JSON objects
+back on itself). The pre-training JSON is dense: about one word in three moves a key (`_word_effects`).
+LoRA on a randomly initialised base stalls (frozen tied embeddings of init scale cap the logits); the pre-training
+fixes that. It never sees the labelled task: it models unlabelled request text and JSON objects
 of *other* keys valued by a random function of the words, so whatever the adapter adds later is learned from the labels.
 """
 
