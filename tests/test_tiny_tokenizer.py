@@ -52,17 +52,34 @@ def test_tekken_like_tokenizer_is_still_available(tokenizer):
     assert len(plain("10", add_special_tokens=False)["input_ids"]) == 2
 
 
-def test_pretraining_corpus_never_holds_our_keys_and_its_effects_are_dense(tokenizer):
+def test_pretraining_corpus_never_holds_our_keys_and_its_values_spread_like_our_labels(tokenizer):
     import json
     import re
+    import statistics
 
-    from hiddenparams.tiny import _word_effects, pretraining_corpus
+    from hiddenparams.tiny import TinySpec, pretraining_corpus
 
-    texts = generate_texts(300, seed=11)
-    corpus = pretraining_corpus(tokenizer, texts, seed=0, every=3)
+    spec = TinySpec()
+    texts = generate_texts(600, seed=11)
+    corpus = pretraining_corpus(tokenizer, texts, 0, spec.effect_factors, spec.factor_every, spec.json_share)
     answers = [json.loads(m.group(1)) for doc in corpus if (m := re.search(r"\[/INST\](\{.*\})</s>", doc))]
-    assert len(answers) > 100  # most documents are JSON turns
+    assert 0.75 < len(answers) / len(texts) < 0.85  # json_share of the documents are JSON turns
     assert all(set(a).isdisjoint(KEYS) and all(0 <= v <= 10 for v in a.values()) for a in answers)
-    # One word in three moves a key, against one in six: far more requests get a value away from 5.
-    moved = {every: sum(_word_effects(t, "tempo", every) != 5 for t in texts) for every in (3, 6)}
-    assert moved[3] > moved[6] > 0
+    values = [v for a in answers for v in a.values()]
+    # Our labels: standard deviation 2.4, 11% at 0 or 10. A spread far off either way teaches the base another task.
+    assert 2.0 < statistics.pstdev(values) < 3.2
+    assert 0.05 < sum(v in (0, 10) for v in values) / len(values) < 0.25
+
+
+def test_pretraining_values_are_sums_of_per_word_effects_read_through_shared_factors():
+    from hiddenparams.tiny import _key_signs, _word_effects, _word_factors
+
+    effect = {}
+    for word in ("cozy", "jazz", "loud", "piano"):
+        effect[word] = {k: _word_effects(word, k, 6, 5) - 5 for k in ("tempo", "mood", "grit")}
+        factors = _word_factors(word, 6, 5)
+        assert effect[word] == {k: sum(s * f for s, f in zip(_key_signs(k, 6), factors)) for k in effect[word]}
+    text = "cozy jazz loud piano"
+    for key in ("tempo", "mood", "grit"):
+        total = 5 + sum(effect[w][key] for w in effect)
+        assert _word_effects(text.upper(), key, 6, 5) == max(0, min(10, total))
