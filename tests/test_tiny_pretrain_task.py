@@ -72,3 +72,17 @@ def test_the_shipped_base_has_learned_its_pre_training_task(tokenizer):
     result = pretraining_task_mae(model, tokenizer, texts, spec.effect_factors, spec.factor_every)
     assert result["rows"] == 32 and result["valid"] >= 30
     assert result["mae"] < result["constant_mae"] / 4
+
+
+@pytest.mark.slow
+def test_make_tiny_model_records_and_prints_the_measurement(tmp_path):
+    from typer.testing import CliRunner
+
+    from hiddenparams.cli import app
+
+    out = tmp_path / "tiny"
+    result = CliRunner().invoke(app, ["make-tiny-model", "--out", str(out), "--pretrain-steps", "2"])
+    assert result.exit_code == 0, result.output
+    task = json.loads((out / "tiny_model.json").read_text())["pretrain_task"]
+    assert task["rows"] == 128 and task["constant_mae"] > 1
+    assert f"pre-training task on 128 unseen requests: {task['valid']} answered" in result.output

@@ -27,11 +27,12 @@ def make_tiny_model_cmd(
         emit_json({"out": str(out), **summary})
     else:
         loss, task = summary.get("pretrain_loss"), summary.get("pretrain_task")
-        console.print(f"tiny model: {summary['parameters']:,} parameters -> {out}" + (f" (pre-train loss {loss:.3f})" if loss else ""))
+        said = f"tiny model: {summary['parameters']:,} parameters -> {out}"
+        console.print(said + (f" (pre-train loss {loss:.3f})" if loss else ""))
         if task:
             say(
-                f"pre-training task on {task['rows']} unseen requests: {task['valid']} answered, value MAE {task['mae']} "
-                f"(answering 5 everywhere: {task['constant_mae']})"
+                f"pre-training task on {task['rows']} unseen requests: {task['valid']} answered, "
+                f"value MAE {task['mae']} (answering 5 everywhere: {task['constant_mae']})"
             )
 
 
