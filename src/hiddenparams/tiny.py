@@ -25,7 +25,7 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .chat_format import MINISTRAL3_CHAT_TEMPLATE, SPECIAL_TOKENS, TEKKEN_CONTROL_TOKENS
+from .chat_format import MINISTRAL3_CHAT_TEMPLATE, SPECIAL_TOKENS, TEKKEN_CONTROL_TOKENS, render_ids
 from .filemodes import ordinary_modes
 from .prompt import SYSTEM_PROMPT, user_message
 from .schema import KEYS, MAX_VALUE, MIN_VALUE
@@ -232,27 +232,26 @@ def pretraining_task_mae(
     """How well the base does its own pre-training JSON task: greedy answers for `keys_per_row` other keys on
     `texts` (use texts it was not pre-trained on), scored against `_word_effects`. A base that learned the values
     beats `constant_mae`, the error of answering 5 everywhere; one that only learned the JSON shape does not."""
-    import copy
-
     import torch
 
-    tokenizer = copy.deepcopy(tokenizer)  # left padding here must not reach the caller's (and a saved) tokenizer
+    from .generation import left_pad, model_device
+
     rng = random.Random(seed)
     prompts, truths = [], []
     for text in texts:
         keys = rng.sample(_OTHER_KEYS, keys_per_row)
         system = _OTHER_SYSTEM.format(keys=", ".join(keys), lo=MIN_VALUE, hi=MAX_VALUE)
         messages = [{"role": "system", "content": system}, {"role": "user", "content": user_message(text)}]
-        prompts.append(tokenizer.apply_chat_template(messages, add_generation_prompt=True, tokenize=False))
+        prompts.append(render_ids(tokenizer, messages, add_generation_prompt=True))
         truths.append({k: _word_effects(text, k, factors, every) for k in keys})
     answers = []
     model.eval()
     for start in range(0, len(prompts), batch_size):
-        batch = tokenizer(prompts[start : start + batch_size], add_special_tokens=False, padding=True,
-                          padding_side="left", return_tensors="pt")  # fmt: skip
-        with torch.no_grad():
-            out = model.generate(**batch, max_new_tokens=8 * keys_per_row, do_sample=False)
-        answers += tokenizer.batch_decode(out[:, batch["input_ids"].shape[1] :], skip_special_tokens=True)
+        ids, mask = left_pad(prompts[start : start + batch_size], tokenizer.pad_token_id, model_device(model))
+        with torch.inference_mode():
+            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8 * keys_per_row, do_sample=False,
+                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+        answers += tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
     errors, invalid = [], 0
     for answer, truth in zip(answers, truths, strict=True):
         try:
