@@ -43,7 +43,15 @@ COMMIT = "1" * 40  # the commit id FakeHub answers for every upload
 STAND_IN = '''\
 # /// script
 # requires-python = ">=3.11"
-# dependencies = ["pyyaml==6.0.4"]
+# dependencies = ["torch==2.13.0", "pyyaml==6.0.4"]
+#
+# [[tool.uv.index]]
+# name = "pytorch"
+# url = "https://download.pytorch.org/whl/cu126"
+# explicit = true
+#
+# [tool.uv.sources]
+# torch = { index = "pytorch" }
 # ///
 """A stand-in job: starts as every job does, then says where its package came from and echoes its arguments."""
 import sys
@@ -288,7 +296,9 @@ def test_dry_run_prints_the_full_spec_offline_without_the_token(hub, config_3b, 
     script = spec["script"]
     assert script["name"] == "train_job.py" and script["requires_python"]
     assert "torch==2.13.0" in script["dependencies"] and all("==" in d for d in script["dependencies"])
-    assert script["indexes"][0]["url"] == "https://download.pytorch.org/whl/cu128"
+    assert script["indexes"][0]["url"] == "https://download.pytorch.org/whl/cu126"  # a100-large: the oldest CUDA
+    assert spec["torch"] == {"version": "2.13.0", "build": "cu126", "index": script["indexes"][0]["url"],
+                             "driver_needed": "525.60"}  # fmt: skip
     code = spec["code"]
     assert code["wheel"] == f"hiddenparams-{code_version()}-py3-none-any.whl"
     assert code["repo"] == f"{NS}/ministral-hp-data"
@@ -336,6 +346,8 @@ def test_submit_then_running_then_completed_then_status(hub, config_3b, tmp_path
     assert hub.calls("GET", rf"/api/models/{BASE}")  # the base model was checked before submitting
     assert len(hub.calls("POST", rf"/api/datasets/{NS}/ministral-hp-data/commit/main")) == 1  # code and data together
     assert sorted(hub.committed[f"{NS}/ministral-hp-data@{COMMIT}"]) == dry["code"]["files"]
+    shipped_script = hub.committed[f"{NS}/ministral-hp-data@{COMMIT}"]["code/train_job.py"].decode()
+    assert f'# url = "{dry["torch"]["index"]}"' in shipped_script  # the index the dry run showed is the one shipped
     (post,) = hub.calls("POST", f"/api/jobs/{NS}")
     body = json.loads(post.content)
     assert body["command"] == [part.replace(AT_SUBMIT, COMMIT) for part in dry["command"]]
@@ -543,6 +555,7 @@ def test_the_job_boots_the_wheel_of_the_submitting_checkout(hub, hub_files, tmp_
     install = [sys.executable, "-m", "pip", "install", "-q", "--no-deps", "--no-index", "--target", site, wheel_url]
     assert subprocess.run(install, capture_output=True, text=True, timeout=120, check=False).returncode == 0
     (tmp_path / "job.py").write_bytes(urlopen(script_url).read())
+    assert 'url = "https://download.pytorch.org/whl/cpu"' in (tmp_path / "job.py").read_text()  # cpu-basic: CPU build
     env = {**os.environ, **body["environment"], "PYTHONPATH": str(site)}
     command = [sys.executable, "job.py", *args]
     job = subprocess.run(command, env=env, cwd=tmp_path, capture_output=True, text=True, timeout=120, check=False)

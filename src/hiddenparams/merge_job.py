@@ -12,12 +12,12 @@
 # ]
 #
 # [[tool.uv.index]]
-# name = "pytorch-cu128"
-# url = "https://download.pytorch.org/whl/cu128"
+# name = "pytorch"
+# url = "https://download.pytorch.org/whl/cu126"
 # explicit = true
 #
 # [tool.uv.sources]
-# torch = { index = "pytorch-cu128" }
+# torch = { index = "pytorch" }
 # ///
 """The merge job: `merge.run` on a `MergeConfig`, the same merge as `hiddenparams merge`. One plain script that runs
 unchanged as `python -m hiddenparams.merge_job` (the local backend) and as the uv script of a Hugging Face job.

@@ -19,13 +19,12 @@ from pathlib import Path
 from typing import Any
 
 from .provenance import code_version
+from .torch_builds import MIN_DRIVER
 
 FLAVOR_ENV = "HIDDENPARAMS_FLAVOR"
 PROCESSES_ENV = "HIDDENPARAMS_NUM_PROCESSES"
 LAUNCHED_ENV = "HIDDENPARAMS_LAUNCHED"
 REPORT_MARKER = "JOB_HOST "
-# The oldest NVIDIA driver each CUDA major version runs on (NVIDIA's CUDA compatibility tables).
-MIN_DRIVER = {"12": (525, 60), "13": (580, 0)}
 
 
 class NoGpu(RuntimeError):
@@ -80,7 +79,10 @@ def _driver_hint(torch_cuda: str | None, driver: str | None) -> str:
     except ValueError:
         have = ()
     if need and have and have < need:
-        return f"; CUDA {torch_cuda} needs driver >= {'.'.join(map(str, need))}: use a torch build for an older CUDA"
+        return (
+            f"; CUDA {torch_cuda} needs driver >= {'.'.join(map(str, need))}: this host needs a torch build for an"
+            " older CUDA (docs/JOBS.md, 'Which torch build')"
+        )
     return ""
 
 

@@ -16,12 +16,12 @@
 # ]
 #
 # [[tool.uv.index]]
-# name = "pytorch-cu128"
-# url = "https://download.pytorch.org/whl/cu128"
+# name = "pytorch"
+# url = "https://download.pytorch.org/whl/cu126"
 # explicit = true
 #
 # [tool.uv.sources]
-# torch = { index = "pytorch-cu128" }
+# torch = { index = "pytorch" }
 # ///
 """The training job: TRL SFTTrainer + PEFT LoRA on prompt-completion rows. One plain script that runs unchanged as
 `python -m hiddenparams.train_job`, as the uv script of a Hugging Face job, and under `accelerate launch`.

@@ -152,6 +152,8 @@ def print_spec(spec: dict[str, Any]) -> None:
             f"  timeout: {spec['timeout']}",
             f"script: {script['name']}; code: {spec['code']['wheel']} ({spec['code']['route']})",
             f"dependencies (pinned): {', '.join(script['dependencies'])}",
+            f"torch {spec['torch']['version']} {spec['torch']['build']} build from {spec['torch']['index']}"
+            + (f" (needs NVIDIA driver >= {spec['torch']['driver_needed']})" if spec["torch"]["driver_needed"] else ""),
             f"secrets: {', '.join(spec['secrets'])} (names only)",
         ]
     uploaded = spec["data"]["uploaded_from"]

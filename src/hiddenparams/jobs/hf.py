@@ -28,15 +28,18 @@ from ..hub import timeout_seconds  # re-exported: jobs.eval and the tests import
 from ..ledger import redact, redact_obj, register_secret
 from ..preflight import FLAVOR_ENV, PROCESSES_ENV
 from ..provenance import code_version
+from ..torch_builds import driver_needed, index_url
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
 from .ship import (
     Shipment,
     checkout,
     entry_file,
     git_commit,
+    job_script,
     planned,
     script_metadata,
     ship,
+    torch_pin,
     wheel_name,
 )
 
@@ -146,7 +149,8 @@ class HfJobsBackend:
         plan = planned(repo, spec.entry, spec.upload, AT_SUBMIT, wheel)
         arguments = self._uv_job_arguments(spec, plan)
         script = entry_file(spec.entry)
-        metadata = script_metadata(script)
+        text, build = job_script(spec.entry, spec.flavor)
+        metadata = script_metadata(script, text)
         return redact_obj(
             {
                 "backend": self.name,
@@ -161,6 +165,12 @@ class HfJobsBackend:
                     "requires_python": metadata.get("requires-python"),
                     "dependencies": metadata.get("dependencies", []),  # pinned: constraints/job.txt
                     "indexes": metadata.get("tool", {}).get("uv", {}).get("index", []),
+                },
+                "torch": {
+                    "version": torch_pin(metadata, script),
+                    "build": build,
+                    "index": index_url(build),
+                    "driver_needed": ".".join(map(str, driver)) if (driver := driver_needed(build)) else None,
                 },
                 "code": {
                     "route": "wheel of this checkout + job script, committed with the data in one commit to"
@@ -187,7 +197,7 @@ class HfJobsBackend:
         self.describe(spec)
         try:
             message = f"hiddenparams: {spec.name} job code and data (config {spec.config_hash or 'none'})"
-            shipped = ship(api, repo, spec.entry, spec.upload, message)
+            shipped = ship(api, repo, spec.entry, spec.flavor, spec.upload, message)
         except HUB_ERRORS as exc:
             hub_error(exc, f"uploading the job's code and data to the dataset {repo}")
         arguments = self._uv_job_arguments(spec, shipped)

@@ -8,7 +8,8 @@ a private dataset repo in ONE commit; the job then runs
 
 which is `huggingface_hub.run_uv_job(script=<script URL>, dependencies=[<wheel URL>])`. uv sends the job's HF_TOKEN
 secret with its requests to huggingface.co, so the private repo needs nothing more. The script stays a plain PEP 723
-file: its header pins the job's dependencies (from constraints/job.txt) and takes torch from the CUDA 12.8 index.
+file: its header pins the job's dependencies (from constraints/job.txt) and takes torch from an explicit PyTorch
+index, which `job_script` sets to the build for the job's flavor (`torch_builds`) when it is shipped.
 
 The wheel declares no dependencies, on purpose: uv resolves a `--with` requirement in an environment of its own,
 placed before the script's on sys.path, and ignores the script's pins and index there. A `--with` wheel requiring
@@ -33,6 +34,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_url
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from ..provenance import code_version
+from ..torch_builds import NoTorchBuild, build_for_flavor, index_url
 from .base import JobError
 
 PACKAGE = "hiddenparams"
@@ -40,11 +42,15 @@ CODE_DIR = "code"  # where the wheel and the job script land in the dataset repo
 # The reference regex of PEP 723 (https://peps.python.org/pep-0723/#reference-implementation).
 _PEP723 = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*)$\s)+)^# ///$")
 _DEPENDENCIES = re.compile(r"(?ms)^dependencies = \[.*?^\]")
+# The torch index line of a job header; `job_script` points it at the flavor's build.
+_TORCH_INDEX_URL = re.compile(r'(?m)^# url = "https://download\.pytorch\.org/whl/[a-z0-9]+"$')
 
 
-def script_metadata(path: Path) -> dict:
-    """The parsed `# /// script` block of a job script: its `dependencies`, `requires-python` and `tool.uv`."""
-    blocks = [m for m in _PEP723.finditer(path.read_text(encoding="utf-8")) if m.group("type") == "script"]
+def script_metadata(path: Path, text: str | None = None) -> dict:
+    """The parsed `# /// script` block of a job script (of `text` when given, else of the file): its `dependencies`,
+    `requires-python` and `tool.uv`."""
+    text = path.read_text(encoding="utf-8") if text is None else text
+    blocks = [m for m in _PEP723.finditer(text) if m.group("type") == "script"]
     if len(blocks) != 1:
         raise JobError(f"{path}: needs exactly one `# /// script` (PEP 723) header listing its dependencies")
     lines = blocks[0].group("content").splitlines(keepends=True)
@@ -67,6 +73,30 @@ def entry_file(entry: str) -> Path:
     if spec is None or spec.origin is None:
         raise JobError(f"{entry}: not a module of the {PACKAGE} package")
     return Path(spec.origin)
+
+
+def torch_pin(metadata: dict, where: Path) -> str:
+    """The exact torch version a job header pins."""
+    for line in metadata.get("dependencies", []):
+        name, _, version = line.partition("==")
+        if name.strip() == "torch" and version:
+            return version.strip()
+    raise JobError(f"{where}: the PEP 723 header must pin torch exactly (torch==X.Y.Z)")
+
+
+def job_script(entry: str, flavor: str) -> tuple[str, str]:
+    """The job script as a job on `flavor` runs it, and the torch build it installs: the header's PyTorch index set
+    to the build `torch_builds` chooses for the flavor from the builds PyTorch publishes of the pinned torch."""
+    path = entry_file(entry)
+    text = path.read_text(encoding="utf-8")
+    try:
+        build = build_for_flavor(torch_pin(script_metadata(path, text), path), flavor)
+    except NoTorchBuild as exc:
+        raise JobError(f"{path.name} on {flavor}: {exc}") from None
+    text, count = _TORCH_INDEX_URL.subn(f'# url = "{index_url(build)}"', text)
+    if count != 1:
+        raise JobError(f"{path}: the PEP 723 header must name exactly one download.pytorch.org index for torch")
+    return text, build
 
 
 def checkout() -> Path:
@@ -155,9 +185,10 @@ def planned(repo_id: str, entry: str, data: dict[str, str], revision: str, wheel
     )
 
 
-def ship(api: HfApi, repo_id: str, entry: str, data: dict[str, str], message: str) -> Shipment:
-    """Commit the wheel, the job script and the data files (path in the repo -> local file) to a private dataset
-    repo, created if missing, in one commit. A public repo is refused: the data and code are private."""
+def ship(api: HfApi, repo_id: str, entry: str, flavor: str, data: dict[str, str], message: str) -> Shipment:
+    """Commit the wheel, the job script (its torch index set for `flavor`) and the data files (path in the repo ->
+    local file) to a private dataset repo, created if missing, in one commit. A public repo is refused: the data and
+    code are private."""
     try:
         if not api.repo_info(repo_id, repo_type="dataset").private:
             raise JobError(
@@ -166,8 +197,12 @@ def ship(api: HfApi, repo_id: str, entry: str, data: dict[str, str], message: st
             )
     except RepositoryNotFoundError:
         api.create_repo(repo_id, repo_type="dataset", private=True, exist_ok=True)
-    wheel, script = build_wheel(), entry_file(entry)
-    files = {f"{CODE_DIR}/{wheel.name}": wheel, f"{CODE_DIR}/{script.name}": script, **data}
+    script, _ = job_script(entry, flavor)
+    wheel = build_wheel()
+    files = {f"{CODE_DIR}/{wheel.name}": wheel, **data}
     operations = [CommitOperationAdd(path_in_repo=name, path_or_fileobj=str(path)) for name, path in files.items()]
+    operations.append(
+        CommitOperationAdd(path_in_repo=f"{CODE_DIR}/{entry_file(entry).name}", path_or_fileobj=script.encode())
+    )
     commit = api.create_commit(repo_id, operations, commit_message=message, repo_type="dataset")
     return planned(repo_id, entry, data, commit.oid, wheel.name)
