@@ -29,7 +29,7 @@ from test_model import loaded_name, to_fp8_checkpoint  # noqa: E402
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-id", type=Path, help="a saved bf16 Mistral3 folder (required but with --tiny)")
+    parser.add_argument("--model-id", type=Path, help="a saved bf16 Mistral3 folder (required unless --tiny)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path, help="write the figures here")
     args = parse_args(parser, model_id=ROOT / "models" / "tiny-ministral3", device="cpu")
