@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
-.PHONY: setup demo test test-fast bench
+.PHONY: setup demo test test-fast bench-tiny
 
 VENV := .venv/bin
 
@@ -20,3 +20,7 @@ test: setup
 
 test-fast: setup
 	$(VENV)/python -m pytest -q
+
+# Every bench/ script in its --tiny mode (slow tier included): checks that each still runs; measures nothing.
+bench-tiny: setup
+	HF_HUB_OFFLINE=1 $(VENV)/python -m pytest tests/test_bench.py -m "not gpu" -q

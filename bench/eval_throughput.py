@@ -10,7 +10,7 @@ measured too, for contrast. Prints rows/s and the ratio per model and torch thre
 into docs/BENCHMARKS.md under "## Eval throughput" (that section only).
 
     python bench/eval_throughput.py [--model-id models/tiny-ministral3] [--adapter-model-id A] [--data test.jsonl]
-                                    [--rows 64] [--batch-size 64] [--threads 1 2] [--record]
+                                    [--rows 64] [--batch-size 64] [--threads 1 2] [--record | --tiny]
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from hiddenparams.model import load_for_inference
 from hiddenparams.value_scores import score_values
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
-from common import BENCHMARKS, ROOT, machine, record  # noqa: E402
+from common import BENCHMARKS, ROOT, machine, parse_args, record, verdict  # noqa: E402
 
 GOAL_RATIO_CPU = 5.0
 GOAL_RATIO_GPU = 20.0
@@ -126,7 +126,7 @@ def main() -> None:
     )
     parser.add_argument("--record", action="store_true", help=f"write the figures into {BENCHMARKS}")
     parser.add_argument("--json", type=Path, help="also write every run's figures to this JSON file")
-    args = parser.parse_args()
+    args = parse_args(parser, rows=4, batch_size=4, threads=[1])
 
     model_id = args.model_id or str(DEFAULT_MODEL.relative_to(ROOT))
     if args.model_id is None and not DEFAULT_MODEL.is_dir():
@@ -167,9 +167,13 @@ def main() -> None:
     if args.json:
         figures = {"command": command, "machine": machine(torch.cuda.is_available()), "rows": len(texts), "runs": runs}
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    goal = GOAL_RATIO_GPU if torch.cuda.is_available() else GOAL_RATIO_CPU
-    if max(r["ratio"] for r in runs if r["headline"]) < goal:
-        sys.exit(1)
+    cuda = torch.cuda.is_available()
+    goal = GOAL_RATIO_GPU if cuda else GOAL_RATIO_CPU
+    # In fp32 on a CPU padding changes no greedy choice (tests/test_evaluate.py holds the same); bf16 on a GPU may.
+    same = all(r["identical"] == len(texts) for r in runs)
+    checks = {} if cuda else {"batched outputs equal one-at-a-time outputs": same}
+    best = max(r["ratio"] for r in runs if r["headline"])
+    verdict(args.tiny, checks, {f"batched >= {goal:.0f}x one at a time": best >= goal})
 
 
 if __name__ == "__main__":

@@ -6,6 +6,7 @@ The fp8 checkpoint is written from any saved bf16 Mistral3 (`bench/random_model.
 model-loading tests use (tests/test_model.py), so the test and this check cannot drift apart.
 
     python bench/fp8_dequant.py --model-id /tmp/ministral3-random [--device cuda] [--json out.json]
+    python bench/fp8_dequant.py --tiny   # models/tiny-ministral3 on the CPU: checks the script still works
 """
 
 from __future__ import annotations
@@ -19,17 +20,21 @@ from pathlib import Path
 
 import torch
 
-ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
+from common import ROOT, parse_args, verdict  # noqa: E402
+
 sys.path.insert(0, str(ROOT / "tests"))
 from test_model import loaded_name, to_fp8_checkpoint  # noqa: E402
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-id", type=Path, required=True, help="a saved bf16 Mistral3 folder")
+    parser.add_argument("--model-id", type=Path, help="a saved bf16 Mistral3 folder (required unless --tiny)")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--json", type=Path, help="write the figures here")
-    args = parser.parse_args()
+    args = parse_args(parser, model_id=ROOT / "models" / "tiny-ministral3", device="cpu")
+    if args.model_id is None:
+        parser.error("--model-id is required: a saved Mistral3 folder, e.g. from bench/random_model.py")
     from hiddenparams.model import load_model
 
     with tempfile.TemporaryDirectory(prefix="fp8-") as tmp:
@@ -62,8 +67,11 @@ def main() -> None:
     print(json.dumps(figures, indent=2))
     if args.json:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
-    if not report.fp8_dequantized or worst > 2**-7:
-        sys.exit(f"FP8 dequantisation check FAILED: dequantized={report.fp8_dequantized}, max relative error {worst:.2e}")
+    checks = {
+        "the checkpoint was dequantised": report.fp8_dequantized,
+        f"max relative error {worst:.2e} <= 2^-7 (bf16 rounding)": worst <= 2**-7,
+    }
+    verdict(args.tiny, checks)
 
 
 if __name__ == "__main__":

@@ -10,6 +10,7 @@ peak RSS is that process's own high-water mark (VmHWM), written at its exit. The
 agreement and the adapter's own effect it reports are the evidence behind `merge_check.default_tolerance`.
 
     python bench/merge_memory.py --layers 8 [26 ...] [--record] [--json-out merge_memory.json]
+    python bench/merge_memory.py --tiny   # one layer at the tiny model's width: checks the script still works
 """
 
 from __future__ import annotations
@@ -44,15 +45,18 @@ REPORT_PEAK = (
 )
 
 
-def build(work: Path, layers: int) -> tuple[Path, Path]:
-    """(base folder, adapter folder): the random bf16 model and a random LoRA adapter recording that base."""
+def build(work: Path, layers: int, tiny: bool) -> tuple[Path, Path]:
+    """(base folder, adapter folder): the random bf16 model and a random LoRA adapter recording that base. `tiny`
+    narrows the model to the tiny model's width (`TinySpec`), real vocabulary kept."""
     from peft import LoraConfig, get_peft_model
 
     from hiddenparams.chat_format import load_tekken_tokenizer
     from hiddenparams.model import load_model, lora_targets
+    from hiddenparams.tiny import TinySpec
 
     tokenizer = load_tekken_tokenizer()
-    base = random_model_dir(work / "base", replace(ministral3_3b_shape(), num_hidden_layers=layers), tokenizer, "cpu")
+    shape = replace(TinySpec() if tiny else ministral3_3b_shape(), num_hidden_layers=layers)
+    base = random_model_dir(work / "base", shape, tokenizer, "cpu")
     model, _ = load_model(str(base), dtype=torch.bfloat16)
     torch.manual_seed(1)
     config = LoraConfig(
@@ -68,9 +72,9 @@ def folder_bytes(folder: Path, pattern: str) -> int:
     return sum(p.stat().st_size for p in folder.glob(pattern))
 
 
-def run(layers: int, work: Path) -> dict[str, Any]:
+def run(layers: int, work: Path, tiny: bool = False) -> dict[str, Any]:
     start = time.perf_counter()
-    base, adapter = build(work, layers)
+    base, adapter = build(work, layers, tiny)
     build_s = time.perf_counter() - start
     command = [
         sys.executable, "-c", REPORT_PEAK + "from hiddenparams.cli import main; main()", "merge",
@@ -168,17 +172,25 @@ def main() -> None:
     parser.add_argument("--layers", type=int, nargs="+", default=[8], help="language-model layers kept of the 3B's 26")
     parser.add_argument("--record", action="store_true", help=f"write the '{SECTION}' section of BENCHMARKS.md")
     parser.add_argument("--json-out", type=Path, help="also write the figures here")
-    args = parser.parse_args()
+    args = common.parse_args(parser, layers=[1])
     rows = []
     for layers in args.layers:  # one after the other: each merge's peak is its own process's
         with tempfile.TemporaryDirectory(prefix="merge-memory-") as tmp:
-            rows.append(run(layers, Path(tmp)))
+            rows.append(run(layers, Path(tmp), args.tiny))
         print(json.dumps(rows[-1], indent=2), flush=True)
     if args.json_out:
         args.json_out.write_text(json.dumps(rows, indent=2) + "\n")
     if args.record:
         command = shlex.join(["python", "bench/merge_memory.py", *sys.argv[1:]])
         common.record(SECTION, markdown(rows, command))
+    # The ratio's goal and the default tolerance's verdict are findings the table reports (meets / misses, passes /
+    # REFUSED), not reasons to fail; what must hold at any size is that the merge ran and was measured.
+    checks = {
+        f"{r['layers']} layers: merged checkpoint written and measured": r["merged_gb"] > 0 and r["peak_rss_gb"] > 0
+        and 0 <= r["argmax_agreement"] <= 1
+        for r in rows
+    }
+    common.verdict(args.tiny, checks)
 
 
 if __name__ == "__main__":

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # the sibling benchmark modules
+from common import parse_args  # noqa: E402
 from train_throughput import ministral3_3b_shape, random_model_dir  # noqa: E402
 
 
@@ -23,7 +24,7 @@ def main() -> None:
     parser.add_argument("--layers", type=int, default=26, help="language-model layers (the 3B has 26)")
     parser.add_argument("--hidden", type=int, default=3072, help="hidden size (3072); MLP is 3x, heads keep head_dim 128")
     parser.add_argument("--device", default="cuda")
-    args = parser.parse_args()
+    args = parse_args(parser, layers=1, hidden=64, device="cpu")
     from hiddenparams.chat_format import load_tekken_tokenizer
 
     shape = ministral3_3b_shape()

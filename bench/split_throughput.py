@@ -7,7 +7,7 @@ its memory is counted; everything from reading that file to writing the four out
 Prints the seconds per phase and the peak RSS of this process (resource.getrusage), and with --record writes them
 into docs/BENCHMARKS.md under "## Split throughput" (that section only).
 
-    python bench/split_throughput.py [--rows 1000000] [--seed 0] [--record]
+    python bench/split_throughput.py [--rows 1000000] [--seed 0] [--record | --tiny]
 """
 
 from __future__ import annotations
@@ -21,13 +21,14 @@ import resource
 import sys
 import tempfile
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from hiddenparams.records import read_input
 from hiddenparams.split import SplitConfig, split_records, write_split
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
-from common import BENCHMARKS, machine, record  # noqa: E402
+from common import BENCHMARKS, machine, parse_args, record, verdict  # noqa: E402
 
 GOAL_SECONDS = 120.0
 GOAL_RSS_GB = 4.0
@@ -63,7 +64,7 @@ def run(rows: int, seed: int, workdir: Path) -> dict:
     read = read_input(source)
     seconds["read"] = time.perf_counter() - start
     result = split_records(read, SplitConfig())
-    seconds.update(result.report["timings_s"])
+    seconds.update(result.report.timings_s)
     mark = time.perf_counter()
     write_split(result, workdir / "out")
     seconds["write"] = time.perf_counter() - mark
@@ -76,13 +77,13 @@ def run(rows: int, seed: int, workdir: Path) -> dict:
         "seconds": seconds,
         "total_s": total,
         "peak_rss_gb": peak_rss_gb(),
-        "counts": report["counts"],
+        "counts": asdict(report.counts),
         "near_duplicates": {
-            k: report["near_duplicates"][k]
+            k: getattr(report.near_duplicates, k)
             for k in ("flagged_by_lsh", "candidate_pairs", "confirmed_pairs", "groups", "largest_group")
         },
-        "leakage": report["leakage"]["total"],
-        "max_tvd": report["divergence"]["max_tvd"],
+        "leakage": report.leakage.total,
+        "max_tvd": report.divergence.max_tvd,
     }
 
 
@@ -124,7 +125,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--record", action="store_true", help=f"write the figures into {BENCHMARKS}")
-    args = parser.parse_args()
+    args = parse_args(parser, rows=2_000)
     with tempfile.TemporaryDirectory(prefix="split-bench-") as tmp:
         figures = run(args.rows, args.seed, Path(tmp))
     for phase in PHASES:
@@ -137,8 +138,18 @@ def main() -> None:
     if args.record:
         record(SECTION, markdown(figures, command + " --record"))
         print(f"recorded in {BENCHMARKS}")
-    if figures["total_s"] > GOAL_SECONDS or figures["peak_rss_gb"] > GOAL_RSS_GB:
-        sys.exit(1)
+    c = figures["counts"]
+    checks = {
+        f"every one of the {args.rows:,} input rows is read": c["input_records"] == args.rows,
+        "every input row is in one split or rejected": c["train"] + c["validation"] + c["test"] + c["rejected"]
+        == args.rows,
+        "no leakage across splits": figures["leakage"] == 0,
+    }
+    goals = {
+        f"total <= {GOAL_SECONDS:.0f} s": figures["total_s"] <= GOAL_SECONDS,
+        f"peak RSS <= {GOAL_RSS_GB:.0f} GB": figures["peak_rss_gb"] <= GOAL_RSS_GB,
+    }
+    verdict(args.tiny, checks, goals)
 
 
 if __name__ == "__main__":

@@ -16,7 +16,7 @@ scores and the adapters are left out. N = the language model's weights with the 
 embedding (tied here, so counted once); the vision tower never runs on text-only batches.
 
     python bench/train_throughput.py [--config configs/ministral-3-3b.yaml] [--set field=value ...]
-                                     [--steps 30] [--warmup-steps 5] [--repeats N] [--compile] [--record]
+                                     [--steps 30] [--warmup-steps 5] [--repeats N] [--compile] [--record | --tiny]
     python bench/train_throughput.py --device cuda --full-size --record   # random Ministral-3-3B shape, bf16
 """
 
@@ -415,7 +415,9 @@ def main() -> None:
     parser.add_argument("--peak-tflops", type=float, help="peak FLOP/s for MFU (default: known GPUs; none on CPU)")
     parser.add_argument("--record", action="store_true", help=f"write the figures into {BENCHMARKS.relative_to(ROOT)}")
     parser.add_argument("--json", type=Path, help="also write every row's figures to this JSON file")
-    args = parser.parse_args()
+    args = common.parse_args(
+        parser, steps=1, warmup_steps=1, repeats=1, set=["per_device_train_batch_size=2"]
+    )  # every row, two steps each
     if args.steps < 1 or args.warmup_steps < 1:
         parser.error("--steps and --warmup-steps must be >= 1 (the clock starts at the end of a warm-up step)")
 
@@ -475,12 +477,15 @@ def main() -> None:
         figures = {"command": command, "machine": common.machine(cuda), "model": model_desc, "peak_flops": peak}
         args.json.write_text(json.dumps({**figures, "rows": results}, indent=2, default=str) + "\n")
     ours, base = results.get("ours", {}), results.get("TRL defaults", {})
-    if "tokens_per_s" not in ours or "tokens_per_s" not in base:
-        sys.exit(1)
-    if cuda and peak:
+    checks = {"ours and TRL defaults both ran": "tokens_per_s" in ours and "tokens_per_s" in base}
+    if args.tiny:  # a full run keeps the other rows when one lever fails (memory, compile); on tiny inputs none may
+        checks["every row ran"] = all("tokens_per_s" in r for r in results.values())
+    goals = {}
+    if cuda and peak and checks["ours and TRL defaults both ran"]:
         share = mfu(ours["parameters"], ours["tokens_per_s"], peak)
-        if share < GOAL_MFU or ours["tokens_per_s"] / base["tokens_per_s"] < GOAL_RATIO:
-            sys.exit(1)
+        goals[f"MFU >= {GOAL_MFU:.0%}"] = share >= GOAL_MFU
+        goals[f">= {GOAL_RATIO:.0f}x TRL defaults"] = ours["tokens_per_s"] / base["tokens_per_s"] >= GOAL_RATIO
+    common.verdict(args.tiny, checks, goals)
 
 
 if __name__ == "__main__":
