@@ -19,9 +19,10 @@ from collections import defaultdict
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
-from common import ROOT, machine  # noqa: E402
+from common import ROOT, machine, parse_args, verdict  # noqa: E402
 
 DEFAULT_CONFIG = ROOT / "configs" / "tiny.yaml"
+TINY_ROWS = 256  # --tiny: records of the sample split, converted and trained on
 # Profiler event names -> phase. Torch records these names itself (DataLoader, autograd engine, Optimizer.step).
 PHASES = (
     ("data", ("enumerate(DataLoader)",)),
@@ -56,8 +57,8 @@ def profile(args: argparse.Namespace) -> dict[str, float]:
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        data = converted_sample(work, 256 if args.tiny else None)
-        overrides = {"data_dir": str(data), "output_dir": str(work / "run"), "max_steps": args.warmup + args.steps,
+        data = converted_sample(work, TINY_ROWS if args.tiny else None)
+        overrides = {"data_dir": str(data), "output_dir": str(work / "run"), "max_steps": args.warmup + args.steps + 1,
                      "eval_strategy": "no", "save_steps": 10**6, "eval_steps": 10**6, "report_to": "none",
                      **parse_overrides(args.set)}  # fmt: skip
         overrides.pop("eval_strategy")
@@ -75,8 +76,8 @@ def profile(args: argparse.Namespace) -> dict[str, float]:
             trainer.add_callback(Clock())
             trainer.train()
     events = prof.key_averages()
-    measured = step_ends[args.warmup :]
-    step_seconds = (measured[-1] - step_ends[args.warmup - 1]) / len(measured) if args.warmup else float("nan")
+    # Wall time of the profiled steps (the step after them, which may also evaluate, is left out).
+    step_seconds = (step_ends[args.warmup + args.steps - 1] - step_ends[args.warmup - 1]) / args.steps
     total = sum(e.self_cpu_time_total for e in events) / 1e6 / args.steps
     phases: dict[str, float] = defaultdict(float)
     for name, prefixes in PHASES:
@@ -96,15 +97,11 @@ def main() -> None:
     parser.add_argument("--config", type=Path, default=DEFAULT_CONFIG)
     parser.add_argument("--set", action="append", default=[], metavar="FIELD=VALUE")
     parser.add_argument("--steps", type=int, default=20, help="profiled steps")
-    parser.add_argument("--warmup", type=int, default=5, help="steps before profiling")
+    parser.add_argument("--warmup", type=int, default=5, help="steps before profiling (at least 1)")
     parser.add_argument("--top", type=int, default=25, help="operators listed")
-    parser.add_argument("--tiny", action="store_true", help="2 profiled steps on 256 rows (seconds)")
-    args = parser.parse_args()
-    if args.tiny:
-        args.steps, args.warmup, args.top = 2, 1, 5
+    args = parse_args(parser, steps=2, warmup=1, top=5)
     result = profile(args)
-    if not result["step_seconds"] > 0:
-        raise SystemExit("no step was timed")
+    verdict(args.tiny, {"steps timed": result["step_seconds"] > 0, "phases profiled": result["backward"] > 0})
 
 
 if __name__ == "__main__":

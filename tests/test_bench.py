@@ -100,6 +100,22 @@ def check_random_model(stdout: str, tmp_path: Path) -> None:
     assert text["vocab_size"] == 131072 and (out / "model.safetensors").is_file() and (out / "tokenizer.json").is_file()
 
 
+def check_profile(stdout: str, tmp_path: Path) -> None:
+    passed_its_checks(stdout)
+    assert re.search(r"^step \(wall, between step ends\): \d+\.\d{3} s; profiled self CPU per step: \d+\.\d{3} s$", stdout, re.M)
+    for phase in ("data", "optimizer", "backward"):
+        assert re.search(rf"^phase {phase} +\d+\.\d{{3}} s/step", stdout, re.M), phase
+    assert len(re.findall(r"^  \d+\.\d{4} s +\d+x  aten::", stdout, re.M)) >= 3  # operators, heaviest first
+
+
+def check_recipe(stdout: str, tmp_path: Path) -> None:
+    passed_its_checks(stdout)
+    result = json.loads(next(line for line in stdout.splitlines() if line.startswith("RECIPE "))[7:])
+    assert result["steps"] == 2 and result["train_seconds"] > 0 and result["eval_loss"] > 0
+    valid, total = map(int, result["valid"].split("/"))
+    assert total == result["total"] > 0 and 0 <= valid <= total and result["ridge_mae"] > 0
+
+
 def case(script: str, check, *args: str, slow: bool = False):
     return pytest.param(script, args, check, id=script.removesuffix(".py"), marks=[pytest.mark.slow] if slow else [])
 
@@ -111,6 +127,8 @@ CASES = [
     case("random_model.py", check_random_model, "--out", "{tmp}/model", slow=True),
     case("train_throughput.py", check_train, slow=True),
     case("merge_memory.py", check_merge, slow=True),
+    case("profile_train_step.py", check_profile),
+    case("demo_recipe.py", check_recipe, slow=True),
 ]
 
 
