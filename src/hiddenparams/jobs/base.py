@@ -78,6 +78,7 @@ class JobSpec:
     # dataset repo; the job then gets `--data-revision <that commit>`.
     upload: dict[str, str] = field(default_factory=dict)
     ship_repo: str | None = None
+    estimate: dict[str, Any] | None = None  # hf-jobs training: minutes and cost expected (jobs/estimate.py)
 
     @property
     def is_script(self) -> bool:

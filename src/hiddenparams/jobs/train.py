@@ -16,6 +16,7 @@ to the Hub first).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,10 +27,15 @@ from huggingface_hub import HfApi
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
 from ..ledger import Ledger
-from ..train_job import check_data_dir
+from ..rows import json_objects
+from ..train_job import SPLITS, check_data_dir
 from . import describe, get_backend, submit
 from .base import JobHandle, JobSpec
-from .hf import check_flavor, flavor_gpus, require_token
+from .estimate import (
+    DataLengths, EstimateError, Hardware, ModelShape, RunEstimate, estimate_run, full_config, hardware_from_hub,
+    hardware_table, known_config, model_shape,
+)  # fmt: skip
+from .hf import HUB_ERRORS, check_flavor, flavor_gpus, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
@@ -41,11 +47,19 @@ class TrainPlan:
     run_on: RunOn  # with the namespace filled in on hf-jobs
     spec: JobSpec
     upload_data_from: str | None = None  # a local folder whose files go with the job's code to `config.data_dir`
+    # hf-jobs: whether the run fits the flavor, its minutes and cost (jobs/estimate.py), or why there is none
+    estimate: RunEstimate | None = None
+    estimate_inputs: tuple[ModelShape, DataLengths] | None = None
+    no_estimate: str | None = None
+    allow_cpu: bool = False
 
 
-def plan_train(cfg: TrainConfig, run_on: RunOn | None = None, num_processes: int = 1) -> TrainPlan:
+def plan_train(
+    cfg: TrainConfig, run_on: RunOn | None = None, num_processes: int = 1, allow_cpu: bool = False
+) -> TrainPlan:
     """The job for this config, after the checks that need no network. `num_processes` is for the local backend;
-    on hf-jobs the flavor decides (`a100x4` -> 4 processes)."""
+    on hf-jobs the flavor decides (`a100x4` -> 4 processes), and the run must fit it (`allow_cpu`: a model over 1B
+    parameters on a CPU flavor too)."""
     run_on = run_on or RunOn()
     cfg.check_run_on(run_on)
     local_data = is_local(cfg.data_dir)
@@ -98,7 +112,80 @@ def plan_train(cfg: TrainConfig, run_on: RunOn | None = None, num_processes: int
         upload=upload,
         ship_repo=ship_repo,
     )
-    return TrainPlan(config=job_cfg, run_on=run_on, spec=spec, upload_data_from=upload_from)
+    plan = TrainPlan(config=job_cfg, run_on=run_on, spec=spec, upload_data_from=upload_from, allow_cpu=allow_cpu)
+    if run_on.hf:
+        estimate_plan(plan, cfg, hardware_table())
+    return plan
+
+
+def model_config(model_id: str) -> dict[str, Any] | None:
+    """The model's config.json without a download: a local folder's, the Hugging Face cache's, or the one hiddenparams
+    ships for the project's model (jobs/known_configs)."""
+    from huggingface_hub import try_to_load_from_cache
+
+    if is_local(model_id):
+        path: Any = Path(model_id) / "config.json"
+    else:
+        path = try_to_load_from_cache(model_id, "config.json")
+    if isinstance(path, (str, Path)) and Path(path).is_file():
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    return None if is_local(model_id) else known_config(model_id)
+
+
+@functools.lru_cache(maxsize=4)
+def counting_tokenizer(model_id: str, model_type: str) -> tuple[Any, str] | None:
+    """A tokenizer that counts the job's tokens, offline: a local model's own, or for a Ministral-3 model on the Hub
+    the tekken vocabulary mistral-common ships (the same ids and chat format, chat_format.py); None otherwise."""
+    from ..model import VLM_MODEL_TYPES, load_tokenizer
+
+    if is_local(model_id):
+        return load_tokenizer(model_id), f"{model_id}'s tokenizer"
+    if model_type in VLM_MODEL_TYPES:
+        from ..chat_format import load_tekken_tokenizer
+
+        return load_tekken_tokenizer(), "the tekken tokenizer (mistral-common)"
+    return None
+
+
+def data_lengths(data_dir: Path, tokenizer: Any, name: str) -> DataLengths:
+    """Tokens of every train and validation row, prompt + completion rendered as the job renders them."""
+    from ..chat_format import render_ids
+
+    split_lengths = {
+        split: [len(render_ids(tokenizer, row["prompt"] + row["completion"]))
+                for _, row in json_objects(data_dir / f"{split}.jsonl")]
+        for split in SPLITS
+    }  # fmt: skip
+    return DataLengths(split_lengths["train"], split_lengths["validation"], name)
+
+
+def estimate_plan(plan: TrainPlan, cfg: TrainConfig, table: dict[str, Hardware]) -> None:
+    """Fill `plan.estimate` for the flavor (or say in `plan.no_estimate` why there is none) and refuse a run the
+    flavor cannot hold. `cfg` is the config with the local data folder, before it was pointed at the Hub."""
+    if plan.estimate_inputs is None:
+        config = model_config(cfg.model_id)
+        if config is None:
+            plan.no_estimate = (f"no estimate: {cfg.model_id}'s config.json is not on this machine"
+                                f" (`hf download {cfg.model_id} config.json` once puts it in the cache)")  # fmt: skip
+            return
+        if plan.upload_data_from is None:
+            plan.no_estimate = f"no estimate: the data is on the Hub ({cfg.data_dir}), its rows are not counted here"
+            return
+        config = full_config(config)
+        counting = counting_tokenizer(cfg.model_id, config.get("model_type", ""))
+        if counting is None:
+            plan.no_estimate = f"no estimate: no tokenizer of {cfg.model_id} on this machine to count the rows"
+            return
+        try:
+            plan.estimate_inputs = (model_shape(config), data_lengths(Path(plan.upload_data_from), *counting))
+        except EstimateError as exc:
+            plan.no_estimate = f"no estimate: {exc}"
+            return
+    shape, lengths = plan.estimate_inputs
+    plan.estimate = estimate_run(shape, plan.config, lengths, plan.run_on.flavor, table, allow_cpu=plan.allow_cpu)
+    plan.spec.estimate = plan.estimate.to_dict()
+    if plan.estimate.refusal:
+        raise PreflightError(plan.estimate.refusal)
 
 
 def check_hub(plan: TrainPlan) -> HfApi:
@@ -112,18 +199,32 @@ def check_hub(plan: TrainPlan) -> HfApi:
     return api
 
 
+def hub_hardware(api: HfApi) -> dict[str, Hardware]:
+    """The flavors and prices the Hub lists now; the dated table when it cannot be asked."""
+    try:
+        return hardware_from_hub(api.list_jobs_hardware()) or hardware_table()
+    except HUB_ERRORS:
+        return hardware_table()
+
+
 def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
-    """Check with the Hub, submit (on hf-jobs the backend uploads the code and local data in one commit first), and
-    write the `submitted` ledger line."""
-    check_hub(plan)
+    """Check with the Hub, estimate again at the Hub's current prices (refusing a run the flavor cannot hold), submit
+    (on hf-jobs the backend uploads the code and local data in one commit first), and write the `submitted` ledger
+    line, with the estimate."""
+    api = check_hub(plan)
+    if plan.estimate is not None:
+        estimate_plan(plan, plan.config, hub_hardware(api))
     backend = get_backend(plan.run_on.backend, ledger.root, plan.spec.namespace)
     return submit(plan.spec, backend, ledger)
 
 
 def describe_train(plan: TrainPlan, artifacts: str | Path | None = None) -> dict[str, Any]:
     """The dry run: the full job spec, computed offline, with secret names only."""
+    estimate = {"estimate": plan.estimate.to_dict()} if plan.estimate else {}
+    if plan.no_estimate:
+        estimate = {"estimate": {"skipped": plan.no_estimate}}
     return describe(
         plan.spec, plan.run_on.backend, artifacts, uploaded_from=plan.upload_data_from,
         revision="set at submit: the commit that uploads the data with the code",
-        config=plan.config.to_dict(), run_on=dataclasses.asdict(plan.run_on),
+        config=plan.config.to_dict(), run_on=dataclasses.asdict(plan.run_on), **estimate,
     )  # fmt: skip
