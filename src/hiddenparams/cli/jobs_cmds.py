@@ -222,7 +222,7 @@ def status(
         table.add_column(column, overflow="fold")
     for row in rows:
         job = "\n".join(x for x in (row.job_id or "-", row.name, row.backend, row.flavor) if x)
-        state = "\n".join(x for x in (row.state or "-", row.message, row.log_hint, *row.notes) if x)
+        state = "\n".join(x for x in (row.state or "-", row.cost_line, row.message, row.log_hint, *row.notes) if x)
         model = row.model_url or "-"
         table.add_row(redact(job), redact(state), redact(model), row.repo_kind or "-", redact(row.job_url or "-"))
     stdout.print(table)

@@ -105,6 +105,9 @@ class JobStatus:
     message: str | None = None
     exit_code: int | None = None
     log_tail: list[str] = field(default_factory=list)  # filled for ERROR: the last lines of the job's log
+    # hf-jobs: when the job started and ended running, as the Jobs API reports them (ISO 8601); what is billed
+    started_at: str | None = None
+    finished_at: str | None = None
 
     @property
     def finished(self) -> bool:

@@ -32,10 +32,10 @@ from ..train_job import SPLITS, check_data_dir
 from . import describe, get_backend, submit
 from .base import JobHandle, JobSpec
 from .estimate import (
-    DataLengths, EstimateError, Hardware, ModelShape, RunEstimate, estimate_run, full_config, hardware_from_hub,
-    hardware_table, known_config, model_shape,
+    DataLengths, EstimateError, Hardware, ModelShape, RunEstimate, estimate_run, full_config, hardware_table,
+    known_config, model_shape,
 )  # fmt: skip
-from .hf import HUB_ERRORS, check_flavor, flavor_gpus, require_token
+from .hf import check_flavor, flavor_gpus, hub_hardware, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
@@ -197,14 +197,6 @@ def check_hub(plan: TrainPlan) -> HfApi:
     if not is_local(cfg.data_dir) and plan.upload_data_from is None:
         check_dataset_on_hub(api, cfg.data_dir, "data_dir")
     return api
-
-
-def hub_hardware(api: HfApi) -> dict[str, Hardware]:
-    """The flavors and prices the Hub lists now; the dated table when it cannot be asked."""
-    try:
-        return hardware_from_hub(api.list_jobs_hardware()) or hardware_table()
-    except HUB_ERRORS:
-        return hardware_table()
 
 
 def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
