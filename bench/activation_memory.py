@@ -130,7 +130,9 @@ def main() -> None:
         "Bytes one decoder layer saves for backward per token: LoRA r={r} on the seven projections (dropout 0.05), bf16"
         " weights under bf16 autocast (as the Trainer runs a bf16 model), SDPA attention, no padding; every saved"
         " tensor counted once per storage, weights excluded; the slope between {a} and {b} tokens. The estimate"
-        " (`hiddenparams.jobs.estimate`) multiplies the figure by the layers and the tokens of the longest batch."
+        " (`hiddenparams.jobs.estimate`) multiplies the figure by the layers and the tokens of the longest batch. A Hub"
+        " id is read from the config.json hiddenparams ships for it (src/hiddenparams/jobs/known_configs, assembled from"
+        " the published shape, not downloaded)."
         .format(r=args.lora_r, a=TOKENS[0], b=TOKENS[1]),
         "",
         "| model (shape from its config) | hidden / MLP / q heads / kv heads | measured, bytes/token/layer"
