@@ -264,3 +264,21 @@ def test_the_submit_records_the_estimate_and_status_the_bill(hub, config_3b, tmp
     assert finished["details"]["billing"]["usd"] == 0.65
     table = _cli("status", "--artifacts-dir", root).stdout  # the cell wraps in the narrow test terminal
     assert all(part in table for part in ("13 min,", "$0.65", "billed", "estimated"))
+
+
+def test_a_row_over_max_length_is_refused_by_the_dry_run_and_by_the_job_never_truncated(hub, requests_dir, tmp_path):
+    from hiddenparams.model import counting_tokenizer
+    from hiddenparams.train_job import TrainDataError, sequence_budget
+
+    config = ROOT / "configs" / "ministral-3-3b.yaml"
+    result = _cli("train", "--config", str(config), "--data-dir", str(requests_dir), "--dry-run", "--set",
+                  "max_length=20")  # fmt: skip
+    assert result.exit_code == 1 and f"{requests_dir / 'train.jsonl'}:1:" in _err(result)
+    assert "over max_length 20" in _err(result) and hub.requests == []
+
+    tokenizer, _ = counting_tokenizer(str(TINY))
+    rows = [json.loads(line) for line in (requests_dir / "train.jsonl").read_text().splitlines()[:3]]
+    longest = sequence_budget(tokenizer, {"train": rows}, None)
+    assert sequence_budget(tokenizer, {"train": rows}, longest) == longest
+    with pytest.raises(TrainDataError, match=rf"train row \d is {longest} tokens, over max_length {longest - 1}"):
+        sequence_budget(tokenizer, {"train": rows}, longest - 1)

@@ -16,7 +16,6 @@ to the Hub first).
 from __future__ import annotations
 
 import dataclasses
-import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,14 +25,16 @@ from huggingface_hub import HfApi
 
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
+from ..chat_format import row_tokens
 from ..ledger import Ledger
+from ..model import ModelLoadError, counting_tokenizer, offline_config
 from ..rows import json_objects
 from ..train_job import SPLITS, check_data_dir
 from . import describe, get_backend, submit
 from .base import JobHandle, JobSpec
 from .estimate import (
     DataLengths, EstimateError, Hardware, ModelShape, RunEstimate, estimate_run, full_config, hardware_table,
-    known_config, model_shape,
+    model_shape,
 )  # fmt: skip
 from .hf import check_flavor, flavor_gpus, hub_hardware, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
@@ -118,44 +119,22 @@ def plan_train(
     return plan
 
 
-def model_config(model_id: str) -> dict[str, Any] | None:
-    """The model's config.json without a download: a local folder's, the Hugging Face cache's, or the one hiddenparams
-    ships for the project's model (jobs/known_configs)."""
-    from huggingface_hub import try_to_load_from_cache
-
-    if is_local(model_id):
-        path: Any = Path(model_id) / "config.json"
-    else:
-        path = try_to_load_from_cache(model_id, "config.json")
-    if isinstance(path, (str, Path)) and Path(path).is_file():
-        return json.loads(Path(path).read_text(encoding="utf-8"))
-    return None if is_local(model_id) else known_config(model_id)
-
-
-@functools.lru_cache(maxsize=4)
-def counting_tokenizer(model_id: str, model_type: str) -> tuple[Any, str] | None:
-    """A tokenizer that counts the job's tokens, offline: a local model's own, or for a Ministral-3 model on the Hub
-    the tekken vocabulary mistral-common ships (the same ids and chat format, chat_format.py); None otherwise."""
-    from ..model import VLM_MODEL_TYPES, load_tokenizer
-
-    if is_local(model_id):
-        return load_tokenizer(model_id), f"{model_id}'s tokenizer"
-    if model_type in VLM_MODEL_TYPES:
-        from ..chat_format import load_tekken_tokenizer
-
-        return load_tekken_tokenizer(), "the tekken tokenizer (mistral-common)"
-    return None
-
-
-def data_lengths(data_dir: Path, tokenizer: Any, name: str) -> DataLengths:
-    """Tokens of every train and validation row, prompt + completion rendered as the job renders them."""
-    from ..chat_format import render_ids
-
-    split_lengths = {
-        split: [len(render_ids(tokenizer, row["prompt"] + row["completion"]))
-                for _, row in json_objects(data_dir / f"{split}.jsonl")]
-        for split in SPLITS
-    }  # fmt: skip
+def data_lengths(data_dir: Path, tokenizer: Any, name: str, max_length: int | None = None) -> DataLengths:
+    """Tokens of every train and validation row, prompt + completion rendered as the job renders them. A row over a
+    set `max_length` is refused with its file and line: the job would refuse it too, after the upload."""
+    split_lengths: dict[str, list[int]] = {}
+    for split in SPLITS:
+        path = data_dir / f"{split}.jsonl"
+        split_lengths[split] = []
+        for line, row in json_objects(path):
+            tokens = row_tokens(tokenizer, row)
+            if max_length is not None and tokens > max_length:
+                raise PreflightError(
+                    f"{path}:{line}: {tokens} tokens, over max_length {max_length}; training never truncates: shorten"
+                    " or drop the row (`hiddenparams convert --model-id M --max-length N` lists them all), or raise"
+                    " max_length"
+                )
+            split_lengths[split].append(tokens)
     return DataLengths(split_lengths["train"], split_lengths["validation"], name)
 
 
@@ -163,7 +142,7 @@ def estimate_plan(plan: TrainPlan, cfg: TrainConfig, table: dict[str, Hardware])
     """Fill `plan.estimate` for the flavor (or say in `plan.no_estimate` why there is none) and refuse a run the
     flavor cannot hold. `cfg` is the config with the local data folder, before it was pointed at the Hub."""
     if plan.estimate_inputs is None:
-        config = model_config(cfg.model_id)
+        config = offline_config(cfg.model_id)
         if config is None:
             plan.no_estimate = (f"no estimate: {cfg.model_id}'s config.json is not on this machine"
                                 f" (`hf download {cfg.model_id} config.json` once puts it in the cache)")  # fmt: skip
@@ -172,12 +151,14 @@ def estimate_plan(plan: TrainPlan, cfg: TrainConfig, table: dict[str, Hardware])
             plan.no_estimate = f"no estimate: the data is on the Hub ({cfg.data_dir}), its rows are not counted here"
             return
         config = full_config(config)
-        counting = counting_tokenizer(cfg.model_id, config.get("model_type", ""))
-        if counting is None:
-            plan.no_estimate = f"no estimate: no tokenizer of {cfg.model_id} on this machine to count the rows"
+        try:
+            counting = counting_tokenizer(cfg.model_id)
+        except ModelLoadError as exc:
+            plan.no_estimate = f"no estimate: {exc}"
             return
         try:
-            plan.estimate_inputs = (model_shape(config), data_lengths(Path(plan.upload_data_from), *counting))
+            lengths = data_lengths(Path(plan.upload_data_from), *counting, max_length=cfg.max_length)
+            plan.estimate_inputs = (model_shape(config), lengths)
         except EstimateError as exc:
             plan.no_estimate = f"no estimate: {exc}"
             return
