@@ -89,6 +89,8 @@ def test_lora_size_is_what_peft_trains_on_the_tiny_model(shape_tiny):
     model, _ = load_model(str(TINY))
     peft_model = get_peft_model(model, LoraConfig(r=8, target_modules=lora_targets(model.config)))
     assert shape_tiny.lora_parameters(8) == sum(p.numel() for p in peft_model.parameters() if p.requires_grad)
+    # The N of the FLOP count is the N the throughput benchmark's MFU divides by, counted on the real model.
+    assert shape_tiny.flop_parameters == _bench("train_throughput").flop_parameters(peft_model)
 
 
 def test_the_activation_formula_is_what_the_real_layer_saves(shape_tiny):

@@ -31,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
+from ..errors import HiddenParamsError
 
 GB = 1e9
 KNOWN_CONFIGS = Path(__file__).resolve().parent / "known_configs"
@@ -84,8 +85,8 @@ LORA_BYTES_PER_PARAMETER = 16  # float32 parameter + gradient + AdamW's two mome
 CPU_PARAMETER_LIMIT = 1e9  # a larger model does not train on a CPU flavor in useful time
 
 
-class EstimateError(ValueError):
-    """The model's config cannot be read for an estimate."""
+class EstimateError(HiddenParamsError, ValueError):
+    """The model's config or the flavor cannot be estimated; the message says which."""
 
 
 @dataclass(frozen=True)
@@ -261,6 +262,8 @@ def memory(shape: ModelShape, cfg: TrainConfig, lengths: DataLengths, *, checkpo
         per_token = shape.num_hidden_layers * checkpointed_layer_bytes(shape) + full_layer
     else:
         per_token = shape.num_hidden_layers * full_layer
+    # Measured in bf16; training in float32 (a CPU flavor, or bf16: false) doubles the saved tensors, roughly (the
+    # norms' float32 copies are that size already, so this overstates a little).
     activations = tokens * (per_token + head_activation_bytes(shape)) * dtype_bytes // 2
     return Memory(weights, optimizer, activations, tokens)
 

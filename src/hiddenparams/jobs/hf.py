@@ -77,9 +77,10 @@ def flavor_gpus(flavor: str) -> int:
 
 
 def hub_hardware(api: HfApi) -> dict[str, Hardware]:
-    """The flavors and prices the Hub lists now (`list_jobs_hardware`); the dated table when it cannot be asked."""
+    """The flavors and prices the Hub lists now (`list_jobs_hardware`); the dated table's for a flavor it does not
+    list, or for all when it cannot be asked. Each flavor says which source its figures came from."""
     try:
-        return hardware_from_hub(api.list_jobs_hardware()) or hardware_table()
+        return {**hardware_table(), **hardware_from_hub(api.list_jobs_hardware())}
     except HUB_ERRORS:
         return hardware_table()
 
