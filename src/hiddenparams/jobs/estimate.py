@@ -181,7 +181,11 @@ def full_config(config: dict[str, Any]) -> dict[str, Any]:
     """config.json with transformers' defaults filled in (a saved config leaves out values equal to the defaults)."""
     from transformers import AutoConfig
 
-    return AutoConfig.for_model(**config).to_dict()
+    try:
+        return AutoConfig.for_model(**config).to_dict()
+    except (KeyError, ValueError) as exc:  # a model_type this transformers does not know
+        model_type = config.get("model_type")
+        raise EstimateError(f"transformers cannot read the model's config (model_type {model_type!r})") from None
 
 
 def known_config(model_id: str) -> dict[str, Any] | None:

@@ -23,9 +23,9 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
+from ..chat_format import row_tokens
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
-from ..chat_format import row_tokens
 from ..ledger import Ledger
 from ..model import ModelLoadError, counting_tokenizer, offline_config
 from ..rows import json_objects
@@ -150,18 +150,13 @@ def estimate_plan(plan: TrainPlan, cfg: TrainConfig, table: dict[str, Hardware])
         if plan.upload_data_from is None:
             plan.no_estimate = f"no estimate: the data is on the Hub ({cfg.data_dir}), its rows are not counted here"
             return
-        config = full_config(config)
         try:
+            shape = model_shape(full_config(config))
             counting = counting_tokenizer(cfg.model_id)
-        except ModelLoadError as exc:
+        except (EstimateError, ModelLoadError) as exc:
             plan.no_estimate = f"no estimate: {exc}"
             return
-        try:
-            lengths = data_lengths(Path(plan.upload_data_from), *counting, max_length=cfg.max_length)
-            plan.estimate_inputs = (model_shape(config), lengths)
-        except EstimateError as exc:
-            plan.no_estimate = f"no estimate: {exc}"
-            return
+        plan.estimate_inputs = (shape, data_lengths(Path(plan.upload_data_from), *counting, max_length=cfg.max_length))
     shape, lengths = plan.estimate_inputs
     plan.estimate = estimate_run(shape, plan.config, lengths, plan.run_on.flavor, table, allow_cpu=plan.allow_cpu)
     plan.spec.estimate = plan.estimate.to_dict()
