@@ -48,19 +48,24 @@ DEFAULT_CONFIG = ROOT / "configs" / "ministral-3-3b.yaml"
 TINY_MODEL = ROOT / "models" / "tiny-ministral3"
 DATA_SEED = 4343  # not the sample data's seed
 SECTION = "## Train throughput"
+MINISTRAL3_3B = "mistralai/Ministral-3-3B-Instruct-2512"
 GOAL_MFU, GOAL_RATIO = 0.40, 2.0  # issue 5, on a GPU
 # Dense bf16 tensor-core peaks (no sparsity) from NVIDIA's datasheets; the first pattern found in the name wins.
 PEAK_BF16_FLOPS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("A100", 312e12))
 
 
 def ministral3_3b_shape() -> Any:
-    """The language model of Ministral-3-3B (docs/ARCHITECTURE.md, "Models"); the tiny model's builder takes any
-    such shape."""
+    """The language model of Ministral-3-3B, from the config.json hiddenparams ships for it (the dry run's estimate
+    reads the same file); the tiny model's builder takes any such shape."""
+    from hiddenparams.jobs.estimate import full_config, known_config, model_shape
     from hiddenparams.tiny import TinySpec
 
+    shape = model_shape(full_config(known_config(MINISTRAL3_3B)))
     return TinySpec(
-        vocab_size=131072, hidden_size=3072, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=32,
-        num_key_value_heads=8, head_dim=128, max_position_embeddings=65536, pretrain_steps=0,
+        vocab_size=shape.vocab_size, hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
+        num_key_value_heads=shape.num_key_value_heads, head_dim=shape.head_dim,
+        max_position_embeddings=shape.max_position_embeddings, pretrain_steps=0,
     )  # fmt: skip
 
 

@@ -114,3 +114,32 @@ def test_cli_convert_refuses_a_non_empty_out_and_a_file_as_out(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["manifest.json", "train.jsonl"]
     result = runner.invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "train.jsonl")])
     assert result.exit_code != 0 and "is a file, not a folder" in result.output
+
+
+def test_with_a_model_the_longest_row_is_recorded_and_rows_over_the_cap_are_refused_with_file_and_line(tmp_path):
+    from pathlib import Path
+
+    from hiddenparams.chat_format import row_tokens
+    from hiddenparams.convert import to_prompt_completion
+    from hiddenparams.model import counting_tokenizer
+
+    tiny = str(Path(__file__).resolve().parents[1] / "models" / "tiny-ministral3")
+    long_row = {**ROW, "id": "long", "request_text": "calm piano " * 40}
+    write(tmp_path / "train.jsonl", [ROW, long_row, {**ROW, "id": "c"}])
+    tokenizer, _ = counting_tokenizer(tiny)
+    short, long = (row_tokens(tokenizer, to_prompt_completion(r)) for r in read_rows(tmp_path / "train.jsonl")[:2])
+    assert short < long
+
+    result = run(ConvertConfig(str(tmp_path), str(tmp_path / "out"), model_id=tiny))
+    assert result.lengths == {"tokenizer": f"{tiny}'s tokenizer", "max_length": 512,  # the tiny model's context
+                              "longest": {"tokens": long, "at": f"{tmp_path / 'train.jsonl'}:2"}}  # fmt: skip
+    assert json.loads((tmp_path / "out" / "manifest.json").read_text())["lengths"]["longest"]["tokens"] == long
+
+    with pytest.raises(DataError) as refused:
+        run(ConvertConfig(str(tmp_path), str(tmp_path / "out2"), model_id=tiny, max_length=long - 1))
+    assert f"{tmp_path / 'train.jsonl'}:2: {long} tokens" in str(refused.value) and "1 row(s)" in str(refused.value)
+    assert not (tmp_path / "out2").exists()  # nothing written, nothing truncated
+    cli = CliRunner().invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o3"), "--model-id", tiny,
+                                   "--max-length", str(long)])  # fmt: skip
+    assert cli.exit_code == 0, cli.output
+    assert CliRunner().invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o4"), "--max-length", "9"]).exit_code

@@ -94,6 +94,15 @@ class FakeHub:
     requests: list[httpx2.Request] = field(default_factory=list)
     jobs: dict[str, dict] = field(default_factory=dict)
     clock: FakeClock = field(default_factory=lambda: FakeClock())
+    # GET /api/jobs/hardware, as the service answers it (huggingface_hub's JobHardwareInfo); prices unlike the dated
+    # table's, so a test can tell which one was used
+    hardware: list[dict] = field(default_factory=lambda: [
+        {"name": "a100-large", "prettyName": "Nvidia A100 - large", "cpu": "12 vCPU", "ram": "142 GB",
+         "accelerator": {"type": "gpu", "model": "A100", "quantity": "1", "vram": "80 GB", "manufacturer": "Nvidia"},
+         "unitCostMicroUSD": 50000, "unitCostUSD": 0.05, "unitLabel": "minute"},
+        {"name": "cpu-basic", "prettyName": "CPU Basic", "cpu": "2 vCPU", "ram": "16 GB", "accelerator": None,
+         "unitCostMicroUSD": 167, "unitCostUSD": 0.000167, "unitLabel": "minute"},
+    ])  # fmt: skip
 
     def calls(self, method: str, pattern: str) -> list[httpx2.Request]:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)]
@@ -108,6 +117,8 @@ class FakeHub:
                     raise httpx2.ConnectError("[Errno 111] Connection refused", request=request)
                 message = "Invalid credentials in Authorization header" if code == 401 else f"fake failure {code}"
                 return httpx2.Response(code, json={"error": message}, headers={"X-Error-Message": message})
+        if path == "/api/jobs/hardware":
+            return httpx2.Response(200, json=self.hardware)
         if match := re.fullmatch(rf"/api/jobs/{NS}", path):
             body = json.loads(request.content)
             if refusal := _refusal(body):
@@ -194,6 +205,9 @@ class FakeHub:
             "command": spec["command"],
             "environment": spec["environment"],
             "flavor": spec["flavor"],
+            # A job runs from 10:01:00 and, once ended, has run 12 min 30 s: 13 billed minutes.
+            **({"startedAt": "2026-05-01T10:01:00.000Z"} if stage != "SCHEDULING" else {}),
+            **({"finishedAt": "2026-05-01T10:13:30.000Z"} if stage in ("COMPLETED", "ERROR", "CANCELED") else {}),
         }
 
 

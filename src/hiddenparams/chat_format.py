@@ -86,6 +86,11 @@ def render_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_pr
     return tokenizer(text, add_special_tokens=False)["input_ids"]
 
 
+def row_tokens(tokenizer: Any, row: dict[str, Any]) -> int:
+    """Tokens of a {prompt, completion} row as training sees it: the whole conversation through the chat template."""
+    return len(render_ids(tokenizer, row["prompt"] + row["completion"]))
+
+
 class ChatFormatError(HiddenParamsError, ValueError):
     pass
 

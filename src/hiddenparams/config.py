@@ -98,7 +98,9 @@ class TrainConfig:
     warmup_steps: float = 0.05  # < 1 is a ratio of total steps (transformers 5 dropped warmup_ratio)
     lr_scheduler_type: str = "cosine"
     weight_decay: float = 0.0
-    max_length: int | None = None  # None: the longest tokenised example of the data (not TRL's 1024 default)
+    # None: the longest tokenised example of the data (not TRL's 1024 default). A row over a set cap is refused at the
+    # job's start, never truncated; `convert --model-id` refuses it earlier, naming its file and line.
+    max_length: int | None = None
     padding_free: bool = False  # pack a batch into one row without padding (wants attn_implementation on GPU)
     # Padding-free batches want flash attention's varlen kernel: with SDPA, transformers turns the packed position ids
     # into a dense block-diagonal mask over the whole flattened batch. None: the model's default (SDPA).

@@ -25,10 +25,21 @@ class ConvertConfig:
     src: str = ""  # folder with train.jsonl (and validation.jsonl, test.jsonl) from `split`
     out: str = field(default="", metadata=flag("Folder for the {prompt, completion} files and manifest.json (required)."))
     overwrite: bool = field(default=False, metadata=flag("Replace the files of a non-empty --out folder."))
+    model_id: str | None = field(
+        default=None, metadata=flag("Count every row's tokens with this model's tokenizer and refuse rows over"
+                                    " --max-length (local folder, or a Ministral-3 model on the Hub: offline).")
+    )  # fmt: skip
+    max_length: int | None = field(
+        default=None, metadata=flag("With --model-id: the most tokens a row may have (default: the model's context).")
+    )
 
     def validate(self, source: str = "config") -> None:
         if not self.src or not self.out:
             raise ConfigError(f"{source}: fields 'src' and 'out' are both required")
+        if self.max_length is not None and not self.model_id:
+            raise ConfigError(f"{source}: field 'max_length' needs 'model_id' (the tokenizer that counts the tokens)")
+        if self.max_length is not None and self.max_length < 8:
+            raise ConfigError(f"{source}: field 'max_length': must be >= 8")
 
 
 @dataclass
@@ -39,9 +50,12 @@ class ConvertResult:
     rows: dict[str, int]  # rows written per split
     notes: list[str] = field(default_factory=list)  # splits left out, and why
     provenance: dict[str, Any] = field(default_factory=dict)
+    # With a model: the tokenizer, the cap, and the longest row (tokens, file:line), which decides the sequence budget
+    lengths: dict[str, Any] | None = None
 
     def to_json(self) -> dict[str, Any]:
-        return {"out": str(self.out), "rows": self.rows, "notes": self.notes, "provenance": self.provenance}
+        return {"out": str(self.out), "rows": self.rows, "notes": self.notes, "provenance": self.provenance,
+                **({"lengths": self.lengths} if self.lengths else {})}  # fmt: skip
 
 
 def to_prompt_completion(row: Row) -> dict[str, Any]:
@@ -70,12 +84,40 @@ def run(cfg: ConvertConfig) -> ConvertResult:
         if split in rows and not rows[split]
     ]
     result = ConvertResult(out, {}, notes, provenance(cfg, {f"{s}.jsonl": p for s, p in inputs.items()}))
+    if cfg.model_id:
+        result.lengths = check_lengths(rows, cfg.model_id, cfg.max_length)
     with staged_folder(out, cfg.overwrite) as stage:
         for split, split_rows in rows.items():
             if split_rows:
                 result.rows[split] = write_jsonl(stage / f"{split}.jsonl", map(to_prompt_completion, split_rows))
         (stage / "manifest.json").write_text(json.dumps(result.to_json(), indent=2) + "\n", encoding="utf-8")
     return result
+
+
+def check_lengths(rows: dict[str, list[Row]], model_id: str, max_length: int | None) -> dict[str, Any]:
+    """Every row's tokens as training renders it; rows over the cap (default: the model's context) are refused with
+    their file and line, before anything is written: training never truncates a row."""
+    from .chat_format import row_tokens
+    from .jobs.estimate import full_config, model_shape
+    from .model import counting_tokenizer, offline_config
+
+    tokenizer, name = counting_tokenizer(model_id)
+    config = offline_config(model_id)
+    context = model_shape(full_config(config)).max_position_embeddings if config else None
+    cap = max_length or context
+    counted = [(row_tokens(tokenizer, to_prompt_completion(row)), row) for split in rows.values() for row in split]
+    over = [(tokens, row) for tokens, row in counted if cap is not None and tokens > cap]
+    if over:
+        where = "; ".join(f"{row.source}:{row.line}: {tokens} tokens" for tokens, row in over[:5])
+        more = f" (and {len(over) - 5} more)" if len(over) > 5 else ""
+        origin = "--max-length" if max_length else f"the context of {model_id}"
+        raise DataError(
+            f"{len(over)} row(s) over {cap} tokens ({origin}): {where}{more}. Nothing written: shorten or remove "
+            "them, or raise --max-length; training would otherwise have to truncate them"
+        )
+    tokens, row = max(counted, key=lambda pair: pair[0]) if counted else (0, None)
+    longest = {"tokens": tokens, "at": f"{row.source}:{row.line}" if row else None}
+    return {"tokenizer": name, "max_length": cap, "longest": longest}
 
 
 def convert_dir(src: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, int]:

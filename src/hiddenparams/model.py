@@ -11,6 +11,7 @@ Traps this module exists for (docs/ARCHITECTURE.md, "Models"):
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -48,6 +49,36 @@ def load_config(model_id: str) -> Any:
     except OSError as exc:
         where = "local folder" if is_local(model_id) else "Hub repo"
         raise ModelLoadError(f"{model_id}: cannot read config.json from the {where} ({exc.__class__.__name__})") from None
+
+
+def offline_config(model_id: str) -> dict[str, Any] | None:
+    """The model's config.json without a download: a local folder's, the Hugging Face cache's, or the one hiddenparams
+    ships for the project's model (jobs/known_configs); None when none is here."""
+    import json
+
+    from huggingface_hub import try_to_load_from_cache
+
+    from .jobs.estimate import known_config
+
+    path: Any = Path(model_id) / "config.json" if is_local(model_id) else try_to_load_from_cache(model_id, "config.json")
+    if isinstance(path, (str, Path)) and Path(path).is_file():
+        return json.loads(Path(path).read_text(encoding="utf-8"))
+    return None if is_local(model_id) else known_config(model_id)
+
+
+@functools.lru_cache(maxsize=4)
+def counting_tokenizer(model_id: str) -> tuple[Any, str]:
+    """A tokenizer that counts a row's tokens as the job will, offline, and what it is: a local model's own, or for a
+    Ministral-3 model on the Hub the tekken vocabulary mistral-common ships (the same ids and chat format,
+    chat_format.py). Raises ModelLoadError when there is none here."""
+    if is_local(model_id):
+        return load_tokenizer(model_id), f"{model_id}'s tokenizer"
+    config = offline_config(model_id)
+    if config is not None and config.get("model_type") in VLM_MODEL_TYPES:
+        from .chat_format import load_tekken_tokenizer
+
+        return load_tekken_tokenizer(), "the tekken tokenizer (mistral-common)"
+    raise ModelLoadError(f"{model_id}: no tokenizer on this machine to count the rows with (give a local model folder)")
 
 
 def is_fp8(config: Any) -> bool:

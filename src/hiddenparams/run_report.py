@@ -143,12 +143,13 @@ def jobs_section(run_dir: Path) -> Section | None:
         job_url, model_url = _relative(row.job_url, run_dir), _relative(row.model_url, run_dir)
         job = Link(row.job_id, job_url) if row.job_id and job_url else (row.job_id or "—")
         repo = Link(_relative(row.model_repo, run_dir), model_url) if row.model_repo and model_url else (row.model_repo or "—")
-        rows.append([job, row.backend or "—", row.state or "—", repo, row.repo_kind or "—", ", ".join(row.events)])
+        rows.append([job, row.backend or "—", row.state or "—", row.cost_line or "—", repo, row.repo_kind or "—",
+                     ", ".join(row.events)])  # fmt: skip
     return Section(
         "Jobs and models",
         [
             "From the ledger, with each job's state refreshed from its backend and each repo's kind read from its files.",
-            Table(["job", "backend", "state", "model repo", "kind", "events"], rows),
+            Table(["job", "backend", "state", "minutes and cost", "model repo", "kind", "events"], rows),
         ],
     )
 

@@ -20,7 +20,8 @@ from .jobs import JobError, JobStage, JobStatus, backend_for
 from .jobs.base import RUNNING_STAGES
 from .jobs.eval import record_eval_result
 from .jobs.merge import record_merge_result
-from .jobs.hf import HUB_ERRORS, HfJobsBackend
+from .jobs.estimate import billed, hardware_table
+from .jobs.hf import HUB_ERRORS, HfJobsBackend, hub_hardware
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
 
 
@@ -74,6 +75,8 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
     elif status.finished and not status.ok:
         details["log_tail"] = status.log_tail[-10:]
         details["read_log_with"] = f"hiddenparams logs {entry.job_id}"
+    if status.finished and (billing := _billing(entry, status)):
+        details["billing"] = billing
     event = LedgerEvent.FINISHED if status.finished else LedgerEvent.STATE
     records = [ledger.append(event, **entry.identity(), repo_kind=repo_kind, state=status.stage.value, details=details)]
     if repo_kind is not None and entry.model_repo and not is_local(entry.model_repo):
@@ -81,10 +84,23 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
             ledger.append(LedgerEvent.MODEL_PUSHED, **entry.identity(), repo_kind=repo_kind, state=status.stage.value)
         )
     entry.state, entry.last_time = status.stage.value, records[-1]["time"]
+    entry.details.update(records[0]["details"])
     entry.events.extend(r["event"] for r in records)
     if status.stage is JobStage.COMPLETED:
         record_eval_result(ledger, entry)
         record_merge_result(ledger, entry)
+
+
+def _billing(entry: LedgerEntry, status: JobStatus) -> dict[str, Any] | None:
+    """An ended hf-jobs job's billed minutes and cost, from its start and end in the Jobs API and the flavor's price
+    (the Hub's list now, the dated table when it cannot be asked)."""
+    if entry.backend != "hf-jobs" or not (entry.flavor and status.started_at and status.finished_at):
+        return None
+    try:
+        table = hub_hardware(HfJobsBackend(entry.details.get("namespace") or "").api())
+    except JobError:  # no token: the dated table
+        table = hardware_table()
+    return billed(entry.flavor, status.started_at, status.finished_at, table)
 
 
 def record_cancel(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
@@ -126,6 +142,19 @@ class StatusRow:
     log_hint: str | None = None
     notes: list[str] = field(default_factory=list)
     metrics: dict[str, Any] | None = None
+    billing: dict[str, Any] | None = None  # an ended hf-jobs job: billed minutes and cost
+    estimate: dict[str, Any] | None = None  # what the submit estimated for it
+
+    @property
+    def cost_line(self) -> str | None:
+        """`13 min, $0.65 billed (estimated 7 min, $0.33)`, or the estimate alone while the job has not ended."""
+        estimate = self.estimate or {}
+        guess = (f"estimated {estimate['minutes']:.0f} min, ${estimate['usd']:.2f}"
+                 if estimate.get("minutes") is not None and estimate.get("usd") is not None else None)  # fmt: skip
+        if self.billing:
+            paid = f"{self.billing['billed_minutes']} min, ${self.billing['usd']:.2f} billed"
+            return f"{paid} ({guess})" if guess else paid
+        return guess
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -185,6 +214,8 @@ def collect_status(ledger: Ledger, refresh: bool = True) -> list[StatusRow]:
                 log_hint=f"hiddenparams logs {entry.job_id}" if failed and entry.job_id else None,
                 notes=notes,
                 metrics=metrics,
+                billing=entry.details.get("billing"),
+                estimate=entry.details.get("estimate"),
             )
         )
     return rows

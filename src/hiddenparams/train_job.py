@@ -109,13 +109,22 @@ def load_data(data_dir: str, revision: str | None = None) -> tuple[Any, Any, dic
     return ds["train"], ds["validation"], summary
 
 
-def longest_example(tokenizer: Any, dataset: Any) -> int:
-    """max_length from the data instead of TRL's 1024 default: the longest prompt+completion, in tokens."""
-    longest = 0
-    for row in dataset:
-        text = tokenizer.apply_chat_template(row["prompt"] + row["completion"], tokenize=False)
-        longest = max(longest, len(tokenizer(text, add_special_tokens=False)["input_ids"]))
-    return longest
+def sequence_budget(tokenizer: Any, splits: dict[str, Any], max_length: int | None) -> int:
+    """max_length for TRL: the longest prompt+completion of the data, in tokens (not TRL's 1024 default). A row over
+    a configured `max_length` is refused, naming it: TRL would truncate it without a word."""
+    from hiddenparams.chat_format import row_tokens
+
+    longest, where = 0, ""
+    for split, rows in splits.items():
+        for number, row in enumerate(rows, start=1):
+            if (tokens := row_tokens(tokenizer, row)) > longest:
+                longest, where = tokens, f"{split} row {number}"
+    if max_length is not None and longest > max_length:
+        raise TrainDataError(
+            f"{where} is {longest} tokens, over max_length {max_length}: it would be truncated; shorten or drop it "
+            "(`hiddenparams convert --model-id M --max-length N` names every such row), or raise max_length"
+        )
+    return max_length or longest
 
 
 def last_checkpoint(checkpoints: Path) -> str | None:
@@ -172,7 +181,7 @@ def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[A
     if cfg.attn_implementation:
         model.set_attn_implementation(cfg.attn_implementation)
     tokenizer = load_tokenizer(cfg.model_id, model.config)
-    max_length = cfg.max_length or longest_example(tokenizer, [*train_ds, *eval_ds])
+    max_length = sequence_budget(tokenizer, {"train": train_ds, "validation": eval_ds}, cfg.max_length)
     targets = lora_targets(model.config) if cfg.lora_target_modules == "auto" else cfg.lora_target_modules
     to_save = [m.strip() for m in cfg.lora_modules_to_save.split(",") if m.strip()] or None
     peft_config = None if cfg.full_finetune else LoraConfig(

@@ -13,7 +13,8 @@ from rich.table import Table
 
 from ..config import RunOn, TrainConfig, load_train_config, parse_overrides
 from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
-from ..jobs.train import describe_train, launch_train, plan_train
+from ..jobs.estimate import summary_lines
+from ..jobs.train import TrainPlan, describe_train, launch_train, plan_train
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
@@ -50,6 +51,9 @@ def train(
         [], "--set", help="Override any config field, e.g. --set lora_r=8 (repeatable)."
     ),
     num_processes: int = typer.Option(1, "--num-processes", min=1, help="local: >1 runs under accelerate launch."),
+    allow_cpu: bool = typer.Option(
+        False, "--allow-cpu", help="hf-jobs: train a model over 1B parameters on a CPU flavor anyway."
+    ),
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -57,13 +61,28 @@ def train(
 
     Before anything is submitted (the dry run makes the same checks): the config is validated (unknown fields are
     errors), the data folder must hold non-empty train.jsonl and validation.jsonl, the model must exist (local
-    folder with config.json, or on the Hub), repo names must be valid, and hf-jobs needs a token. Every submission
-    writes a line to the ledger.
+    folder with config.json, or on the Hub), repo names must be valid, and hf-jobs needs a token. On hf-jobs the
+    run is estimated for its flavor and the flavors that hold it (GPU memory, minutes, dollars) and refused when the
+    flavor cannot hold it. Every submission writes a line to the ledger, with the estimate.
     """
     values = parse_overrides(set_values) | overrides
-    plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
-    run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json,
+    plan = plan_train(*load_train_config(config, values), num_processes=num_processes, allow_cpu=allow_cpu)
+    run_as_job(plan, describe_train, _launch_with_estimate(as_json), dry_run, wait, artifacts_dir, as_json,
                result={"model_repo": plan.spec.model_repo})  # fmt: skip
+
+
+def _launch_with_estimate(as_json: bool) -> Callable[[TrainPlan, Ledger], JobHandle]:
+    """`launch_train`, then the estimate it made at the Hub's prices on stderr (in the --json result it is in the
+    ledger's submitted line)."""
+
+    def launch(plan: TrainPlan, ledger: Ledger) -> JobHandle:
+        handle = launch_train(plan, ledger)
+        if plan.estimate is not None and not as_json:
+            for line in summary_lines(plan.estimate.to_dict()):
+                say(line)
+        return handle
+
+    return launch
 
 
 def refuse_job_flags(**given: Any) -> None:
@@ -168,11 +187,20 @@ def print_spec(spec: dict[str, Any]) -> None:
     lines += [
         f"data: {spec['data']['job_reads']}" + (f" (uploaded from {uploaded} at submit)" if uploaded else ""),
         f"config hash: {spec['config_hash']}",
+        *estimate_lines(spec.get("estimate")),
         *(f"warning: {w}" for w in spec.get("warnings", [])),
         "dry run: nothing submitted (--json prints the full spec)",
     ]
     for line in lines:
         say(line)
+
+
+def estimate_lines(estimate: dict[str, Any] | None) -> list[str]:
+    if not estimate:
+        return []
+    if "skipped" in estimate:
+        return [estimate["skipped"]]
+    return ["estimate (* the chosen flavor; peak GB per GPU / GB it has):", *summary_lines(estimate)]
 
 
 @app.command()
@@ -196,7 +224,7 @@ def status(
         table.add_column(column, overflow="fold")
     for row in rows:
         job = "\n".join(x for x in (row.job_id or "-", row.name, row.backend, row.flavor) if x)
-        state = "\n".join(x for x in (row.state or "-", row.message, row.log_hint, *row.notes) if x)
+        state = "\n".join(x for x in (row.state or "-", row.cost_line, row.message, row.log_hint, *row.notes) if x)
         model = row.model_url or "-"
         table.add_row(redact(job), redact(state), redact(model), row.repo_kind or "-", redact(row.job_url or "-"))
     stdout.print(table)

@@ -75,9 +75,17 @@ def submit(spec: JobSpec, backend: JobBackend, ledger: Ledger) -> JobHandle:
             "namespace": handle.namespace,
             "data": spec.data,
             **(handle.shipped or {}),  # hf-jobs: code_repo, revision (of the code and the data), wheel
+            **({"estimate": _estimate_record(spec.estimate)} if spec.estimate else {}),
         },
     )
     return handle
+
+
+def _estimate_record(estimate: dict[str, Any]) -> dict[str, Any]:
+    """What the ledger keeps of a submit's estimate: the chosen flavor's figures and where they came from."""
+    chosen = estimate["chosen"]
+    keep = ("flavor", "peak_gb", "memory_gb", "fits", "minutes", "usd", "usd_per_hour", "price_source")
+    return {**{key: chosen[key] for key in keep}, "mfu": estimate["mfu"], "mfu_source": estimate["mfu_source"]}
 
 
 def describe(

@@ -78,6 +78,7 @@ class JobSpec:
     # dataset repo; the job then gets `--data-revision <that commit>`.
     upload: dict[str, str] = field(default_factory=dict)
     ship_repo: str | None = None
+    estimate: dict[str, Any] | None = None  # hf-jobs training: minutes and cost expected (jobs/estimate.py)
 
     @property
     def is_script(self) -> bool:
@@ -104,6 +105,9 @@ class JobStatus:
     message: str | None = None
     exit_code: int | None = None
     log_tail: list[str] = field(default_factory=list)  # filled for ERROR: the last lines of the job's log
+    # hf-jobs: when the job started and ended running, as the Jobs API reports them (ISO 8601); what is billed
+    started_at: str | None = None
+    finished_at: str | None = None
 
     @property
     def finished(self) -> bool:

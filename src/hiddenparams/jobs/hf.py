@@ -30,6 +30,7 @@ from ..preflight import FLAVOR_ENV, PROCESSES_ENV
 from ..provenance import code_version
 from ..torch_builds import driver_needed, index_url
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
+from .estimate import Hardware, hardware_from_hub, hardware_table
 from .ship import (
     Shipment,
     checkout,
@@ -76,6 +77,15 @@ def flavor_gpus(flavor: str) -> int:
     """How many GPUs a flavor has, from its name: the job runs under accelerate when more than one."""
     match = _MULTI_GPU_FLAVOR.search(flavor)
     return int(match.group(1)) if match else 1
+
+
+def hub_hardware(api: HfApi) -> dict[str, Hardware]:
+    """The flavors and prices the Hub lists now (`list_jobs_hardware`); the dated table's for a flavor it does not
+    list, or for all when it cannot be asked. Each flavor says which source its figures came from."""
+    try:
+        return {**hardware_table(), **hardware_from_hub(api.list_jobs_hardware())}
+    except HUB_ERRORS:
+        return hardware_table()
 
 
 def require_token() -> str:
@@ -225,7 +235,8 @@ class HfJobsBackend:
         stage = JobStage(info.status.stage)  # whatever string the service sent, known or not
         tail = self._tail(info.id) if stage is JobStage.ERROR else []
         message = info.status.message and redact(info.status.message)
-        return JobStatus(info.id, self.name, stage, message=message, log_tail=tail)
+        started, ended = (when.isoformat() if when else None for when in (info.started_at, info.finished_at))
+        return JobStatus(info.id, self.name, stage, message=message, log_tail=tail, started_at=started, finished_at=ended)
 
     def _tail(self, job_id: str) -> list[str]:
         try:

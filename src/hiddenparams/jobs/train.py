@@ -23,13 +23,20 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
+from ..chat_format import row_tokens
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
 from ..ledger import Ledger
-from ..train_job import check_data_dir
+from ..model import ModelLoadError, counting_tokenizer, offline_config
+from ..rows import json_objects
+from ..train_job import SPLITS, check_data_dir
 from . import describe, get_backend, submit
 from .base import JobHandle, JobSpec
-from .hf import check_flavor, flavor_gpus, require_token
+from .estimate import (
+    DataLengths, EstimateError, Hardware, ModelShape, RunEstimate, estimate_run, full_config, hardware_table,
+    model_shape,
+)  # fmt: skip
+from .hf import check_flavor, flavor_gpus, hub_hardware, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 TRAIN_ENTRY = "hiddenparams.train_job"
@@ -41,11 +48,19 @@ class TrainPlan:
     run_on: RunOn  # with the namespace filled in on hf-jobs
     spec: JobSpec
     upload_data_from: str | None = None  # a local folder whose files go with the job's code to `config.data_dir`
+    # hf-jobs: whether the run fits the flavor, its minutes and cost (jobs/estimate.py), or why there is none
+    estimate: RunEstimate | None = None
+    estimate_inputs: tuple[ModelShape, DataLengths] | None = None
+    no_estimate: str | None = None
+    allow_cpu: bool = False
 
 
-def plan_train(cfg: TrainConfig, run_on: RunOn | None = None, num_processes: int = 1) -> TrainPlan:
+def plan_train(
+    cfg: TrainConfig, run_on: RunOn | None = None, num_processes: int = 1, allow_cpu: bool = False
+) -> TrainPlan:
     """The job for this config, after the checks that need no network. `num_processes` is for the local backend;
-    on hf-jobs the flavor decides (`a100x4` -> 4 processes)."""
+    on hf-jobs the flavor decides (`a100x4` -> 4 processes), and the run must fit it (`allow_cpu`: a model over 1B
+    parameters on a CPU flavor too)."""
     run_on = run_on or RunOn()
     cfg.check_run_on(run_on)
     local_data = is_local(cfg.data_dir)
@@ -98,7 +113,55 @@ def plan_train(cfg: TrainConfig, run_on: RunOn | None = None, num_processes: int
         upload=upload,
         ship_repo=ship_repo,
     )
-    return TrainPlan(config=job_cfg, run_on=run_on, spec=spec, upload_data_from=upload_from)
+    plan = TrainPlan(config=job_cfg, run_on=run_on, spec=spec, upload_data_from=upload_from, allow_cpu=allow_cpu)
+    if run_on.hf:
+        estimate_plan(plan, cfg, hardware_table())
+    return plan
+
+
+def data_lengths(data_dir: Path, tokenizer: Any, name: str, max_length: int | None = None) -> DataLengths:
+    """Tokens of every train and validation row, prompt + completion rendered as the job renders them. A row over a
+    set `max_length` is refused with its file and line: the job would refuse it too, after the upload."""
+    split_lengths: dict[str, list[int]] = {}
+    for split in SPLITS:
+        path = data_dir / f"{split}.jsonl"
+        split_lengths[split] = []
+        for line, row in json_objects(path):
+            tokens = row_tokens(tokenizer, row)
+            if max_length is not None and tokens > max_length:
+                raise PreflightError(
+                    f"{path}:{line}: {tokens} tokens, over max_length {max_length}; training never truncates: shorten"
+                    " or drop the row (`hiddenparams convert --model-id M --max-length N` lists them all), or raise"
+                    " max_length"
+                )
+            split_lengths[split].append(tokens)
+    return DataLengths(split_lengths["train"], split_lengths["validation"], name)
+
+
+def estimate_plan(plan: TrainPlan, cfg: TrainConfig, table: dict[str, Hardware]) -> None:
+    """Fill `plan.estimate` for the flavor (or say in `plan.no_estimate` why there is none) and refuse a run the
+    flavor cannot hold. `cfg` is the config with the local data folder, before it was pointed at the Hub."""
+    if plan.estimate_inputs is None:
+        config = offline_config(cfg.model_id)
+        if config is None:
+            plan.no_estimate = (f"no estimate: {cfg.model_id}'s config.json is not on this machine"
+                                f" (`hf download {cfg.model_id} config.json` once puts it in the cache)")  # fmt: skip
+            return
+        if plan.upload_data_from is None:
+            plan.no_estimate = f"no estimate: the data is on the Hub ({cfg.data_dir}), its rows are not counted here"
+            return
+        try:
+            shape = model_shape(full_config(config))
+            counting = counting_tokenizer(cfg.model_id)
+        except (EstimateError, ModelLoadError) as exc:
+            plan.no_estimate = f"no estimate: {exc}"
+            return
+        plan.estimate_inputs = (shape, data_lengths(Path(plan.upload_data_from), *counting, max_length=cfg.max_length))
+    shape, lengths = plan.estimate_inputs
+    plan.estimate = estimate_run(shape, plan.config, lengths, plan.run_on.flavor, table, allow_cpu=plan.allow_cpu)
+    plan.spec.estimate = plan.estimate.to_dict()
+    if plan.estimate.refusal:
+        raise PreflightError(plan.estimate.refusal)
 
 
 def check_hub(plan: TrainPlan) -> HfApi:
@@ -113,17 +176,23 @@ def check_hub(plan: TrainPlan) -> HfApi:
 
 
 def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
-    """Check with the Hub, submit (on hf-jobs the backend uploads the code and local data in one commit first), and
-    write the `submitted` ledger line."""
-    check_hub(plan)
+    """Check with the Hub, estimate again at the Hub's current prices (refusing a run the flavor cannot hold), submit
+    (on hf-jobs the backend uploads the code and local data in one commit first), and write the `submitted` ledger
+    line, with the estimate."""
+    api = check_hub(plan)
+    if plan.estimate is not None:
+        estimate_plan(plan, plan.config, hub_hardware(api))
     backend = get_backend(plan.run_on.backend, ledger.root, plan.spec.namespace)
     return submit(plan.spec, backend, ledger)
 
 
 def describe_train(plan: TrainPlan, artifacts: str | Path | None = None) -> dict[str, Any]:
     """The dry run: the full job spec, computed offline, with secret names only."""
+    estimate = {"estimate": plan.estimate.to_dict()} if plan.estimate else {}
+    if plan.no_estimate:
+        estimate = {"estimate": {"skipped": plan.no_estimate}}
     return describe(
         plan.spec, plan.run_on.backend, artifacts, uploaded_from=plan.upload_data_from,
         revision="set at submit: the commit that uploads the data with the code",
-        config=plan.config.to_dict(), run_on=dataclasses.asdict(plan.run_on),
+        config=plan.config.to_dict(), run_on=dataclasses.asdict(plan.run_on), **estimate,
     )  # fmt: skip
