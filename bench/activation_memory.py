@@ -102,11 +102,11 @@ def main() -> None:
     parser.add_argument("--model-id", action="append", help=f"local folder or shipped config (default: {DEFAULT_MODEL})")
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--record", action="store_true", help="write the figures into docs/BENCHMARKS.md")
-    args = parser.parse_args()
+    args = common.parse_args(parser, model_id=[str(common.ROOT / "models" / "tiny-ministral3")])
     torch.set_num_threads(1)
     from hiddenparams.jobs.estimate import checkpointed_layer_bytes, layer_activation_bytes, model_shape, full_config
 
-    rows = []
+    rows, checks = [], {}
     for model_id in args.model_id or [DEFAULT_MODEL]:
         config = text_config(model_id)
         shape = model_shape(full_config(config.to_dict()))
@@ -120,6 +120,10 @@ def main() -> None:
             f" | {seconds:.0f} s |"
         )
         print(rows[-1], flush=True)
+        checks[f"{model_id}: the estimate's formulas give the measured bytes"] = (
+            round(plain) == layer_activation_bytes(shape, args.lora_r)
+            and round(checkpointed) == checkpointed_layer_bytes(shape)
+        )
     command = " ".join(["python bench/activation_memory.py", *sys.argv[1:]])
     text = "\n".join([
         SECTION,
@@ -147,6 +151,7 @@ def main() -> None:
     if args.record:
         common.record(SECTION, text)
         print(f"recorded in {common.BENCHMARKS}")
+    common.verdict(args.tiny, checks)
 
 
 if __name__ == "__main__":

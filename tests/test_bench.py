@@ -116,6 +116,15 @@ def check_recipe(stdout: str, tmp_path: Path) -> None:
     assert total == result["total"] > 0 and 0 <= valid <= total and result["ridge_mae"] > 0
 
 
+def check_activation(stdout: str, tmp_path: Path) -> None:
+    passed_its_checks(stdout)
+    # The row is printed as measured and again in the section's table.
+    rows = re.findall(r"^\| `[^`]*tiny-ministral3` \| 128 / 384 / 4 x 32 / 2 x 32 \| ([\d,]+) \| ([\d,]+) \|", stdout, re.M)
+    assert len(rows) == 2 and rows[0] == rows[1]
+    measured, formula = rows[0]
+    assert measured == formula and int(measured.replace(",", "")) > 0  # measured == the estimate's formula
+
+
 def case(script: str, check, *args: str, slow: bool = False):
     return pytest.param(script, args, check, id=script.removesuffix(".py"), marks=[pytest.mark.slow] if slow else [])
 
@@ -128,6 +137,7 @@ CASES = [
     case("train_throughput.py", check_train, slow=True),
     case("merge_memory.py", check_merge, slow=True),
     case("profile_train_step.py", check_profile),
+    case("activation_memory.py", check_activation),
     case("demo_recipe.py", check_recipe, slow=True),
 ]
 
