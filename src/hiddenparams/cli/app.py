@@ -53,6 +53,12 @@ class _Group(TyperGroup):
         _plain_flags(*self.params, option)
         return option
 
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        argv = list(args)  # before parsing consumes them: `--smoke` prints the command line of the real run
+        ctx = super().make_context(info_name, args, parent=parent, **extra)
+        ctx.meta["argv"] = argv
+        return ctx
+
     def invoke(self, ctx: typer.Context) -> Any:
         try:
             return super().invoke(ctx)

@@ -7,13 +7,15 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
+import click
 import typer
 from rich.console import Console
 from rich.table import Table
 
 from ..config import RunOn, TrainConfig, load_train_config, parse_overrides
 from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
-from ..jobs.train import describe_train, launch_train, plan_train
+from ..jobs.smoke import smoke_of, smoke_plan
+from ..jobs.train import describe_train, launch_train, plan_train, trained_of
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
@@ -23,6 +25,12 @@ from .options import config_options
 ArtifactsOpt = typer.Option(
     None, "--artifacts-dir", help=f"Holds the ledger and the local jobs (default: ${ARTIFACTS_ENV} or ./artifacts)."
 )
+SmokeOpt = typer.Option(
+    False, "--smoke", help="Submit the same job on cpu-basic, checks only: install, data, tokenizer, chat format, "
+    "write access to the output repo; no weights, no model pushed. Prints the real run's command last.",
+)
+
+
 stdout = Console(soft_wrap=False)  # tables are the command's output: stdout, unlike messages (stderr)
 
 
@@ -50,6 +58,7 @@ def train(
         [], "--set", help="Override any config field, e.g. --set lora_r=8 (repeatable)."
     ),
     num_processes: int = typer.Option(1, "--num-processes", min=1, help="local: >1 runs under accelerate launch."),
+    smoke: bool = SmokeOpt,
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -62,8 +71,16 @@ def train(
     """
     values = parse_overrides(set_values) | overrides
     plan = plan_train(*load_train_config(config, values), num_processes=num_processes)
-    run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json,
-               result={"model_repo": plan.spec.model_repo})  # fmt: skip
+    run_as_job(plan, describe_train, launch_train, dry_run, wait, artifacts_dir, as_json, _train_completed,
+               result={"model_repo": plan.spec.model_repo}, smoke=smoke)  # fmt: skip
+
+
+def _train_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+    trained = trained_of(ledger, job_id)
+    if trained is None:
+        return  # the job's log had no TRAIN_SUMMARY line: `status` has logged why
+    details = result["trained"] = trained["details"]
+    say(f"trained: {details.get('global_step')} steps, eval loss {details.get('eval_loss')}")
 
 
 def refuse_job_flags(**given: Any) -> None:
@@ -83,10 +100,15 @@ def run_as_job(
     as_json: bool,
     on_completed: Callable[[Ledger, str, dict[str, Any]], None] | None = None,
     result: dict[str, Any] | None = None,
+    smoke: bool = False,
 ) -> None:
     """A stage's job after its plan (`plan_train`, `plan_eval`, `plan_merge`): the dry run, or the submit and
     `follow_submission` with `result` (after the config hash); `on_completed(ledger, job_id, result)` adds the job's own
-    result when it is seen completed."""
+    result when it is seen completed. With `smoke`, the smoke job of that plan (`jobs.smoke`), and last the command
+    line of the real run."""
+    if smoke:
+        plan, on_completed = smoke_plan(plan), _smoke_completed
+        result = {**(result or {}), "model_repo": None, "smoke": True, "real_run": real_run_command()}
     if dry_run:
         show_dry_run(describe(plan, artifacts_dir), as_json)
         return
@@ -95,6 +117,30 @@ def run_as_job(
     completed = None if on_completed is None else (lambda out: on_completed(ledger, handle.job_id, out))
     result = {"config_hash": plan.spec.config_hash, **(result or {})}
     follow_submission(handle, ledger, wait, as_json, result, completed)
+    if smoke:  # a failed smoke job exited above: this is the last line only when nothing went wrong
+        after = "smoke passed; the real run:" if wait else "when `hiddenparams status` shows smoke_passed, the real run:"
+        say(f"{after} {result['real_run']}")
+
+
+def real_run_command() -> str:
+    """The command line this process was given, without `--smoke`: what to run once the smoke job passed."""
+    argv = click.get_current_context().meta.get("argv") or []
+    return shlex.join(["hiddenparams", *(arg for arg in argv if arg != "--smoke")])
+
+
+def _smoke_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+    smoke = smoke_of(ledger, job_id)
+    if smoke is None:
+        say(f"the smoke job completed but its log has no SMOKE_SUMMARY line: hiddenparams logs {job_id}")
+        return
+    details = result["smoke_summary"] = smoke["details"]
+    data = details.get("data") or {}
+    push = details.get("push_to") or {}
+    say(
+        f"smoke passed in {details.get('seconds')} s (after the install): data {data.get('rows')} rows,"
+        f" first rows {details.get('first_rows_tokens') or details.get('probe_tokens')} tokens,"
+        f" {'write access to ' + push['repo'] if push else 'no repo to push to'}"
+    )
 
 
 def follow_submission(

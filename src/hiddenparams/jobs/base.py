@@ -55,6 +55,17 @@ class JobError(HiddenParamsError, RuntimeError):
         super().__init__(redact(message))
 
 
+# sysexits.h EX_TEMPFAIL: the job's outcome is unknown (contact lost), unlike 0 (completed) and 1 (failed).
+EXIT_UNKNOWN = 75
+
+
+class ContactLost(JobError):
+    """Following a job stopped because the Hub did not answer, after the library's retries and ours: the job itself
+    keeps running and its outcome is unknown here. Exits EXIT_UNKNOWN."""
+
+    exit_code = EXIT_UNKNOWN
+
+
 @dataclass
 class JobSpec:
     """One job: a Python module (`hiddenparams.train_job`) or a `.py` script, with its arguments and resources.
@@ -78,6 +89,7 @@ class JobSpec:
     # dataset repo; the job then gets `--data-revision <that commit>`.
     upload: dict[str, str] = field(default_factory=dict)
     ship_repo: str | None = None
+    smoke: bool = False  # the job runs with --smoke: the checks before the weights, on a cheap flavor (jobs/smoke.py)
 
     @property
     def is_script(self) -> bool:

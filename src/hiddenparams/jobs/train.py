@@ -10,7 +10,8 @@ everything the submit would refuse without the Hub (the submit then asks the Hub
 The job runs `hiddenparams.train_job --config-json <the resolved config>`. On hf-jobs the job cannot see local
 folders: a local `data_dir` is uploaded first to a private dataset repo `{namespace}/{model repo name}-data` and the
 job's config points at that dataset (read at the commit that uploaded it); a local `model_id` is an error (push it
-to the Hub first).
+to the Hub first). The job's last log line, TRAIN_SUMMARY, becomes the `trained` ledger event once the job is seen
+completed (`record_train_result`).
 """
 
 from __future__ import annotations
@@ -25,9 +26,9 @@ from huggingface_hub import HfApi
 
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
-from ..ledger import Ledger
-from ..train_job import check_data_dir
-from . import describe, get_backend, submit
+from ..ledger import Ledger, LedgerEntry, LedgerEvent
+from ..train_job import SUMMARY_MARKER, check_data_dir
+from . import describe, get_backend, record_job_result, recorded_result, submit
 from .base import JobHandle, JobSpec
 from .hf import check_flavor, flavor_gpus, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
@@ -127,3 +128,13 @@ def describe_train(plan: TrainPlan, artifacts: str | Path | None = None) -> dict
         revision="set at submit: the commit that uploads the data with the code",
         config=plan.config.to_dict(), run_on=dataclasses.asdict(plan.run_on),
     )  # fmt: skip
+
+
+def record_train_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
+    """The `trained` event of a completed training job, from the TRAIN_SUMMARY line of its log (`record_job_result`)."""
+    return record_job_result(ledger, entry, TRAIN_ENTRY, SUMMARY_MARKER, LedgerEvent.TRAINED)
+
+
+def trained_of(ledger: Ledger, job_id: str) -> dict[str, Any] | None:
+    """The `trained` event recorded for a training job, if any."""
+    return recorded_result(ledger, LedgerEvent.TRAINED, job_id)
