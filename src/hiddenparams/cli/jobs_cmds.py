@@ -7,7 +7,6 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any, Optional
 
-import click
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -19,7 +18,7 @@ from ..jobs.train import describe_train, launch_train, plan_train, trained_of
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
-from .app import JsonOpt, app, console, emit_json, fail, say
+from .app import JsonOpt, app, console, emit_json, fail, invoked_args, say
 from .options import config_options
 
 ArtifactsOpt = typer.Option(
@@ -124,8 +123,7 @@ def run_as_job(
 
 def real_run_command() -> str:
     """The command line this process was given, without `--smoke`: what to run once the smoke job passed."""
-    argv = click.get_current_context().meta.get("argv") or []
-    return shlex.join(["hiddenparams", *(arg for arg in argv if arg != "--smoke")])
+    return shlex.join(["hiddenparams", *(arg for arg in invoked_args() if arg != "--smoke")])
 
 
 def _smoke_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
