@@ -195,3 +195,20 @@ def test_job_and_model_urls_follow_hf_endpoint(hub, config_3b, root, monkeypatch
     assert out["job_url"] == f"https://hub.example.internal/jobs/{NS}/{JOB}"
     row = json.loads(_cli("status", "--json", "--artifacts-dir", root).stdout)["jobs"][0]
     assert row["job_url"] == out["job_url"] and row["model_url"] == f"https://hub.example.internal/{MODEL_REPO}"
+
+
+@pytest.mark.parametrize("failure", [0, -1], ids=["connection-refused", "read-timeout"])
+def test_lost_contact_while_following_says_the_job_keeps_running(hub, config_3b, root, failure):
+    """The Hub stops answering while `--wait` or `logs -f` follows a running job: after huggingface_hub's retries and
+    ours, one error line says the job keeps running and how to look again, with the exit status of "unknown"."""
+    hub.stages = ["RUNNING"]
+    assert _cli("train", "--config", str(config_3b), "--artifacts-dir", root).exit_code == 0
+    hub.fail[rf"GET /api/jobs/{NS}/job\d+(/logs)?"] = failure  # the submit (a POST) still goes through
+    for command in (("train", "--config", str(config_3b), "--wait"), ("logs", JOB, "--follow")):
+        result = _cli(*command, "--artifacts-dir", root)
+        said = _err(result)
+        assert result.exit_code == EXIT_UNKNOWN, result.output
+        assert said.count("error:") == 1 and "lost contact with the Hub while following job" in said
+        assert "keeps running" in said and "`hiddenparams status` shows its state" in said
+        assert "polling its state" not in said and "Traceback" not in result.output
+    assert all(e[0] != "finished" for e in _events(root))  # nothing recorded as ended

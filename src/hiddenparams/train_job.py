@@ -144,13 +144,15 @@ def longest_example(tokenizer: Any, dataset: Any) -> int:
 def check_rows(tokenizer: Any, dataset: Any, rows: int = SMOKE_ROWS) -> list[int]:
     """The chat format on the data's own first rows (the prompt a prefix of prompt+completion, EOS last), as the
     tokenizer's probe checked it on ours; returns their token counts."""
+    from jinja2 import TemplateError  # what a chat template raises (transformers renders templates with jinja2)
+
     counts = []
     for index in range(min(rows, len(dataset))):
         row = dataset[index]
         try:
             check_chat_format(tokenizer, row["prompt"], row["completion"])
-        except ChatFormatError as exc:
-            raise TrainDataError(f"train row {index + 1}: {exc}") from None
+        except (ChatFormatError, TemplateError) as exc:  # TemplateError: a role or shape the template refuses
+            raise TrainDataError(f"train.jsonl row {index + 1}: {exc}; run `hiddenparams convert` again") from None
         counts.append(len(render_ids(tokenizer, row["prompt"] + row["completion"])))
     return counts
 
