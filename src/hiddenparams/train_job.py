@@ -243,7 +243,8 @@ def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[A
     os.environ.setdefault(TB_ENV, str(Path(cfg.output_dir) / "tb"))
 
     prepared = prepare(cfg, data_revision)
-    train_ds, eval_ds, tokenizer, max_length = prepared.train_ds, prepared.eval_ds, prepared.tokenizer, prepared.max_length
+    train_ds, eval_ds, tokenizer = prepared.train_ds, prepared.eval_ds, prepared.tokenizer
+    max_length = prepared.max_length
     cuda = torch.cuda.is_available()
     if not cuda:
         score_only_completion_positions_on_cpu()

@@ -134,7 +134,9 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
         say(f"results: {result.pushed['url']}")
 
 
-def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool) -> None:
+def _eval_as_job(
+    job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool
+) -> None:
     def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
         evaluated = evaluated_of(ledger, job_id)
         if evaluated is None:

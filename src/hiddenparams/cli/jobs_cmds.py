@@ -117,8 +117,8 @@ def run_as_job(
     result = {"config_hash": plan.spec.config_hash, **(result or {})}
     follow_submission(handle, ledger, wait, as_json, result, completed)
     if smoke:  # a failed smoke job exited above: this is the last line only when nothing went wrong
-        after = "smoke passed; the real run:" if wait else "when `hiddenparams status` shows smoke_passed, the real run:"
-        say(f"{after} {result['real_run']}")
+        after = "smoke passed;" if wait else "once `hiddenparams status` shows smoke_passed,"
+        say(f"{after} the real run: {result['real_run']}")
 
 
 def real_run_command() -> str:

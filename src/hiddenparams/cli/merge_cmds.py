@@ -87,7 +87,9 @@ def merge_cmd(
         say(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})")
 
 
-def _merge_as_job(job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool) -> None:
+def _merge_as_job(
+    job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool
+) -> None:
     def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
         merged = merged_of(ledger, job_id)
         if merged is None:

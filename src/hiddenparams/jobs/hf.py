@@ -301,7 +301,8 @@ def _http_status(exc: Exception) -> int | None:
 
 def _what_failed(exc: Exception) -> str:
     status = _http_status(exc)
-    return f"HTTP {status}" if status else f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else 'no answer'}"
+    first_line = str(exc).splitlines()[0] if str(exc) else "no answer"
+    return f"HTTP {status}" if status else f"{type(exc).__name__}: {first_line}"
 
 
 def _retryable(exc: Exception) -> bool:
