@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -135,6 +136,7 @@ def test_the_pushed_folder_holds_the_tensorboard_curves_and_the_summary_reaches_
     cfg = config(converted, tmp_path / "run", max_steps=2, eval_steps=1, logging_steps=1, report_to="tensorboard",
                  hub_model_id=f"{NS}/ministral-hp")  # fmt: skip
     assert main(["--config-json", json.dumps(cfg.to_dict())]) == 0
+    assert TB_ENV not in os.environ  # set only while the trainer was built: the next run logs to its own folder
     out = capsys.readouterr().out
     (commit,) = job_hub.calls("POST", rf"/api/models/{NS}/ministral-hp/commit/main")
     pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}

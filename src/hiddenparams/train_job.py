@@ -240,7 +240,6 @@ def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[A
     disable_progress_bar()
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
-    os.environ.setdefault(TB_ENV, str(Path(cfg.output_dir) / "tb"))
 
     prepared = prepare(cfg, data_revision)
     train_ds, eval_ds, tokenizer = prepared.train_ds, prepared.eval_ds, prepared.tokenizer
@@ -275,15 +274,25 @@ def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[A
         "disable_tqdm": not sys.stderr.isatty(),
         "dataloader_num_workers": 0 if not cuda else 2,
     })  # fmt: skip
-    trainer = SFTTrainer(
-        model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
-        peft_config=peft_config,
-    )  # fmt: skip
+    # transformers' TensorBoard callback reads its folder from the environment when the trainer is built: set only
+    # for that moment, so that another run in this process (the demo, tests) logs to its own output_dir.
+    user_tb = os.environ.get(TB_ENV)
+    tb_dir = user_tb or str(Path(cfg.output_dir) / "tb")
+    os.environ[TB_ENV] = tb_dir
+    try:
+        trainer = SFTTrainer(
+            model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+            peft_config=peft_config,
+        )  # fmt: skip
+    finally:
+        if user_tb is None:
+            del os.environ[TB_ENV]
     info = {
         "model_class": load_report.model_class,
         "fp8_dequantized": load_report.fp8_dequantized,
         "lora_target_modules": None if cfg.full_finetune else targets,
         "max_length": max_length,
+        "tensorboard_dir": tb_dir,
         "data": prepared.data_summary,
     }
     return trainer, tokenizer, info
@@ -328,7 +337,7 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
         (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
         kind = "full" if cfg.full_finetune else "adapter-only"
         (final_dir / "README.md").write_text(model_card(cfg.model_id, kind, data_summary=data_summary))
-        summary["tensorboard"] = copy_tensorboard(final_dir)
+        summary["tensorboard"] = copy_tensorboard(Path(info["tensorboard_dir"]), final_dir)
         if cfg.hub_model_id:
             summary["pushed"] = push_folder(
                 final_dir, cfg.hub_model_id, "hiddenparams: train job output", private=cfg.hub_private
@@ -338,12 +347,11 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
     return summary
 
 
-def copy_tensorboard(final_dir: Path) -> str | None:
+def copy_tensorboard(logs: Path, final_dir: Path) -> str | None:
     """The run's TensorBoard logs copied into the folder that is saved and pushed (`runs/`): the job's disk goes with
     it, and the Hub shows the event files of a repo in its Metrics tab. transformers flushes them after every logged
     line, the final evaluation's included. Returns the copy's path in the folder, or None when nothing was logged."""
-    logs = Path(os.environ.get(TB_ENV, ""))
-    if not os.environ.get(TB_ENV) or not any(logs.rglob("*tfevents*")):
+    if not any(logs.rglob("*tfevents*")):
         return None
     target = final_dir / TB_IN_MODEL_DIR
     shutil.rmtree(target, ignore_errors=True)  # a resumed run's copy holds every earlier event file again
