@@ -136,6 +136,8 @@ def test_train_smoke_runs_the_real_job_on_cpu_basic_up_to_the_weights(hub, job_s
                                                                        monkeypatch):  # fmt: skip
     root = str(tmp_path / "artifacts")
     dry = json.loads(_cli("train", "--config", str(config_3b), "--dry-run", "--json").stdout)
+    smoke_dry = json.loads(_cli("train", "--config", str(config_3b), "--smoke", "--dry-run", "--json").stdout)
+    assert smoke_dry["flavor"] == "cpu-basic" and "--smoke" in smoke_dry["command"] and hub.requests == []
     result = _cli("train", "--config", str(config_3b), "--smoke", "--json", "--artifacts-dir", root)
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
