@@ -86,7 +86,8 @@ class FakeHub:
     log_lines: list[str] = field(default_factory=lambda: ["loading model", "step 1 loss 2.31", "step 2 loss 1.07"])
     repo_files: dict[str, list[str]] = field(default_factory=dict)
     models: set[str] = field(default_factory=lambda: {BASE})
-    fail: dict[str, int] = field(default_factory=dict)  # "METHOD /path regex" -> status code, 0: no connection
+    # "METHOD /path regex" -> status code; 0: no connection, -1: no answer in time (a read timeout)
+    fail: dict[str, int] = field(default_factory=dict)
     datasets: dict[str, bool] = field(default_factory=dict)  # existing dataset repos -> private?
     committed: dict[str, dict[str, bytes]] = field(default_factory=dict)  # "repo@commit" -> {path: content}
     log_cuts: list[str] = field(default_factory=list)  # per log request: "decode" or "drop" cuts it mid-way
@@ -115,6 +116,8 @@ class FakeHub:
             if method == rule_method and re.fullmatch(rule_path, path):
                 if code == 0:  # no answer at all
                     raise httpx2.ConnectError("[Errno 111] Connection refused", request=request)
+                if code == -1:
+                    raise httpx2.ReadTimeout("The read operation timed out", request=request)
                 message = "Invalid credentials in Authorization header" if code == 401 else f"fake failure {code}"
                 return httpx2.Response(code, json={"error": message}, headers={"X-Error-Message": message})
         if path == "/api/jobs/hardware":

@@ -185,7 +185,10 @@ def test_the_tiny_model_trains_through_the_local_backend(tmp_path):
     summary = json.loads((run / "adapter" / "train_summary.json").read_text())
     assert summary["last_logged_loss"] < summary["first_logged_loss"]
     assert summary["config_hash"] == out["config_hash"]
-    assert [e["event"] for e in Ledger(root).read()] == ["submitted", "finished"]
+    events = Ledger(root).read()
+    assert [e["event"] for e in events] == ["submitted", "finished", "trained"]  # the job's TRAIN_SUMMARY line
+    assert events[-1]["details"]["global_step"] == 24 and out["trained"]["global_step"] == 24
+    assert events[-1]["model_repo"] == str(run / "adapter") and events[-1]["config_hash"] == out["config_hash"]
     status = CliRunner().invoke(app, ["status", "--json", "--artifacts-dir", root])
     (row,) = json.loads(status.stdout)["jobs"]
     assert (row["state"], row["repo_kind"], row["model_url"]) == ("COMPLETED", "adapter-only", str(run / "adapter"))

@@ -13,6 +13,7 @@ from huggingface_hub import constants
 from test_jobs_hf import BASE, NS, TOKEN, _cli, _err
 
 from hiddenparams.jobs import HfJobsBackend, JobError, JobSpec, JobStage
+from hiddenparams.jobs.base import EXIT_UNKNOWN
 from hiddenparams.jobs.hf import CANCEL_POLL_SECONDS, CANCEL_POLLS
 from hiddenparams.ledger import Ledger
 
@@ -45,7 +46,8 @@ def test_a_log_stream_cut_midway_is_followed_by_polling_to_the_real_end(hub, con
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["state"] == "COMPLETED"
     assert "loading model" in _err(result)  # the lines before the cut were shown
-    reconnects = len(hub.calls("GET", rf"/api/jobs/{NS}/{JOB}/logs")) - 1
+    # Less the first request, and the read of the whole log for its TRAIN_SUMMARY once the job completed.
+    reconnects = len(hub.calls("GET", rf"/api/jobs/{NS}/{JOB}/logs")) - 2
     assert reconnects == 0 if cut == "decode" else reconnects > 0 and _err(result).count("step 2 loss 1.07") == 1
     assert _job_polls(hub) >= 4  # every RUNNING answer was seen before COMPLETED was believed
     assert _events(root) == [("submitted", "SCHEDULING"), ("finished", "COMPLETED"), ("model_pushed", "COMPLETED")]
@@ -58,7 +60,7 @@ def test_reconnects_that_keep_failing_fall_back_to_polling(hub, config_3b, root,
         result = _cli("train", "--config", str(config_3b), "--wait", "--json", "--artifacts-dir", root)
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["state"] == "COMPLETED"
-    assert len(hub.calls("GET", rf"/api/jobs/{NS}/{JOB}/logs")) == 6
+    assert len(hub.calls("GET", rf"/api/jobs/{NS}/{JOB}/logs")) == 6 + 1  # following, then reading TRAIN_SUMMARY
     assert "polling its state until it ends" in caplog.text and TOKEN not in caplog.text
     assert _events(root)[-1] == ("finished", "COMPLETED")
 
@@ -68,7 +70,8 @@ def test_a_running_job_is_never_recorded_as_ended(hub, config_3b, root):
     hub.log_cuts = ["decode"]
     hub.fail[f"GET /api/jobs/{NS}/{JOB}"] = 503  # the stream ends early, then polling fails too
     result = _cli("train", "--config", str(config_3b), "--wait", "--artifacts-dir", root)
-    assert result.exit_code == 1 and "HTTP 503" in _err(result) and "it may still run" in _err(result)
+    # The outcome is unknown, not a failure: its own exit status, and where to look again.
+    assert result.exit_code == EXIT_UNKNOWN and "HTTP 503" in _err(result) and "keeps running" in _err(result)
     assert _job_polls(hub) == 5 and sum(hub.clock.slept) > 0  # bounded: gave up after 5 failures in a row
     assert _events(root) == [("submitted", "SCHEDULING")]
 
@@ -192,3 +195,20 @@ def test_job_and_model_urls_follow_hf_endpoint(hub, config_3b, root, monkeypatch
     assert out["job_url"] == f"https://hub.example.internal/jobs/{NS}/{JOB}"
     row = json.loads(_cli("status", "--json", "--artifacts-dir", root).stdout)["jobs"][0]
     assert row["job_url"] == out["job_url"] and row["model_url"] == f"https://hub.example.internal/{MODEL_REPO}"
+
+
+@pytest.mark.parametrize("failure", [0, -1], ids=["connection-refused", "read-timeout"])
+def test_lost_contact_while_following_says_the_job_keeps_running(hub, config_3b, root, failure):
+    """The Hub stops answering while `--wait` or `logs -f` follows a running job: after huggingface_hub's retries and
+    ours, one error line says the job keeps running and how to look again, with the exit status of "unknown"."""
+    hub.stages = ["RUNNING"]
+    assert _cli("train", "--config", str(config_3b), "--artifacts-dir", root).exit_code == 0
+    hub.fail[rf"GET /api/jobs/{NS}/job\d+(/logs)?"] = failure  # the submit (a POST) still goes through
+    for command in (("train", "--config", str(config_3b), "--wait"), ("logs", JOB, "--follow")):
+        result = _cli(*command, "--artifacts-dir", root)
+        said = _err(result)
+        assert result.exit_code == EXIT_UNKNOWN, result.output
+        assert said.count("error:") == 1 and "lost contact with the Hub while following job" in said
+        assert "keeps running" in said and "`hiddenparams status` shows its state" in said
+        assert "polling its state" not in said and "Traceback" not in result.output
+    assert all(e[0] != "finished" for e in _events(root))  # nothing recorded as ended

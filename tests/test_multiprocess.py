@@ -42,4 +42,4 @@ def test_two_processes_both_train_and_only_rank_zero_writes(tmp_path):
     (job_dir,) = (Path(root) / "hf_jobs" / "local").iterdir()
     log = (job_dir / "log.txt").read_text()
     assert log.count("TRAIN_SUMMARY ") == 1
-    assert [e["event"] for e in Ledger(root).read()] == ["submitted", "finished"]
+    assert [e["event"] for e in Ledger(root).read()] == ["submitted", "finished", "trained"]

@@ -2,15 +2,21 @@
 
 import dataclasses
 import json
+import os
+import shutil
 from pathlib import Path
 
+import httpx2
 import pytest
+from huggingface_hub import set_client_factory
 from trl import SFTConfig
 
 from hiddenparams.config import load_config
 from hiddenparams.convert import convert_dir
+from hiddenparams.ledger import Ledger
+from hiddenparams.model import ModelLoadError
 from hiddenparams.schema import KEYS
-from hiddenparams.train_job import NOT_FOR_TRL, build_trainer, train
+from hiddenparams.train_job import NOT_FOR_TRL, TrainDataError, build_trainer, smoke_checks, train
 
 ROOT = Path(__file__).resolve().parents[1]
 TINY = ROOT / "models" / "tiny-ministral3"
@@ -77,3 +83,75 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     # the trainer saves a last checkpoint at the final step; resume starts from there
     assert resumed["resumed_from"] and resumed["resumed_from"].endswith("checkpoint-24")
     assert resumed["global_step"] == 30
+
+
+def test_data_tokenizer_and_chat_format_are_checked_before_any_weight(converted, tmp_path):
+    """The job fails on its data or tokenizer before it loads (on the Hub: downloads) the checkpoint, and the smoke
+    checks need no weights at all."""
+    model = tmp_path / "model"
+    model.mkdir()
+    shutil.copy(TINY / "config.json", model)  # a config, and neither tokenizer nor weights
+    with pytest.raises(ModelLoadError, match="no usable tokenizer"):
+        build_trainer(config(converted, tmp_path / "run", model_id=str(model)))
+    for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
+        shutil.copy(TINY / name, model)
+    cfg = config(converted, tmp_path / "run", model_id=str(model))
+    found = smoke_checks(cfg)
+    assert found["data"]["rows"] == {"train": 256, "validation": 64} and found["push_to"] is None
+    assert found["max_length"] >= max(found["first_rows_tokens"]) > 50
+    with pytest.raises(ModelLoadError, match="cannot load weights"):  # only now: the weights
+        build_trainer(cfg)
+
+    bad = tmp_path / "bad"
+    shutil.copytree(converted, bad)
+    rows = (bad / "train.jsonl").read_text().splitlines()
+    row = json.loads(rows[1])
+    row["prompt"][1]["role"] = "tool"  # a role the chat template refuses
+    (bad / "train.jsonl").write_text("\n".join([rows[0], json.dumps(row), *rows[2:]]) + "\n")
+    with pytest.raises(TrainDataError, match="train.jsonl row 2"):
+        build_trainer(config(bad, tmp_path / "run2", model_id=str(model)))
+
+
+def test_the_pushed_folder_holds_the_tensorboard_curves_and_the_summary_reaches_the_ledger(
+    converted, hub, config_3b, tmp_path, capsys, monkeypatch
+):
+    """A real 2-step training with TensorBoard on, pushed to the mocked Hub: the commit holds `runs/` with the event
+    files (the Hub's Metrics tab reads them), and the job's TRAIN_SUMMARY line becomes the `trained` ledger event."""
+    from test_eval_job import JobSideHub
+    from test_jobs_hf import NS, _cli
+
+    from hiddenparams.train_job import TB_ENV, main
+
+    root = str(tmp_path / "artifacts")
+    assert _cli("train", "--config", str(config_3b), "--artifacts-dir", root).exit_code == 0  # a submitted job
+    class PushHub(JobSideHub):
+        def __call__(self, request: httpx2.Request) -> httpx2.Response:
+            if request.url.path == "/api/validate-yaml":  # the model card's metadata, checked before the commit
+                return httpx2.Response(200, json={})
+            return super().__call__(request)
+
+    job_hub = PushHub()
+    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(job_hub)))  # `hub` resets it afterwards
+    monkeypatch.delenv(TB_ENV, raising=False)
+    cfg = config(converted, tmp_path / "run", max_steps=2, eval_steps=1, logging_steps=1, report_to="tensorboard",
+                 hub_model_id=f"{NS}/ministral-hp")  # fmt: skip
+    assert main(["--config-json", json.dumps(cfg.to_dict())]) == 0
+    assert TB_ENV not in os.environ  # set only while the trainer was built: the next run logs to its own folder
+    out = capsys.readouterr().out
+    (commit,) = job_hub.calls("POST", rf"/api/models/{NS}/ministral-hp/commit/main")
+    pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}
+    events = [p for p in pushed if p and p.startswith("runs/") and "tfevents" in p]
+    assert events and "adapter_model.safetensors" in pushed
+    copied = sorted(str(p.relative_to(cfg.model_dir())) for p in (cfg.model_dir() / "runs").rglob("*tfevents*"))
+    assert copied == sorted(events)
+
+    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub)))  # back to the CLI's Hub
+    hub.stages, hub.log_lines = ["COMPLETED"], out.rstrip().splitlines()
+    hub.repo_files[f"{NS}/ministral-hp"] = sorted(p for p in pushed if p)
+    assert _cli("status", "--artifacts-dir", root).exit_code == 0
+    trained = Ledger(root).read()[-1]
+    assert trained["event"] == "trained" and trained["repo_kind"] == "adapter-only"
+    assert trained["model_repo"] == f"{NS}/ministral-hp" and trained["config_hash"] == cfg.config_hash()
+    details = trained["details"]
+    assert details["global_step"] == 2 and details["tensorboard"] == "runs" and details["eval_loss"] > 0
+    assert details["pushed"]["repo"] == f"{NS}/ministral-hp" and details["rows"] == {"train": 256, "validation": 64}

@@ -32,7 +32,8 @@ Its arguments are `EvalConfig`'s fields, read with transformers' `HfArgumentPars
 whole (`EvalConfig.to_args`), so an eval option is declared once, in the dataclass. `--data` is a local file of
 canonical rows, or a Hub dataset repo holding `test.jsonl` and `train.jsonl` (the train rows feed the baselines).
 Writes what `run` writes under `--out`; with `--push-results-to`, uploads that folder to `eval/<UTC time>/` of that
-model repo (a job's disk is gone when it ends). Prints `valid_cases=X/Y`, a few malformed outputs, and last an
+model repo (a job's disk is gone when it ends). With `--smoke`, only the checks before the weights
+(`smoke_checks`), then a SMOKE_SUMMARY line. Prints `valid_cases=X/Y`, a few malformed outputs, and last an
 `EVAL_SUMMARY {json}` line: the `evaluated` ledger event, which the CLI appends to its ledger when it sees the job
 completed (a job on Hugging Face cannot write to this machine's ledger).
 """
@@ -42,11 +43,13 @@ from __future__ import annotations
 import json
 import sys
 from collections.abc import Callable
+from typing import Any
 
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.evaluate import EvalConfig, evaluated_record, run
 from hiddenparams.preflight import job_start
 from hiddenparams.score import representative_failures
+from hiddenparams.smoke import SMOKE_ROWS, check_repo_writable, run_smoke, take_smoke_flag, token_counts
 
 SUMMARY_MARKER = "EVAL_SUMMARY "
 
@@ -71,12 +74,36 @@ def parse_args(argv: list[str] | None) -> EvalConfig:
     return cfg
 
 
+def smoke_checks(cfg: EvalConfig) -> dict[str, Any]:
+    """The smoke job of an evaluation (`hiddenparams.smoke`): the rows at their revision, the tokenizer the
+    evaluation would use (with the adapter's checks), a few prompts rendered as generation renders them, and whether
+    the token may write the results repo."""
+    from hiddenparams.evaluate import fetch_data
+    from hiddenparams.eval_modes import read_eval_data
+    from hiddenparams.generation import prompt_ids
+    from hiddenparams.model import inference_tokenizer
+
+    data_path, train_path, inputs = fetch_data(cfg.data or "", cfg.train, cfg.data_revision)
+    data = read_eval_data(data_path, train_path, cfg.max_rows)
+    tokenizer = inference_tokenizer(cfg.model_id, cfg.base_model_id, cfg.adapter_model_id)
+    rendered = [prompt_ids(tokenizer, row.request_text) for row in data.rows[:SMOKE_ROWS]]
+    return {
+        "model": cfg.model_args(),
+        "data": {**inputs, "rows": len(data.rows), "train_rows": len(data.train_rows or [])},
+        "first_rows_tokens": token_counts(rendered),
+        "push_to": check_repo_writable(cfg.push_results_to) if cfg.push_results_to else None,
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     from huggingface_hub.errors import HfHubHTTPError
 
     job_start()
+    argv, smoke = take_smoke_flag(argv)
     try:
         cfg = parse_args(argv)
+        if smoke:
+            return run_smoke("eval", lambda: smoke_checks(cfg))
         result = run(cfg, on_rows=_progress())
     except HiddenParamsError as exc:
         print(f"error: {exc}", file=sys.stderr, flush=True)

@@ -40,6 +40,8 @@ class LedgerEvent(str, Enum):
     MODEL_PUSHED = "model_pushed"
     MERGED = "merged"
     EVALUATED = "evaluated"
+    TRAINED = "trained"  # a training job's TRAIN_SUMMARY: losses, steps, where the model and its curves went
+    SMOKE_PASSED = "smoke_passed"  # a smoke job's SMOKE_SUMMARY: the checks before the weights all passed
 
 
 class RepoKind(str, Enum):

@@ -27,20 +27,25 @@ unchanged as `python -m hiddenparams.merge_job` (the local backend) and as the u
 
 Prints the merge note, the equivalence check, and last a `MERGE_SUMMARY {json}` line: the `merged` ledger event,
 which the CLI appends to its ledger when it sees the job completed (a job on Hugging Face cannot write to this
-machine's ledger). Exits 1, writing nothing, when the merge is refused or cannot run.
+machine's ledger). Exits 1, writing nothing, when the merge is refused or cannot run. With `--smoke`, only the
+checks before the weights (`smoke_checks`), then a SMOKE_SUMMARY line.
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from typing import Any
 
-from hiddenparams.config import job_configs, job_parser
+from hiddenparams.config import config_hash, job_configs, job_parser
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.ledger import redact
-from hiddenparams.merge import MERGE_NOTE, MergeConfig, merged_event, run
-from hiddenparams.merge_check import MergeRefused
+from hiddenparams.merge import MERGE_NOTE, MergeConfig, merged_event, run, stored_dtype
+from hiddenparams.merge_check import MergeRefused, probe_sequences
+from hiddenparams.model import inference_tokenizer
 from hiddenparams.preflight import job_start
+from hiddenparams.rows import read_rows
+from hiddenparams.smoke import check_repo_writable, run_smoke, take_smoke_flag, token_counts
 
 SUMMARY_MARKER = "MERGE_SUMMARY "
 
@@ -50,8 +55,26 @@ def parse_args(argv: list[str] | None) -> MergeConfig:
     return job_configs(args, MergeConfig)[0]
 
 
+def smoke_checks(cfg: MergeConfig) -> dict[str, Any]:
+    """The smoke job of a merge (`hiddenparams.smoke`): the adapter's files and recorded base, the tokenizer, the
+    probe sequences the merge compares logits on, rendered, and whether the token may write the `push_to` repo."""
+    tokenizer = inference_tokenizer(base_model_id=cfg.base_model_id, adapter_id=cfg.adapter_model_id)
+    sequences = probe_sequences(tokenizer, read_rows(cfg.probe_data) if cfg.probe_data else [])
+    return {
+        "base_model_id": cfg.base_model_id,
+        "adapter_model_id": cfg.adapter_model_id,
+        "stored_dtype": str(stored_dtype(cfg.base_model_id)).removeprefix("torch."),
+        "probe_tokens": token_counts(sequences),
+        "push_to": check_repo_writable(cfg.push_to, cfg.private) if cfg.push_to else None,
+        "config_hash": config_hash(cfg),
+    }
+
+
 def main(argv: list[str] | None = None) -> int:
     job_start()
+    argv, smoke = take_smoke_flag(argv)
+    if smoke:
+        return run_smoke("merge", lambda: smoke_checks(parse_args(argv)))
     print(MERGE_NOTE, flush=True)
     try:
         cfg = parse_args(argv)

@@ -227,26 +227,36 @@ def load_for_inference(model_id: str | None = None, base_model_id: str | None = 
     `load_model` (default: bf16 on a GPU, fp32 on a CPU)."""
     import torch
 
-    check_model_mode(model_id, base_model_id, adapter_id)
+    tokenizer = inference_tokenizer(model_id, base_model_id, adapter_id)  # before the weights: fail fast and cheap
     device = device or ("cuda" if torch.cuda.is_available() else "cpu")
     # Weights go straight from the checkpoint to the GPU: a full copy in CPU memory first may not fit a small flavor.
     device_map = device if device.startswith("cuda") else None
     if model_id:
         model, report = load_model(model_id, dtype, device_map=device_map)
-        tokenizer = load_tokenizer(model_id, model.config)
         desc = {"mode": "full", "model_id": model_id, "model_class": report.model_class}
     else:
-        check_adapter(adapter_id)  # before the base: a bad adapter must not cost a base model's load
-        check_adapter_base(adapter_id, base_model_id)
+        assert base_model_id is not None and adapter_id is not None  # inference_tokenizer checked the mode
         model, report = load_model(base_model_id, dtype, device_map=device_map)
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_id)
-        tokenizer = load_tokenizer(_tokenizer_source(adapter_id, base_model_id), model.config)
         desc = {"mode": "base+adapter", "base_model_id": base_model_id, "adapter_model_id": adapter_id,
                 "model_class": report.model_class}
     model.to(device).eval()
     return model, tokenizer, desc
+
+
+def inference_tokenizer(model_id: str | None = None, base_model_id: str | None = None,
+                        adapter_id: str | None = None) -> Any:
+    """The tokenizer `load_for_inference` uses, and every check that needs no weights: the mode, the adapter's files
+    and recorded base, the model's config, the tokenizer and its chat format. Reads config and tokenizer files only."""
+    check_model_mode(model_id, base_model_id, adapter_id)
+    if model_id:
+        return load_tokenizer(model_id)
+    assert base_model_id is not None and adapter_id is not None  # check_model_mode guarantees both
+    check_adapter(adapter_id)  # before the base: a bad adapter must not cost a base model's load
+    check_adapter_base(adapter_id, base_model_id)
+    return load_tokenizer(_tokenizer_source(adapter_id, base_model_id), load_config(base_model_id))
 
 
 def _tokenizer_source(adapter_id: str, base_model_id: str) -> str:

@@ -22,6 +22,8 @@ from .jobs.eval import record_eval_result
 from .jobs.merge import record_merge_result
 from .jobs.estimate import billed, hardware_table
 from .jobs.hf import HUB_ERRORS, HfJobsBackend, hub_hardware
+from .jobs.smoke import record_smoke_result
+from .jobs.train import record_train_result
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
 
 
@@ -62,8 +64,8 @@ def read_repo(model_repo: str) -> RepoState:
 def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
     """Append a ledger line when the stage differs from the last one recorded: `state` while the job runs, `finished`
     for the first terminal stage (with the log tail and how to read the log when it failed, with the repo kind when
-    it completed), `model_pushed` when a completed job's Hub repo holds a model, and `evaluated` / `merged` when a completed
-    eval / merge job's log holds its results."""
+    it completed), `model_pushed` when a completed job's Hub repo holds a model, and `trained` / `evaluated` / `merged` /
+    `smoke_passed` when a completed train / eval / merge / smoke job's log holds its results."""
     if entry.state == status.stage.value:
         return
     details: dict[str, Any] = {
@@ -86,7 +88,10 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
     entry.state, entry.last_time = status.stage.value, records[-1]["time"]
     entry.details.update(records[0]["details"])
     entry.events.extend(r["event"] for r in records)
-    if status.stage is JobStage.COMPLETED:
+    if status.stage is JobStage.COMPLETED and entry.details.get("smoke"):
+        record_smoke_result(ledger, entry)
+    elif status.stage is JobStage.COMPLETED:
+        record_train_result(ledger, entry)
         record_eval_result(ledger, entry)
         record_merge_result(ledger, entry)
 
@@ -127,6 +132,7 @@ def wait_job(job_id: str, ledger: Ledger, on_log: Callable[[str], None] | None =
 class StatusRow:
     job_id: str | None
     name: str | None
+    smoke: bool
     backend: str | None
     state: str | None
     job_url: str | None
@@ -165,8 +171,12 @@ def _ended(entry: LedgerEntry) -> bool:
 
 
 def _stage_notes(entry: LedgerEntry) -> list[str]:
-    """What the stage alone does not say: a cancel still under way, a stage hiddenparams does not know."""
+    """What the stage alone does not say: a smoke job, a cancel still under way, a stage hiddenparams does not know."""
     notes = []
+    if entry.details.get("smoke"):
+        passed = LedgerEvent.SMOKE_PASSED.value in entry.events
+        notes.append("smoke job: passed the real run's checks before the weights" if passed else
+                     "smoke job: the real run's checks before the weights, on cpu-basic; pushes no model")  # fmt: skip
     if entry.state and not _ended(entry) and LedgerEvent.CANCEL_REQUESTED.value in entry.events:
         notes.append("cancelling: asked to stop, the backend has not reported it stopped yet")
     if entry.state and not JobStage(entry.state).known:
@@ -199,6 +209,7 @@ def collect_status(ledger: Ledger, refresh: bool = True) -> list[StatusRow]:
             StatusRow(
                 job_id=entry.job_id,
                 name=entry.details.get("name"),
+                smoke=bool(entry.details.get("smoke")),
                 backend=entry.backend,
                 state=entry.state,
                 job_url=entry.job_url,

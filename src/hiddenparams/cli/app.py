@@ -34,6 +34,8 @@ _PATH_ERRORS: dict[type[OSError], str] = {
     PermissionError: "check the permissions of the path or choose another one",
 }
 
+_argv: list[str] = []  # this invocation's arguments, as given (`invoked_args`)
+
 # Rich renders to stderr; when it is not a terminal (CI, a log file, a pipe) lines must not be hard-wrapped at
 # rich's default of 80 columns, so the width is only imposed on a real terminal.
 console = Console(stderr=True, soft_wrap=not sys.stderr.isatty())
@@ -52,6 +54,10 @@ class _Group(TyperGroup):
         option = super().get_help_option(ctx)
         _plain_flags(*self.params, option)
         return option
+
+    def make_context(self, info_name: str | None, args: list[str], parent: Any = None, **extra: Any) -> Any:
+        _argv[:] = args  # before parsing consumes them: `--smoke` prints the command line of the real run
+        return super().make_context(info_name, args, parent=parent, **extra)
 
     def invoke(self, ctx: typer.Context) -> Any:
         try:
@@ -99,6 +105,11 @@ def _print_error(message: str) -> None:
     # The message is data (paths, model outputs), never markup: "[b]" must print as written. Any error may quote
     # what a library said, and a library may quote a token: every error goes out redacted.
     console.print(Text.assemble(("error:", "bold red"), " ", redact(message)), highlight=False, soft_wrap=True)
+
+
+def invoked_args() -> list[str]:
+    """The arguments this invocation of the CLI was given, after the program name."""
+    return list(_argv)
 
 
 def say(line: str) -> None:

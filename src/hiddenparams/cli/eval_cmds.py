@@ -36,7 +36,7 @@ from ..ledger import Ledger
 from ..predict import PredictConfig, Predictor, check_texts, read_requests
 from ..value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail, say
-from .jobs_cmds import ArtifactsOpt, refuse_job_flags, run_as_job
+from .jobs_cmds import ArtifactsOpt, SmokeOpt, refuse_job_flags, run_as_job
 from .options import config_options
 from .score_cmds import print_summary
 
@@ -78,6 +78,7 @@ def eval_cmd(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
+    smoke: bool = SmokeOpt,
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -96,9 +97,9 @@ def eval_cmd(
     cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=EvalConfig)
     if backend is not None:
         job = EvalJob(cfg, backend, flavor or DEFAULT_FLAVOR, timeout or DEFAULT_TIMEOUT, namespace)
-        _eval_as_job(job, dry_run, wait, artifacts_dir, as_json)
+        _eval_as_job(job, dry_run, wait, artifacts_dir, as_json, smoke)
         return
-    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait)
+    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait, smoke=smoke)
     predictions = Path(cfg.out or "") / "predictions.jsonl"
     try:
         with _progress() as on_rows:
@@ -133,7 +134,9 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
         say(f"results: {result.pushed['url']}")
 
 
-def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
+def _eval_as_job(
+    job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool
+) -> None:
     def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
         evaluated = evaluated_of(ledger, job_id)
         if evaluated is None:
@@ -148,7 +151,8 @@ def _eval_as_job(job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | 
         if details.get("pushed"):
             say(f"results: {details['pushed']['url']}")
 
-    run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, on_completed)
+    run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, on_completed,
+               smoke=smoke)
 
 
 def _print_distribution(dist: DistributionReport, path: Path) -> None:

@@ -14,16 +14,23 @@ from rich.table import Table
 from ..config import RunOn, TrainConfig, load_train_config, parse_overrides
 from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.estimate import summary_lines
-from ..jobs.train import TrainPlan, describe_train, launch_train, plan_train
+from ..jobs.smoke import smoke_of, smoke_plan
+from ..jobs.train import TrainPlan, describe_train, launch_train, plan_train, trained_of
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
 from ..progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
-from .app import JsonOpt, app, console, emit_json, fail, say
+from .app import JsonOpt, app, console, emit_json, fail, invoked_args, say
 from .options import config_options
 
 ArtifactsOpt = typer.Option(
     None, "--artifacts-dir", help=f"Holds the ledger and the local jobs (default: ${ARTIFACTS_ENV} or ./artifacts)."
 )
+SmokeOpt = typer.Option(
+    False, "--smoke", help="Submit the same job on cpu-basic, checks only: install, data, tokenizer, chat format, "
+    "write access to the output repo; no weights, no model pushed. Prints the real run's command last.",
+)
+
+
 stdout = Console(soft_wrap=False)  # tables are the command's output: stdout, unlike messages (stderr)
 
 
@@ -54,6 +61,7 @@ def train(
     allow_cpu: bool = typer.Option(
         False, "--allow-cpu", help="hf-jobs: train a model over 1B parameters on a CPU flavor anyway."
     ),
+    smoke: bool = SmokeOpt,
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -68,7 +76,14 @@ def train(
     values = parse_overrides(set_values) | overrides
     plan = plan_train(*load_train_config(config, values), num_processes=num_processes, allow_cpu=allow_cpu)
     run_as_job(plan, describe_train, _launch_with_estimate(as_json), dry_run, wait, artifacts_dir, as_json,
-               result={"model_repo": plan.spec.model_repo})  # fmt: skip
+               _train_completed, result={"model_repo": plan.spec.model_repo}, smoke=smoke)  # fmt: skip
+
+def _train_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+    trained = trained_of(ledger, job_id)
+    if trained is None:
+        return  # the job's log had no TRAIN_SUMMARY line: `status` has logged why
+    details = result["trained"] = trained["details"]
+    say(f"trained: {details.get('global_step')} steps, eval loss {details.get('eval_loss')}")
 
 
 def _launch_with_estimate(as_json: bool) -> Callable[[TrainPlan, Ledger], JobHandle]:
@@ -102,10 +117,15 @@ def run_as_job(
     as_json: bool,
     on_completed: Callable[[Ledger, str, dict[str, Any]], None] | None = None,
     result: dict[str, Any] | None = None,
+    smoke: bool = False,
 ) -> None:
     """A stage's job after its plan (`plan_train`, `plan_eval`, `plan_merge`): the dry run, or the submit and
     `follow_submission` with `result` (after the config hash); `on_completed(ledger, job_id, result)` adds the job's own
-    result when it is seen completed."""
+    result when it is seen completed. With `smoke`, the smoke job of that plan (`jobs.smoke`), and last the command
+    line of the real run."""
+    if smoke:
+        plan, on_completed = smoke_plan(plan), _smoke_completed
+        result = {**(result or {}), "model_repo": None, "smoke": True, "real_run": real_run_command()}
     if dry_run:
         show_dry_run(describe(plan, artifacts_dir), as_json)
         return
@@ -114,6 +134,29 @@ def run_as_job(
     completed = None if on_completed is None else (lambda out: on_completed(ledger, handle.job_id, out))
     result = {"config_hash": plan.spec.config_hash, **(result or {})}
     follow_submission(handle, ledger, wait, as_json, result, completed)
+    if smoke:  # a failed smoke job exited above: this is the last line only when nothing went wrong
+        after = "smoke passed;" if wait else "once `hiddenparams status` shows smoke_passed,"
+        say(f"{after} the real run: {result['real_run']}")
+
+
+def real_run_command() -> str:
+    """The command line this process was given, without `--smoke`: what to run once the smoke job passed."""
+    return shlex.join(["hiddenparams", *(arg for arg in invoked_args() if arg != "--smoke")])
+
+
+def _smoke_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
+    smoke = smoke_of(ledger, job_id)
+    if smoke is None:
+        say(f"the smoke job completed but its log has no SMOKE_SUMMARY line: hiddenparams logs {job_id}")
+        return
+    details = result["smoke_summary"] = smoke["details"]
+    data = details.get("data") or {}
+    push = details.get("push_to") or {}
+    say(
+        f"smoke passed in {details.get('seconds')} s (after the install): data {data.get('rows')} rows,"
+        f" first rows {details.get('first_rows_tokens') or details.get('probe_tokens')} tokens,"
+        f" {'write access to ' + push['repo'] if push else 'no repo to push to'}"
+    )
 
 
 def follow_submission(

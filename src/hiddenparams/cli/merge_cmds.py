@@ -22,7 +22,7 @@ from ..ledger import Ledger
 from ..merge import MERGE_NOTE, MergeConfig, run
 from ..merge_check import MergeRefused
 from .app import JsonOpt, app, console, emit_json, say
-from .jobs_cmds import ArtifactsOpt, refuse_job_flags, run_as_job
+from .jobs_cmds import ArtifactsOpt, SmokeOpt, refuse_job_flags, run_as_job
 from .options import config_options
 
 
@@ -51,6 +51,7 @@ def merge_cmd(
     ),
     dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
     wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
+    smoke: bool = SmokeOpt,
     artifacts_dir: Path | None = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
@@ -68,9 +69,9 @@ def merge_cmd(
     cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=MergeConfig)
     if backend is not None:
         job = MergeJob(cfg, backend, flavor or DEFAULT_FLAVOR, timeout or DEFAULT_TIMEOUT, namespace)
-        _merge_as_job(job, dry_run, wait, artifacts_dir, as_json)
+        _merge_as_job(job, dry_run, wait, artifacts_dir, as_json, smoke)
         return
-    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait)
+    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait, smoke=smoke)
     try:
         with console.status("merging") as status:
             result = run(cfg, Ledger(artifacts_dir), on_stage=status.update)
@@ -86,7 +87,9 @@ def merge_cmd(
         say(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})")
 
 
-def _merge_as_job(job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool) -> None:
+def _merge_as_job(
+    job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool
+) -> None:
     def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
         merged = merged_of(ledger, job_id)
         if merged is None:
@@ -95,4 +98,5 @@ def _merge_as_job(job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path 
         details = result["merged"] = merged["details"]
         say(f"merged: {merged['model_repo']} (max |logit difference| {details['max_abs_logit_diff']:.3g})")
 
-    run_as_job(plan_merge(job), describe_merge, launch_merge, dry_run, wait, artifacts_dir, as_json, on_completed)
+    run_as_job(plan_merge(job), describe_merge, launch_merge, dry_run, wait, artifacts_dir, as_json, on_completed,
+               smoke=smoke)

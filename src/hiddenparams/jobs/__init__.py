@@ -74,6 +74,7 @@ def submit(spec: JobSpec, backend: JobBackend, ledger: Ledger) -> JobHandle:
             "entry": spec.entry,
             "namespace": handle.namespace,
             "data": spec.data,
+            **({"smoke": True} if spec.smoke else {}),
             **(handle.shipped or {}),  # hf-jobs: code_repo, revision (of the code and the data), wheel
             **({"estimate": _estimate_record(spec.estimate)} if spec.estimate else {}),
         },

@@ -55,6 +55,17 @@ class JobError(HiddenParamsError, RuntimeError):
         super().__init__(redact(message))
 
 
+# sysexits.h EX_TEMPFAIL: the job's outcome is unknown (contact lost), unlike 0 (completed) and 1 (failed).
+EXIT_UNKNOWN = 75
+
+
+class ContactLost(JobError):
+    """Following a job stopped because the Hub did not answer, after the library's retries and ours: the job itself
+    keeps running and its outcome is unknown here. Exits EXIT_UNKNOWN."""
+
+    exit_code = EXIT_UNKNOWN
+
+
 @dataclass
 class JobSpec:
     """One job: a Python module (`hiddenparams.train_job`) or a `.py` script, with its arguments and resources.
@@ -79,6 +90,14 @@ class JobSpec:
     upload: dict[str, str] = field(default_factory=dict)
     ship_repo: str | None = None
     estimate: dict[str, Any] | None = None  # hf-jobs training: minutes and cost expected (jobs/estimate.py)
+    smoke: bool = False  # the job runs with --smoke: the checks before the weights, on a cheap flavor (jobs/smoke.py)
+    # hf-jobs: the flavor whose torch build the job installs (torch_builds); None: `flavor`'s. A smoke job keeps the
+    # real run's, so it proves the very header the real run installs.
+    torch_flavor: str | None = None
+
+    @property
+    def build_flavor(self) -> str:
+        return self.torch_flavor or self.flavor
 
     @property
     def is_script(self) -> bool:

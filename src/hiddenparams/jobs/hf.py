@@ -29,7 +29,7 @@ from ..ledger import redact, redact_obj, register_secret
 from ..preflight import FLAVOR_ENV, PROCESSES_ENV
 from ..provenance import code_version
 from ..torch_builds import driver_needed, index_url
-from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
+from .base import LOG_TAIL_LINES, ContactLost, JobError, JobHandle, JobSpec, JobStage, JobStatus
 from .estimate import Hardware, hardware_from_hub, hardware_table
 from .ship import (
     Shipment,
@@ -159,7 +159,7 @@ class HfJobsBackend:
         plan = planned(repo, spec.entry, spec.upload, AT_SUBMIT, wheel)
         arguments = self._uv_job_arguments(spec, plan)
         script = entry_file(spec.entry)
-        text, build = job_script(spec.entry, spec.flavor)
+        text, build = job_script(spec.entry, spec.build_flavor)
         metadata = script_metadata(script, text)
         return redact_obj(
             {
@@ -207,7 +207,7 @@ class HfJobsBackend:
         self.describe(spec)
         try:
             message = f"hiddenparams: {spec.name} job code and data (config {spec.config_hash or 'none'})"
-            shipped = ship(api, repo, spec.entry, spec.flavor, spec.upload, message)
+            shipped = ship(api, repo, spec.entry, spec.build_flavor, spec.upload, message)
         except HUB_ERRORS as exc:
             hub_error(exc, f"uploading the job's code and data to the dataset {repo}")
         arguments = self._uv_job_arguments(spec, shipped)
@@ -265,9 +265,18 @@ class HfJobsBackend:
                 for line in self.logs(job_id, follow=True):
                     on_log(line)
             except JobError as exc:  # the library gave up reconnecting (5 failures in a row); the job may still run
-                logger.warning("the log of job %s stopped (%s); polling its state until it ends", job_id, exc)
+                # Said only while the Hub answers: when it does not, the wait ends in one ContactLost line instead.
+                if self._answers(job_id):
+                    logger.warning("the log of job %s stopped (%s); polling its state until it ends", job_id, exc)
         # The log stream can end before the job does (a cut or malformed stream): the polled stage settles it.
         return self._status_of(self._wait_for_end(job_id))
+
+    def _answers(self, job_id: str) -> bool:
+        try:
+            self.api().inspect_job(job_id=job_id, namespace=self.namespace)
+        except HUB_ERRORS:
+            return False
+        return True
 
     def _wait_for_end(self, job_id: str) -> JobInfo:
         """`wait_for_job` (which returns on ERROR as on COMPLETED), retried while the Hub fails now and then: only
@@ -281,8 +290,14 @@ class HfJobsBackend:
                 if time.monotonic() - started > self.poll_interval:
                     failures = 0  # it polled successfully before this failure
                 failures += 1
-                if failures >= MAX_POLL_FAILURES or not _retryable(exc):
+                if not _retryable(exc):
                     hub_error(exc, f"waiting for job {job_id} (it may still run: `hiddenparams status` asks again)")
+                if failures >= MAX_POLL_FAILURES:
+                    raise ContactLost(
+                        f"lost contact with the Hub while following job {job_id} ({_what_failed(exc)}, {failures}"
+                        f" tries in a row); the job keeps running there: `hiddenparams status` shows its state,"
+                        f" `hiddenparams logs {job_id} --follow` follows it again"
+                    ) from None
                 time.sleep(self.poll_interval)
 
     def cancel(self, job_id: str) -> JobStatus:
@@ -303,6 +318,12 @@ class HfJobsBackend:
 def _http_status(exc: Exception) -> int | None:
     """The HTTP status of the Hub's answer; None when there was no answer."""
     return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def _what_failed(exc: Exception) -> str:
+    status = _http_status(exc)
+    first_line = str(exc).splitlines()[0] if str(exc) else "no answer"
+    return f"HTTP {status}" if status else f"{type(exc).__name__}: {first_line}"
 
 
 def _retryable(exc: Exception) -> bool:

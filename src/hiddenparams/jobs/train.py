@@ -10,7 +10,8 @@ everything the submit would refuse without the Hub (the submit then asks the Hub
 The job runs `hiddenparams.train_job --config-json <the resolved config>`. On hf-jobs the job cannot see local
 folders: a local `data_dir` is uploaded first to a private dataset repo `{namespace}/{model repo name}-data` and the
 job's config points at that dataset (read at the commit that uploaded it); a local `model_id` is an error (push it
-to the Hub first).
+to the Hub first). The job's last log line, TRAIN_SUMMARY, becomes the `trained` ledger event once the job is seen
+completed (`record_train_result`).
 """
 
 from __future__ import annotations
@@ -26,11 +27,11 @@ from huggingface_hub import HfApi
 from ..chat_format import row_tokens
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
-from ..ledger import Ledger
+from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..model import ModelLoadError, counting_tokenizer, offline_config
 from ..rows import json_objects
-from ..train_job import SPLITS, check_data_dir
-from . import describe, get_backend, submit
+from ..train_job import SPLITS, SUMMARY_MARKER, check_data_dir
+from . import describe, get_backend, record_job_result, recorded_result, submit
 from .base import JobHandle, JobSpec
 from .estimate import (
     DataLengths, EstimateError, Hardware, ModelShape, RunEstimate, estimate_run, full_config, hardware_table,
@@ -196,3 +197,13 @@ def describe_train(plan: TrainPlan, artifacts: str | Path | None = None) -> dict
         revision="set at submit: the commit that uploads the data with the code",
         config=plan.config.to_dict(), run_on=dataclasses.asdict(plan.run_on), **estimate,
     )  # fmt: skip
+
+
+def record_train_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
+    """The `trained` event of a completed training job, from the TRAIN_SUMMARY line of its log (`record_job_result`)."""
+    return record_job_result(ledger, entry, TRAIN_ENTRY, SUMMARY_MARKER, LedgerEvent.TRAINED)
+
+
+def trained_of(ledger: Ledger, job_id: str) -> dict[str, Any] | None:
+    """The `trained` event recorded for a training job, if any."""
+    return recorded_result(ledger, LedgerEvent.TRAINED, job_id)
