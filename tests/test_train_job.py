@@ -77,3 +77,68 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     # the trainer saves a last checkpoint at the final step; resume starts from there
     assert resumed["resumed_from"] and resumed["resumed_from"].endswith("checkpoint-24")
     assert resumed["global_step"] == 30
+
+
+def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_adapter(hub, converted, tmp_path,
+                                                                                        monkeypatch, capsys):  # fmt: skip
+    """The training job's Hub side, against the mocked Hub: the data a submit ships (with the wheel, in one commit)
+    read back by `load_dataset` at that commit, one step on the tiny model, and the adapter folder pushed in one
+    commit, its weights through LFS."""
+    import datasets
+    from huggingface_hub import HfApi, constants
+    from safetensors.torch import load
+    from test_jobs_hf import NS, TOKEN
+
+    from hiddenparams.jobs.ship import ship
+    from hiddenparams.train_job import SPLITS, main
+
+    data_repo, model_repo = f"{NS}/tiny-hp-data", f"{NS}/tiny-hp"
+    files = {f"{split}.jsonl": str(converted / f"{split}.jsonl") for split in SPLITS}
+    shipped = ship(HfApi(), data_repo, "hiddenparams.train_job", files, "hiddenparams: train job code and data")
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # as the `hub` fixture does for huggingface_hub
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    hub.requests.clear()
+
+    out = tmp_path / "run"
+    cfg = {"model_id": str(TINY), "data_dir": data_repo, "output_dir": str(out), "hub_model_id": model_repo,
+           "max_steps": 1, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 64, "report_to": "none",
+           "lora_r": 4}  # fmt: skip
+    code = main(["--config-json", json.dumps(cfg), "--data-revision", shipped.revision])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+
+    # The data was read at the shipped commit, and only there: never at `main`, which may have moved on.
+    read = [r.url.path for r in hub.requests if r.url.host == "huggingface.co" and data_repo in r.url.path]
+    assert read and all(f"/{shipped.revision}" in path for path in read), [p for p in read if shipped.revision not in p]
+    assert {f"/datasets/{data_repo}/resolve/{shipped.revision}/{split}.jsonl" for split in SPLITS} <= set(read)
+    summary = json.loads(printed.out.rstrip().splitlines()[-1].removeprefix("TRAIN_SUMMARY "))
+    assert summary["data"]["revision"] == shipped.revision and summary["global_step"] == 1
+    assert summary["data"]["rows"] == {"train": 256, "validation": 64}
+
+    # One commit to the model repo, created private, holding the whole adapter folder as the job wrote it.
+    create = json.loads(hub.calls("POST", "/api/repos/create")[0].content)
+    assert (create["organization"], create["name"], create.get("type", "model"), create["visibility"]) == (
+        NS, "tiny-hp", "model", "private")  # fmt: skip
+    (commit,) = hub.calls("POST", rf"/api/models/{model_repo}/commit/main")
+    assert summary["pushed"] == {"repo": model_repo, "url": f"https://huggingface.co/{model_repo}",
+                                 "commit": shipped.revision}  # the commit id the fake Hub answers  # fmt: skip
+    pushed = hub.committed[f"{model_repo}@{shipped.revision}"]
+    adapter = out / "adapter"
+    for name in ("adapter_model.safetensors", "adapter_config.json", "README.md", "tokenizer.json",
+                 "tokenizer_config.json", "resolved_config.yaml"):  # fmt: skip
+        assert pushed[name] == (adapter / name).read_bytes(), name
+    weights = load(pushed["adapter_model.safetensors"])
+    assert weights and all("lora_A" in k or "lora_B" in k for k in weights)
+    assert json.loads(pushed["adapter_config.json"])["base_model_name_or_path"] == str(TINY)
+    card = pushed["README.md"].decode()
+    assert card.startswith(f"---\nbase_model: {TINY}\nlibrary_name: peft\n")
+    assert f'"revision": "{shipped.revision}"' in card  # the card names the data commit it was trained on
+    log = json.loads(pushed["train_summary.json"])  # the run's log: losses, data, provenance
+    assert log["global_step"] == 1 and log["data"]["revision"] == shipped.revision and log["eval_losses"]
+    entries = [json.loads(line) for line in commit.content.splitlines()]
+    lfs = {e["value"]["path"] for e in entries if e["key"] == "lfsFile"}
+    assert lfs == {"adapter_model.safetensors", "training_args.bin"}  # binary: through LFS, as the Hub takes them
+
+    assert not any(TOKEN.encode() in content for content in pushed.values())
+    assert TOKEN not in printed.out + printed.err
