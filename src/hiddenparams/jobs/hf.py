@@ -174,7 +174,7 @@ class HfJobsBackend:
                 "command": ["uv", "run", "--with", plan.wheel_url, plan.script_url, *arguments["script_args"]],
                 "env": arguments["env"],
                 "secrets": ["HF_TOKEN"],
-                "labels": arguments["labels"],
+                "labels": {**arguments["labels"], "name": arguments["name"]},  # run_uv_job sends the name as a label
                 "model_repo": spec.model_repo,
                 "data": spec.data,
             }
