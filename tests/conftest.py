@@ -90,7 +90,7 @@ def offline(monkeypatch, wheel_cache):
     monkeypatch.setattr(socket.socket, "connect", guarded(socket.socket.connect))
     monkeypatch.setattr(socket.socket, "connect_ex", guarded(socket.socket.connect_ex))
     monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
-    yield
+    yield refused
     # A library may catch the error and carry on (a retry, a fallback to the cache): the attempt still fails the test.
     assert not refused, f"the test tried to go online: {refused}"
 

@@ -15,11 +15,13 @@ import base64
 import fnmatch
 import hashlib
 import importlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -108,6 +110,7 @@ class FakeHub:
     datasets: dict[str, bool] = field(default_factory=dict)  # existing dataset repos -> private?
     committed: dict[str, dict[str, bytes]] = field(default_factory=dict)  # "repo@commit" -> {path: content}
     lfs: dict[str, bytes] = field(default_factory=dict)  # LFS objects uploaded: sha256 -> content
+    preupload_answer: str | None = None  # one uploadMode for every file, whatever the commit then takes; None: the Hub's
     log_cuts: list[str] = field(default_factory=list)  # per log request: "decode" or "drop" cuts it mid-way
     cancel_delay: int = 2  # the job reports its stage this many more times after a cancel, then CANCELED
     requests: list[httpx2.Request] = field(default_factory=list)
@@ -202,7 +205,10 @@ class FakeHub:
             return httpx2.Response(200, json={"errors": [], "warnings": warnings})
         if re.fullmatch(rf"/api/{_REPO}/preupload/main", path):
             files = json.loads(request.content)["files"]
-            modes = [(f["path"], upload_mode(f["path"], base64.b64decode(f["sample"]), f["size"])) for f in files]
+            modes = [
+                (f["path"], self.preupload_answer or upload_mode(f["path"], base64.b64decode(f["sample"]), f["size"]))
+                for f in files
+            ]
             return httpx2.Response(
                 200, json={"files": [{"path": p, "uploadMode": mode, "shouldIgnore": False} for p, mode in modes]}
             )
@@ -678,3 +684,51 @@ def test_the_training_job_takes_the_data_revision_it_was_given(config_3b):
 
     cfg, revision = parse_args(["--config", str(config_3b), "--data-revision", COMMIT])
     assert revision == COMMIT and cfg.hub_model_id == f"{NS}/ministral-hp"
+
+
+def test_the_wheel_ships_through_lfs_and_the_rest_inline_as_the_hub_takes_them(hub, config_3b, tmp_path):
+    result = _cli("train", "--config", str(config_3b), "--json", "--artifacts-dir", str(tmp_path / "a"))
+    assert result.exit_code == 0, result.output
+    repo = f"{NS}/ministral-hp-data"
+    shipped = hub.committed[f"{repo}@{COMMIT}"]
+    (wheel_path,) = [name for name in shipped if name.endswith(".whl")]
+    wheel = shipped[wheel_path]
+    (preupload,) = hub.calls("POST", rf"/api/datasets/{repo}/preupload/main")
+    asked = {f["path"]: upload_mode(f["path"], base64.b64decode(f["sample"]), f["size"])
+             for f in json.loads(preupload.content)["files"]}  # fmt: skip
+    assert asked == {wheel_path: "lfs", "code/train_job.py": "regular", "train.jsonl": "regular",
+                     "validation.jsonl": "regular"}  # fmt: skip
+    # The LFS protocol: the batch endpoint first, the bytes to the URL it answered, then the commit points at them.
+    oid = hashlib.sha256(wheel).hexdigest()
+    (batch,) = hub.calls("POST", rf"/datasets/{repo}\.git/info/lfs/objects/batch")
+    assert json.loads(batch.content)["objects"] == [{"oid": oid, "size": len(wheel)}]
+    (put,) = [r for r in hub.requests if r.method == "PUT"]
+    assert str(put.url) == f"{LFS_UPLOAD}/{oid}" and put.content == wheel
+    assert "authorization" not in put.headers  # the signed URL is the credential: no token to the storage
+    (commit,) = hub.calls("POST", rf"/api/datasets/{repo}/commit/main")
+    entries = {json.loads(line)["value"].get("path"): json.loads(line) for line in commit.content.splitlines()[1:]}
+    assert entries[wheel_path] == {"key": "lfsFile",
+                                   "value": {"path": wheel_path, "algo": "sha256", "oid": oid, "size": len(wheel)}}  # fmt: skip
+    assert {entries[p]["key"] for p in entries if p != wheel_path} == {"file"}
+    with zipfile.ZipFile(io.BytesIO(wheel)) as shipped_wheel:  # what the job's `uv run --with` installs
+        assert "hiddenparams/train_job.py" in shipped_wheel.namelist()
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ("PUT", " (Error while uploading 'code/hiddenparams-"),  # the storage refuses the bytes (an expired URL)
+        ("inline", ": HTTP 400: Bad request for commit endpoint"),  # the Hub refuses a wheel sent inline
+    ],
+)
+def test_a_refused_upload_stops_the_submit_before_the_job(hub, config_3b, tmp_path, broken, expected):
+    if broken == "PUT":
+        hub.fail["PUT /upload/[0-9a-f]+"] = 403
+    else:  # "regular" for every file, as this fake once answered: the client sends the wheel inline, the Hub refuses
+        hub.preupload_answer = "regular"
+    result = _cli("train", "--config", str(config_3b), "--artifacts-dir", str(tmp_path / "a"))
+    assert result.exit_code == 1, result.output
+    assert f"uploading the job's code and data to the dataset {NS}/ministral-hp-data{expected}" in _err(result)
+    reason = "HTTP 403" if broken == "PUT" else "Your push was rejected because it contains binary files"
+    assert reason in _err(result)
+    assert not hub.calls("POST", f"/api/jobs/{NS}") and not Ledger(tmp_path / "a").read()

@@ -190,6 +190,10 @@ class HfJobsBackend:
             shipped = ship(api, repo, spec.entry, spec.upload, message)
         except HUB_ERRORS as exc:
             hub_error(exc, f"uploading the job's code and data to the dataset {repo}")
+        except RuntimeError as exc:  # huggingface_hub wraps the HTTP error of a failed LFS upload (the wheel's)
+            if not isinstance(exc.__cause__, HUB_ERRORS):
+                raise
+            hub_error(exc.__cause__, f"uploading the job's code and data to the dataset {repo} ({exc})")
         arguments = self._uv_job_arguments(spec, shipped)
         try:
             with warnings.catch_warnings():
