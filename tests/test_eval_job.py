@@ -39,7 +39,8 @@ def eval_files(eval_data_dir, tmp_path):
     return data
 
 
-def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, eval_files, tmp_path, monkeypatch):
+def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, eval_files, tmp_path, monkeypatch,
+                                             hf_token):  # fmt: skip
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job is a real subprocess on a shared 2-core machine
     root, out = tmp_path / "artifacts", tmp_path / "eval"
     result = _cli(
@@ -66,6 +67,7 @@ def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, e
     assert log.rstrip().splitlines()[-1].startswith("EVAL_SUMMARY {")
     (row,) = json.loads(_cli("status", "--json", "--artifacts-dir", str(root)).stdout)["jobs"]
     assert row["name"] == "eval" and row["state"] == "COMPLETED" and row["repo_kind"] == "adapter-only"
+    hf_token.assert_absent(tmp_path, result.output)  # the report, predictions, HTML, the job's log and the ledger
 
 
 def _dry_run(*extra: str):

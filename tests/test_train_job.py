@@ -60,7 +60,7 @@ def test_tokenised_rows_train_only_the_completion_and_end_with_eos(converted, tm
 
 
 @pytest.mark.slow
-def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_path):
+def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_path, hf_token, capsys):
     cfg = config(converted, tmp_path, max_steps=24)
     summary = train(cfg)
     assert summary["last_logged_loss"] < summary["first_logged_loss"]
@@ -77,17 +77,19 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     # the trainer saves a last checkpoint at the final step; resume starts from there
     assert resumed["resumed_from"] and resumed["resumed_from"].endswith("checkpoint-24")
     assert resumed["global_step"] == 30
+    printed = capsys.readouterr()
+    hf_token.assert_absent(tmp_path, printed.out + printed.err)
 
 
-def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_adapter(hub, converted, tmp_path,
-                                                                                        monkeypatch, capsys):  # fmt: skip
+def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_adapter(hub, hf_token, converted,
+                                                                                        tmp_path, monkeypatch, capsys):  # fmt: skip
     """The training job's Hub side, against the mocked Hub: the data a submit ships (with the wheel, in one commit)
     read back by `load_dataset` at that commit, one step on the tiny model, and the adapter folder pushed in one
     commit, its weights through LFS."""
     import datasets
     from huggingface_hub import HfApi, constants
     from safetensors.torch import load
-    from test_jobs_hf import NS, TOKEN
+    from test_jobs_hf import NS
 
     from hiddenparams.jobs.ship import ship
     from hiddenparams.train_job import SPLITS, main
@@ -140,5 +142,4 @@ def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_
     lfs = {e["value"]["path"] for e in entries if e["key"] == "lfsFile"}
     assert lfs == {"adapter_model.safetensors", "training_args.bin"}  # binary: through LFS, as the Hub takes them
 
-    assert not any(TOKEN.encode() in content for content in pushed.values())
-    assert TOKEN not in printed.out + printed.err
+    hf_token.assert_absent(out, printed.out + printed.err, *(content.decode("latin-1") for content in pushed.values()))
