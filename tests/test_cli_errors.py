@@ -5,6 +5,7 @@ its place (file, line, field), no Python traceback, and no file of the user's lo
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 from collections.abc import Callable
@@ -270,10 +271,10 @@ CASES = [
          ("no local job 'local-nope' under",)),
     Case("cancel-unknown-job", lambda t: ["cancel", "local-nope", "--artifacts-dir", str(t / "artifacts")], NONZERO,
          ("no local job 'local-nope' under",)),
-    # A damaged ledger line (an append cut short) is skipped with a logged warning naming it, never fatal.
+    # A damaged ledger line (an append cut short) is skipped, never fatal; its warning: test_a_damaged_ledger_line_...
     Case("status-damaged-ledger-line", lambda t: [
         "status", "--artifacts-dir", str(_ledger(t, '{"event": "job_submitted"\n'))], 0,
-         ("submissions.jsonl:1: skipping a damaged ledger line",)),
+         ("no jobs or models in", "submissions.jsonl yet")),
     # --- report ---
     Case("report-empty-folder", lambda t: ["report", str(t)], NONZERO,
          ("nothing to report (no eval/*/eval_report.json, ledger or split report)",)),
@@ -337,6 +338,15 @@ def test_check_splits_finds_in_the_folder_what_split_refused(tmp_path):
     said = " ".join(checked.output.split())
     assert checked.exit_code == 1 and "REBUILD: the splits in" in said, checked.output
     assert all(f"- {problem}" in said for problem in problems), (problems, checked.output)
+
+
+def test_a_damaged_ledger_line_is_skipped_with_a_warning_naming_it(tmp_path, caplog):
+    root = _ledger(tmp_path, '{"event": "job_submitted"\n')
+    with caplog.at_level(logging.WARNING, logger="hiddenparams.ledger"):  # pytest holds the log records
+        result = CliRunner().invoke(app, ["status", "--artifacts-dir", str(root)])
+    assert result.exit_code == 0, result.output
+    ledger = root / "hf_jobs" / "submissions.jsonl"
+    assert f"{ledger}:1: skipping a damaged ledger line (Expecting ',' delimiter" in caplog.text
 
 
 # --- the handler itself ----------------------------------------------------------------------------------------

@@ -180,7 +180,8 @@ def test_an_eval_option_is_declared_once_and_reaches_the_job_unchanged(hub, eval
 def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir, eval_files, tmp_path, capsys,
                                                              monkeypatch):  # fmt: skip
     """The job's side of the Hub: the data read at the commit it was given, the results pushed to the model repo."""
-    hub.committed[f"{NS}/hp-eval-data@{COMMIT}"] = {n: (eval_files / n).read_bytes() for n in ("test.jsonl", "train.jsonl")}
+    files = ("test.jsonl", "train.jsonl")
+    hub.committed[f"{NS}/hp-eval-data@{COMMIT}"] = {name: (eval_files / name).read_bytes() for name in files}
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
     code = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/hp-eval-data", "--data-revision", COMMIT,

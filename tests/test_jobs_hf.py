@@ -81,9 +81,9 @@ class FakeClock:
 
 # Files the Hub stores through LFS whatever their content: the patterns of the .gitattributes it gives every new repo.
 LFS_PATTERNS = ("*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
-                "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb", "*.pickle",
-                "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite", "*.tgz", "*.wasm",
-                "*.xz", "*.zip", "*.zst", "*tfevents*")  # fmt: skip
+                "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
+                "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite",
+                "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*")  # fmt: skip
 LFS_MIN_SIZE = 10 * 1024 * 1024  # and any file from 10 MiB up
 LFS_UPLOAD = "https://hub-lfs.example/upload"  # where the LFS batch answer sends the bytes (the Hub's is S3)
 _REPO = r"(models|datasets)/([\w.-]+/[\w.-]+)"
@@ -110,7 +110,7 @@ class FakeHub:
     datasets: dict[str, bool] = field(default_factory=dict)  # existing dataset repos -> private?
     committed: dict[str, dict[str, bytes]] = field(default_factory=dict)  # "repo@commit" -> {path: content}
     lfs: dict[str, bytes] = field(default_factory=dict)  # LFS objects uploaded: sha256 -> content
-    preupload_answer: str | None = None  # one uploadMode for every file, whatever the commit then takes; None: the Hub's
+    preupload_answer: str | None = None  # one uploadMode for every file (the commit still checks); None: the Hub's
     log_cuts: list[str] = field(default_factory=list)  # per log request: "decode" or "drop" cuts it mid-way
     cancel_delay: int = 2  # the job reports its stage this many more times after a cancel, then CANCELED
     requests: list[httpx2.Request] = field(default_factory=list)
@@ -264,8 +264,9 @@ class FakeHub:
             if key == "file":
                 data = base64.b64decode(value["content"])
                 if upload_mode(value["path"], data[:512], len(data)) == "lfs":
-                    return _error(400, "Your push was rejected because it contains binary files. Please use "
-                                       f"https://huggingface.co/docs/hub/xet to store binary files ({value['path']})")  # fmt: skip
+                    why = "Your push was rejected because it contains binary files"
+                    use = "Please use https://huggingface.co/docs/hub/xet to store binary files"
+                    return _error(400, f"{why}. {use} ({value['path']})")
                 files[value["path"]] = data
             elif key == "lfsFile":
                 data = self.lfs.get(value["oid"])
@@ -707,8 +708,8 @@ def test_the_wheel_ships_through_lfs_and_the_rest_inline_as_the_hub_takes_them(h
     assert "authorization" not in put.headers  # the signed URL is the credential: no token to the storage
     (commit,) = hub.calls("POST", rf"/api/datasets/{repo}/commit/main")
     entries = {json.loads(line)["value"].get("path"): json.loads(line) for line in commit.content.splitlines()[1:]}
-    assert entries[wheel_path] == {"key": "lfsFile",
-                                   "value": {"path": wheel_path, "algo": "sha256", "oid": oid, "size": len(wheel)}}  # fmt: skip
+    pointer = {"path": wheel_path, "algo": "sha256", "oid": oid, "size": len(wheel)}
+    assert entries[wheel_path] == {"key": "lfsFile", "value": pointer}
     assert {entries[p]["key"] for p in entries if p != wheel_path} == {"file"}
     with zipfile.ZipFile(io.BytesIO(wheel)) as shipped_wheel:  # what the job's `uv run --with` installs
         assert "hiddenparams/train_job.py" in shipped_wheel.namelist()

@@ -81,8 +81,9 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     hf_token.assert_absent(tmp_path, printed.out + printed.err)
 
 
-def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_adapter(hub, hf_token, converted,
-                                                                                        tmp_path, monkeypatch, capsys):  # fmt: skip
+def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_adapter(
+    hub, hf_token, converted, tmp_path, monkeypatch, capsys
+):
     """The training job's Hub side, against the mocked Hub: the data a submit ships (with the wheel, in one commit)
     read back by `load_dataset` at that commit, one step on the tiny model, and the adapter folder pushed in one
     commit, its weights through LFS."""

@@ -2,8 +2,10 @@
 
 How the code reaches the job (`ship.py`): at submit, a wheel of this checkout, the job script and the job's data go
 to a private dataset repo in one commit, and the job runs `uv run --with <wheel URL> <script URL> ARGS` at that
-commit. Every request goes through huggingface_hub's HTTP client (nothing through the jobs-artifacts bucket, whose
-hf_xet upload no HTTP mock can see), and the dry run prints exactly what would be sent.
+commit. Nothing goes through the jobs-artifacts bucket, and the dry run prints exactly what would be sent. Every
+request goes through huggingface_hub's HTTP client but the wheel's bytes: a binary file, which the Hub takes through
+LFS, and huggingface_hub uploads with hf_xet (its own networking) when that is installed. The tests set
+HF_HUB_DISABLE_XET, so that the LFS requests (batch, upload, commit) pass through their mocked transport.
 
 The token only ever travels as the job's `HF_TOKEN` secret and in the Authorization header; `describe` shows secret
 names, and every message that leaves this module is redacted.
