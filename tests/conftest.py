@@ -3,14 +3,22 @@ few seconds, so tests run the real model code without a trained model (and never
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import constants
+from hypothesis import settings
 
 # The mocked Hub and a 3B run config on it, shared with test_eval_job.py and test_jobs_service.py.
-from test_jobs_hf import config_3b, data_dir, hub  # noqa: F401
+from test_jobs_hf import TOKEN, config_3b, data_dir, hub  # noqa: F401
+
+from hiddenparams.jobs import ship
 
 from hiddenparams.rows import Row
 from hiddenparams.sample import generate_rows
@@ -23,6 +31,100 @@ torch.set_num_threads(1)
 # Weights drawn wider than the 0.02 init: an init-scale random model repeats one token for every input, which
 # would hide padding and cache bugs; at this scale greedy outputs depend on the input and some stop at EOS early.
 RANDOM_WEIGHT_STD = 0.2
+
+# Property tests: no per-example deadline (timings on a machine shared with other processes say nothing about the
+# code), and the same examples on every run, so a failure is seen again by whoever reruns it.
+settings.register_profile("hiddenparams", deadline=None, derandomize=True)
+settings.load_profile("hiddenparams")
+
+
+class NetworkRefused(RuntimeError):
+    """A test tried to reach a host other than this machine."""
+
+
+def _is_loopback(host: object) -> bool:
+    if host in ("localhost", "", None):
+        return True
+    try:
+        return ipaddress.ip_address(str(host).split("%")[0]).is_loopback
+    except ValueError:  # a host name: only `localhost` is known not to leave the machine without resolving it
+        return False
+
+
+@pytest.fixture(autouse=True)
+def offline(monkeypatch, wheel_cache):
+    """Every test runs offline, whatever the caller's environment: the Hub in offline mode (huggingface_hub and
+    datasets read HF_HUB_OFFLINE once, at import: their constants are set too; subprocesses get the variable), pip
+    without an index, and a socket guard that lets only loopback and Unix sockets connect. A test that needs the
+    Hub uses the `hub` fixture: it turns offline mode off against a mock transport, where no socket is opened."""
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setenv("PIP_NO_INDEX", "1")
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", True)
+    if "datasets.config" in sys.modules:  # imported later, it takes the patched huggingface_hub constant
+        monkeypatch.setattr(sys.modules["datasets.config"], "HF_HUB_OFFLINE", True)
+    monkeypatch.setattr(ship, "WHEEL_CACHE", wheel_cache)
+    refused: list[str] = []
+
+    def refuse(what: str) -> None:
+        refused.append(what)
+        raise NetworkRefused(
+            f"{what}: tests run offline; fake the Hub at its HTTP transport (the `hub` fixture, tests/test_jobs_hf.py)"
+            " or serve files on 127.0.0.1"
+        )
+
+    def guarded(connect):
+        def guard(sock, address, *args):
+            if sock.family in (socket.AF_INET, socket.AF_INET6) and not _is_loopback(address[0]):
+                refuse(f"connect to {address[0]}:{address[1]}")
+            return connect(sock, address, *args)
+
+        return guard
+
+    real_getaddrinfo = socket.getaddrinfo
+
+    def getaddrinfo(host, *args, **kwargs):
+        if not _is_loopback(host.decode() if isinstance(host, bytes) else host):
+            refuse(f"name lookup of {host}")
+        return real_getaddrinfo(host, *args, **kwargs)
+
+    monkeypatch.setattr(socket.socket, "connect", guarded(socket.socket.connect))
+    monkeypatch.setattr(socket.socket, "connect_ex", guarded(socket.socket.connect_ex))
+    monkeypatch.setattr(socket, "getaddrinfo", getaddrinfo)
+    yield refused
+    # A library may catch the error and carry on (a retry, a fallback to the cache): the attempt still fails the test.
+    assert not refused, f"the test tried to go online: {refused}"
+
+
+@pytest.fixture(scope="session")
+def wheel_cache(tmp_path_factory) -> Path:
+    """The job wheels of this test run: built once per run (3-4 s each), never reused from an earlier run's folder."""
+    return tmp_path_factory.mktemp("wheels")
+
+
+@dataclass(frozen=True)
+class SecretToken:
+    value: str
+
+    def assert_absent(self, *places: Path | str) -> None:
+        """The token in none of `places`: every file under a folder (read as bytes), or a console output (also with
+        its whitespace removed: rich wraps long lines)."""
+        needle = self.value.encode()
+        for place in places:
+            if isinstance(place, Path):
+                files = [place] if place.is_file() else [p for p in place.rglob("*") if p.is_file()]
+                assert files, f"{place}: no file to search"
+                leaks = [str(path) for path in files if needle in path.read_bytes()]
+                assert not leaks, f"the token is written in {leaks}"
+            else:
+                assert self.value not in "".join(place.split()), "the token is in the console output"
+
+
+@pytest.fixture
+def hf_token(monkeypatch) -> SecretToken:
+    """A token-shaped HF_TOKEN for the whole test, as for a user who runs every command logged in: an end-to-end test
+    runs with it and then checks, with `assert_absent`, that no file it wrote and none of its output holds it."""
+    monkeypatch.setenv("HF_TOKEN", TOKEN)
+    return SecretToken(TOKEN)
 
 
 @pytest.fixture(scope="session")

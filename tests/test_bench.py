@@ -125,6 +125,12 @@ def check_activation(stdout: str, tmp_path: Path) -> None:
     assert measured == formula and int(measured.replace(",", "")) > 0  # measured == the estimate's formula
 
 
+def check_smoke(stdout: str, tmp_path: Path) -> None:
+    passed_its_checks(stdout)
+    (run,) = [json.loads(line) for line in stdout.splitlines() if line.startswith('{"seconds"')]
+    assert run["seconds"] > 0 and run["rows"]["train"] > run["rows"]["validation"] > 0 and run["max_length"] > 50
+
+
 def case(script: str, check, *args: str, slow: bool = False):
     return pytest.param(script, args, check, id=script.removesuffix(".py"), marks=[pytest.mark.slow] if slow else [])
 
@@ -138,6 +144,7 @@ CASES = [
     case("merge_memory.py", check_merge, slow=True),
     case("profile_train_step.py", check_profile),
     case("activation_memory.py", check_activation),
+    case("smoke_checks.py", check_smoke),
     case("demo_recipe.py", check_recipe, slow=True),
 ]
 

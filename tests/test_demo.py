@@ -9,7 +9,7 @@ from hiddenparams.cli import app
 
 
 @pytest.mark.slow
-def test_demo_runs_the_whole_loop_and_earns_its_numbers(tmp_path):
+def test_demo_runs_the_whole_loop_and_earns_its_numbers(tmp_path, hf_token):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
@@ -34,3 +34,4 @@ def test_demo_runs_the_whole_loop_and_earns_its_numbers(tmp_path):
     assert {"adapter-only", "full"} <= kinds
     html = (out / "report.html").read_text()
     assert "base + adapter" in html and "merged" in html and "train_mean" in html
+    hf_token.assert_absent(tmp_path, result.output)  # logged in, and no report, card, log or ledger holds the token

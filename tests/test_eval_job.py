@@ -5,12 +5,10 @@ from __future__ import annotations
 
 import json
 import re
-from dataclasses import dataclass, field
 
-import httpx2
 import pytest
-from huggingface_hub import constants, set_client_factory
-from test_jobs_hf import BASE, NS, TOKEN, FakeHub
+from huggingface_hub import constants
+from test_jobs_hf import BASE, COMMIT, NS, TOKEN
 from typer.testing import CliRunner
 
 from hiddenparams import eval_job
@@ -21,7 +19,6 @@ from hiddenparams.jobs.eval import EvalJob, plan_eval
 from hiddenparams.ledger import Ledger
 
 ADAPTER = f"{NS}/ministral-hp"
-COMMIT = "1" * 40  # the commit id FakeHub answers for every upload
 
 
 def _cli(*args: str):
@@ -42,7 +39,8 @@ def eval_files(eval_data_dir, tmp_path):
     return data
 
 
-def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, eval_files, tmp_path, monkeypatch):
+def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, eval_files, tmp_path, monkeypatch,
+                                             hf_token):  # fmt: skip
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job is a real subprocess on a shared 2-core machine
     root, out = tmp_path / "artifacts", tmp_path / "eval"
     result = _cli(
@@ -69,6 +67,7 @@ def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, e
     assert log.rstrip().splitlines()[-1].startswith("EVAL_SUMMARY {")
     (row,) = json.loads(_cli("status", "--json", "--artifacts-dir", str(root)).stdout)["jobs"]
     assert row["name"] == "eval" and row["state"] == "COMPLETED" and row["repo_kind"] == "adapter-only"
+    hf_token.assert_absent(tmp_path, result.output)  # the report, predictions, HTML, the job's log and the ledger
 
 
 def _dry_run(*extra: str):
@@ -178,48 +177,21 @@ def test_an_eval_option_is_declared_once_and_reaches_the_job_unchanged(hub, eval
     assert plan.job.config.max_new_tokens == 9 and "--max-new-tokens" in plan.spec.args
 
 
-@dataclass
-class JobSideHub(FakeHub):
-    """What the job itself talks to on Hugging Face: file downloads from a dataset, uploads to a model repo."""
-
-    datasets: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> file name -> content
-
-    def __call__(self, request: httpx2.Request) -> httpx2.Response:
-        path = request.url.path
-        if match := re.fullmatch(r"/datasets/([\w.-]+/[\w.-]+)/resolve/\w+/([\w.-]+)", path):
-            self.requests.append(request)
-            content = self.datasets.get(match.group(1), {}).get(match.group(2))
-            if content is None:
-                return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"})
-            headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{hash(content)}"', "Content-Length": str(len(content))}
-            return httpx2.Response(200, content=b"" if request.method == "HEAD" else content.encode(), headers=headers)
-        if re.fullmatch(r"/api/models/[\w.-]+/[\w.-]+/preupload/main", path):
-            self.requests.append(request)
-            files = json.loads(request.content)["files"]
-            answer = [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]
-            return httpx2.Response(200, json={"files": answer})
-        if match := re.fullmatch(r"/api/models/([\w.-]+/[\w.-]+)/commit/main", path):
-            self.requests.append(request)
-            url = f"https://huggingface.co/{match.group(1)}/commit/{COMMIT}"
-            return httpx2.Response(200, json={"commitUrl": url, "commitOid": COMMIT})
-        return super().__call__(request)
-
-
 def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir, eval_files, tmp_path, capsys,
                                                              monkeypatch):  # fmt: skip
-    files = {name: (eval_files / name).read_text() for name in ("test.jsonl", "train.jsonl")}
-    job_hub = JobSideHub(datasets={f"{NS}/hp-eval-data": files})
-    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(job_hub)))  # `hub` resets it afterwards
+    """The job's side of the Hub: the data read at the commit it was given, the results pushed to the model repo."""
+    files = ("test.jsonl", "train.jsonl")
+    hub.committed[f"{NS}/hp-eval-data@{COMMIT}"] = {name: (eval_files / name).read_bytes() for name in files}
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
     code = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/hp-eval-data", "--data-revision", COMMIT,
                           "--out", str(out), "--push-results-to", ADAPTER])  # fmt: skip
     printed = capsys.readouterr()
     assert code == 0, printed.err
-    assert job_hub.calls("GET", rf"/datasets/{NS}/hp-eval-data/resolve/{COMMIT}/test.jsonl")
+    assert hub.calls("GET", rf"/datasets/{NS}/hp-eval-data/resolve/{COMMIT}/test.jsonl")
     report = json.loads((out / "eval_report.json").read_text())
     assert report["total"] == 8 and report["inputs"]["data"] == f"{NS}/hp-eval-data@{COMMIT}:test.jsonl"
-    (commit,) = job_hub.calls("POST", rf"/api/models/{ADAPTER}/commit/main")
+    (commit,) = hub.calls("POST", rf"/api/models/{ADAPTER}/commit/main")
     pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}
     assert any(re.fullmatch(r"eval/\d{8}T\d{6}Z/eval_report\.json", str(p)) for p in pushed), pushed
     last = printed.out.rstrip().splitlines()[-1]

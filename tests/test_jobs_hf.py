@@ -1,21 +1,27 @@
 """The hf-jobs backend end to end, offline: HTTP is mocked at huggingface_hub's transport and nowhere else.
 
-`FakeHub` answers the Hub endpoints the backend uses (jobs, logs as server-sent events, metrics, model and dataset
-info, repo tree, repo creation and commits) and records every request, so the tests can check what was sent. Where
-it matters it behaves like the service (tests/test_jobs_service.py): it refuses a job whose flavor, timeout or
-secret names it would refuse, a cancel takes effect a few polls later, a log stream can be cut mid-way, and a stage
-is whatever string a test puts in `stages`.
+`FakeHub` answers the Hub endpoints the backend and the jobs use (jobs, logs as server-sent events, metrics, model
+and dataset info, repo tree, repo creation, uploads and commits, and the files of a commit) and records every request,
+so the tests can check what was sent. Where it matters it behaves like the service (tests/test_jobs_service.py): it
+refuses a job whose flavor, timeout or secret names it would refuse, a cancel takes effect a few polls later, a log
+stream can be cut mid-way, and a stage is whatever string a test puts in `stages`. Uploads go as they go to the Hub:
+binary files (a wheel, safetensors) through LFS, and a commit that carries a binary file inline, or points at an LFS
+object never uploaded, is refused.
 """
 
 from __future__ import annotations
 
 import base64
+import fnmatch
+import hashlib
 import importlib
+import io
 import json
 import os
 import re
 import subprocess
 import sys
+import zipfile
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
@@ -25,6 +31,7 @@ from urllib.request import urlopen
 
 import httpx2
 import pytest
+import yaml
 from huggingface_hub import JobHardware, constants, set_client_factory
 from huggingface_hub.utils._http import default_client_factory
 from typer.testing import CliRunner
@@ -36,7 +43,7 @@ from hiddenparams.jobs.hf import AT_SUBMIT, flavor_gpus, timeout_seconds
 from hiddenparams.ledger import Ledger
 from hiddenparams.provenance import code_version
 
-TOKEN = "hf_" + "Lk3Jh5Gf7Ds9Aq2Wz4Xc" * 2  # made up, token-shaped
+TOKEN = "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"  # made up, shaped as a Hugging Face token: hf_ and 34 letters
 NS = "alice"
 BASE = "mistralai/Ministral-3-3B-Instruct-2512"
 COMMIT = "1" * 40  # the commit id FakeHub answers for every upload
@@ -80,6 +87,27 @@ class FakeClock:
         self.now += seconds
 
 
+# Files the Hub stores through LFS whatever their content: the patterns of the .gitattributes it gives every new repo.
+LFS_PATTERNS = ("*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
+                "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
+                "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite",
+                "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*")  # fmt: skip
+LFS_MIN_SIZE = 10 * 1024 * 1024  # and any file from 10 MiB up
+LFS_UPLOAD = "https://hub-lfs.example/upload"  # where the LFS batch answer sends the bytes (the Hub's is S3)
+_REPO = r"(models|datasets)/([\w.-]+/[\w.-]+)"
+
+
+def upload_mode(path: str, sample: bytes, size: int) -> str:
+    """What the Hub's preupload endpoint answers for a file: "lfs" for a binary one (a NUL byte in its first 512
+    bytes: a wheel, safetensors), a large one or one the repo's .gitattributes sends to LFS; "regular" otherwise."""
+    lfs = b"\0" in sample or size >= LFS_MIN_SIZE or any(fnmatch.fnmatch(path, p) for p in LFS_PATTERNS)
+    return "lfs" if lfs else "regular"
+
+
+def _error(code: int, message: str) -> httpx2.Response:
+    return httpx2.Response(code, json={"error": message}, headers={"X-Error-Message": message})
+
+
 @dataclass
 class FakeHub:
     stages: list[str] = field(default_factory=lambda: ["RUNNING", "COMPLETED"])  # successive inspect answers
@@ -90,6 +118,8 @@ class FakeHub:
     fail: dict[str, int] = field(default_factory=dict)
     datasets: dict[str, bool] = field(default_factory=dict)  # existing dataset repos -> private?
     committed: dict[str, dict[str, bytes]] = field(default_factory=dict)  # "repo@commit" -> {path: content}
+    lfs: dict[str, bytes] = field(default_factory=dict)  # LFS objects uploaded: sha256 -> content
+    preupload_answer: str | None = None  # one uploadMode for every file (the commit still checks); None: the Hub's
     log_cuts: list[str] = field(default_factory=list)  # per log request: "decode" or "drop" cuts it mid-way
     cancel_delay: int = 2  # the job reports its stage this many more times after a cancel, then CANCELED
     requests: list[httpx2.Request] = field(default_factory=list)
@@ -109,6 +139,7 @@ class FakeHub:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)]
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
+        request.read()  # an upload's body is a stream: read it once, for the handler and for the tests
         self.requests.append(request)
         method, path = request.method, request.url.path
         for rule, code in self.fail.items():
@@ -178,24 +209,116 @@ class FakeHub:
             return httpx2.Response(200, json={"id": match.group(1), "sha": "0" * 40, "private": private})
         if path == "/api/repos/create":
             body = json.loads(request.content)
-            self.datasets.setdefault(f"{body['organization']}/{body['name']}", body.get("visibility") == "private")
-            return httpx2.Response(
-                200, json={"url": f"https://huggingface.co/datasets/{body['organization']}/{body['name']}"}
-            )
-        if re.fullmatch(r"/api/datasets/[\w.-]+/[\w.-]+/preupload/main", path):
+            repo = f"{body['organization']}/{body['name']}"
+            if body.get("type") == "dataset":
+                self.datasets.setdefault(repo, body.get("visibility") == "private")
+                return httpx2.Response(200, json={"url": f"https://huggingface.co/datasets/{repo}"})
+            self.models.add(repo)
+            return httpx2.Response(200, json={"url": f"https://huggingface.co/{repo}"})
+        if path == "/api/validate-yaml":  # a commit with a README.md: its metadata block is checked first
+            card = re.match(r"---\n(.*?)\n---\n", json.loads(request.content)["content"], re.DOTALL)
+            try:
+                metadata = yaml.safe_load(card.group(1)) if card else None
+            except yaml.YAMLError as exc:
+                return httpx2.Response(400, json={"errors": [{"message": f"Invalid YAML in the card: {exc}"}]})
+            if card and not isinstance(metadata, dict):
+                return httpx2.Response(400, json={"errors": [{"message": "the card's metadata is not a mapping"}]})
+            warnings = [] if metadata else [{"message": "Empty or missing yaml metadata in repo card"}]
+            return httpx2.Response(200, json={"errors": [], "warnings": warnings})
+        if re.fullmatch(rf"/api/{_REPO}/preupload/main", path):
             files = json.loads(request.content)["files"]
+            modes = [
+                (f["path"], self.preupload_answer or upload_mode(f["path"], base64.b64decode(f["sample"]), f["size"]))
+                for f in files
+            ]
             return httpx2.Response(
-                200,
-                json={"files": [{"path": f["path"], "uploadMode": "regular", "shouldIgnore": False} for f in files]},
+                200, json={"files": [{"path": p, "uploadMode": mode, "shouldIgnore": False} for p, mode in modes]}
             )
-        if match := re.fullmatch(r"/api/datasets/([\w.-]+/[\w.-]+)/commit/main", path):
-            url = f"https://huggingface.co/datasets/{match.group(1)}/commit/{'1' * 40}"
-            values = [json.loads(line)["value"] for line in request.content.splitlines()]
-            self.committed[f"{match.group(1)}@{'1' * 40}"] = {
-                v["path"]: base64.b64decode(v["content"]) for v in values if "content" in v
-            }
-            return httpx2.Response(200, json={"commitUrl": url, "commitOid": "1" * 40})
+        if re.fullmatch(r"/([\w.-]+/)?[\w.-]+/[\w.-]+\.git/info/lfs/objects/batch", path):
+            body = json.loads(request.content)
+            if body.get("operation") != "upload" or body.get("hash_algo") != "sha256":
+                return _error(400, f"unsupported LFS batch request {body.get('operation')}/{body.get('hash_algo')}")
+            objects = [
+                {"oid": o["oid"], "size": o["size"], "authenticated": True,
+                 "actions": {"upload": {"href": f"{LFS_UPLOAD}/{o['oid']}", "expires_in": 900}}}
+                for o in body["objects"]
+            ]  # fmt: skip
+            return httpx2.Response(200, json={"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
+        if request.url.host == "hub-lfs.example" and method == "PUT":
+            oid = path.rsplit("/", 1)[-1]
+            if hashlib.sha256(request.content).hexdigest() != oid:
+                return _error(400, f"LFS object {oid}: the uploaded bytes have another sha256")
+            self.lfs[oid] = request.content
+            return httpx2.Response(200)
+        if match := re.fullmatch(rf"/api/{_REPO}/commit/main", path):
+            return self._commit(match.group(1), match.group(2), request.content)
+        if match := re.fullmatch(rf"/api/{_REPO}/(revision|tree|paths-info)/(\w+)(/.*)?", path):
+            kind, repo, route, revision, under = match.groups()
+            files = self.committed.get(f"{repo}@{revision}")
+            if files is None:
+                return httpx2.Response(
+                    404, json={"error": f"Revision not found: {revision}"}, headers={"X-Error-Code": "RevisionNotFound"}
+                )
+            if route == "revision":
+                siblings = [{"rfilename": name} for name in sorted(files)]
+                return httpx2.Response(200, json={"id": repo, "sha": revision, "private": True, "siblings": siblings})
+            if route == "paths-info":
+                wanted = json.loads(request.content)["paths"] if request.content else []
+                return httpx2.Response(200, json=self._entries(files, wanted, recursive=False))
+            prefix = (under or "").strip("/")
+            recursive = request.url.params.get("recursive") in ("1", "true", "True")
+            return httpx2.Response(200, json=self._entries(files, [prefix], recursive=recursive, children=True))
+        if match := re.fullmatch(r"/(datasets/)?([\w.-]+/[\w.-]+)/resolve/(\w+)/(.+)", path):
+            content = self.committed.get(f"{match.group(2)}@{match.group(3)}", {}).get(unquote(match.group(4)))
+            if content is None:
+                return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"})
+            headers = {"X-Repo-Commit": match.group(3), "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
+                       "Content-Length": str(len(content))}  # fmt: skip
+            return httpx2.Response(200, content=b"" if method == "HEAD" else content, headers=headers)
         return httpx2.Response(404, json={"error": f"FakeHub does not serve {method} {path}"})
+
+    def _commit(self, kind: str, repo: str, content: bytes) -> httpx2.Response:
+        """A commit as the Hub takes it: a file inline (base64) only when it is not binary, a binary one only as an
+        `lfsFile` pointing at an LFS object uploaded before, with its sha256 and size."""
+        files: dict[str, bytes] = {}
+        for line in content.splitlines():
+            key, value = json.loads(line)["key"], json.loads(line)["value"]
+            if key == "file":
+                data = base64.b64decode(value["content"])
+                if upload_mode(value["path"], data[:512], len(data)) == "lfs":
+                    why = "Your push was rejected because it contains binary files"
+                    use = "Please use https://huggingface.co/docs/hub/xet to store binary files"
+                    return _error(400, f"{why}. {use} ({value['path']})")
+                files[value["path"]] = data
+            elif key == "lfsFile":
+                data = self.lfs.get(value["oid"])
+                if data is None or len(data) != value["size"] or value.get("algo") != "sha256":
+                    return _error(422, f"{value['path']}: LFS object {value['oid']} was never uploaded")
+                files[value["path"]] = data
+        self.committed[f"{repo}@{COMMIT}"] = files
+        base = "https://huggingface.co" + ("/datasets" if kind == "datasets" else "")
+        return httpx2.Response(200, json={"commitUrl": f"{base}/{repo}/commit/{COMMIT}", "commitOid": COMMIT})
+
+    @staticmethod
+    def _entries(files: dict[str, bytes], paths: list[str], recursive: bool, children: bool = False) -> list[dict]:
+        """Tree entries (files and the folders between) of a commit: the entries at `paths`, or, with `children`,
+        those under them (all the way down when `recursive`)."""
+        entries: dict[str, dict] = {}
+        for name, data in files.items():
+            parts = name.split("/")
+            for depth in range(1, len(parts) + 1):
+                entry = "/".join(parts[:depth])
+                if depth == len(parts):
+                    sha = hashlib.sha256(data).hexdigest()
+                    entries[entry] = {"type": "file", "path": entry, "oid": sha[:40], "size": len(data)}
+                else:
+                    entries.setdefault(entry, {"type": "directory", "path": entry, "oid": "0" * 40, "size": 0})
+        if not children:
+            return [entries[p] for p in paths if p in entries]
+        (prefix,) = paths
+        under = [e for p, e in entries.items() if not prefix or p.startswith(prefix + "/")]
+        depth = prefix.count("/") + 1 if prefix else 0
+        return sorted((e for e in under if recursive or e["path"].count("/") == depth), key=lambda e: e["path"])
 
     def _job(self, job_id: str, stage: str) -> dict:
         spec = self.jobs[job_id]
@@ -251,7 +374,12 @@ def hub(monkeypatch, tmp_path):
     monkeypatch.setenv("HF_TOKEN", TOKEN)
     monkeypatch.delenv("HF_OIDC_RESOURCE", raising=False)
     monkeypatch.setattr(constants, "HF_TOKEN_PATH", str(tmp_path / "no-saved-token"))
-    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # `make test` sets HF_HUB_OFFLINE=1; the mock is offline
+    monkeypatch.setattr(constants, "HF_HUB_OFFLINE", False)  # conftest's `offline` sets it; the mock is offline too
+    # huggingface_hub 2.4 sends every "lfs" file through hf_xet when that package is installed, and hf_xet does its
+    # own networking (in Rust), which no HTTP mock sees: HF_HUB_DISABLE_XET, huggingface_hub's documented switch,
+    # makes it take the LFS protocol (batch, PUT, lfsFile commit), all through this transport.
+    monkeypatch.setattr(constants, "HF_HUB_DISABLE_XET", True)
+    monkeypatch.setenv("HF_HUB_DISABLE_XET", "1")
     monkeypatch.chdir(tmp_path)
     for module in (importlib.import_module("huggingface_hub.hf_api"), hf_module):  # polls and reconnects wait
         monkeypatch.setattr(module, "time", fake.clock)
@@ -587,3 +715,51 @@ def test_the_training_job_takes_the_data_revision_it_was_given(config_3b):
 
     cfg, revision = parse_args(["--config", str(config_3b), "--data-revision", COMMIT])
     assert revision == COMMIT and cfg.hub_model_id == f"{NS}/ministral-hp"
+
+
+def test_the_wheel_ships_through_lfs_and_the_rest_inline_as_the_hub_takes_them(hub, config_3b, tmp_path):
+    result = _cli("train", "--config", str(config_3b), "--json", "--artifacts-dir", str(tmp_path / "a"))
+    assert result.exit_code == 0, result.output
+    repo = f"{NS}/ministral-hp-data"
+    shipped = hub.committed[f"{repo}@{COMMIT}"]
+    (wheel_path,) = [name for name in shipped if name.endswith(".whl")]
+    wheel = shipped[wheel_path]
+    (preupload,) = hub.calls("POST", rf"/api/datasets/{repo}/preupload/main")
+    asked = {f["path"]: upload_mode(f["path"], base64.b64decode(f["sample"]), f["size"])
+             for f in json.loads(preupload.content)["files"]}  # fmt: skip
+    assert asked == {wheel_path: "lfs", "code/train_job.py": "regular", "train.jsonl": "regular",
+                     "validation.jsonl": "regular"}  # fmt: skip
+    # The LFS protocol: the batch endpoint first, the bytes to the URL it answered, then the commit points at them.
+    oid = hashlib.sha256(wheel).hexdigest()
+    (batch,) = hub.calls("POST", rf"/datasets/{repo}\.git/info/lfs/objects/batch")
+    assert json.loads(batch.content)["objects"] == [{"oid": oid, "size": len(wheel)}]
+    (put,) = [r for r in hub.requests if r.method == "PUT"]
+    assert str(put.url) == f"{LFS_UPLOAD}/{oid}" and put.content == wheel
+    assert "authorization" not in put.headers  # the signed URL is the credential: no token to the storage
+    (commit,) = hub.calls("POST", rf"/api/datasets/{repo}/commit/main")
+    entries = {json.loads(line)["value"].get("path"): json.loads(line) for line in commit.content.splitlines()[1:]}
+    pointer = {"path": wheel_path, "algo": "sha256", "oid": oid, "size": len(wheel)}
+    assert entries[wheel_path] == {"key": "lfsFile", "value": pointer}
+    assert {entries[p]["key"] for p in entries if p != wheel_path} == {"file"}
+    with zipfile.ZipFile(io.BytesIO(wheel)) as shipped_wheel:  # what the job's `uv run --with` installs
+        assert "hiddenparams/train_job.py" in shipped_wheel.namelist()
+
+
+@pytest.mark.parametrize(
+    ("broken", "expected"),
+    [
+        ("PUT", " (Error while uploading 'code/hiddenparams-"),  # the storage refuses the bytes (an expired URL)
+        ("inline", ": HTTP 400: Bad request for commit endpoint"),  # the Hub refuses a wheel sent inline
+    ],
+)
+def test_a_refused_upload_stops_the_submit_before_the_job(hub, config_3b, tmp_path, broken, expected):
+    if broken == "PUT":
+        hub.fail["PUT /upload/[0-9a-f]+"] = 403
+    else:  # "regular" for every file, as this fake once answered: the client sends the wheel inline, the Hub refuses
+        hub.preupload_answer = "regular"
+    result = _cli("train", "--config", str(config_3b), "--artifacts-dir", str(tmp_path / "a"))
+    assert result.exit_code == 1, result.output
+    assert f"uploading the job's code and data to the dataset {NS}/ministral-hp-data{expected}" in _err(result)
+    reason = "HTTP 403" if broken == "PUT" else "Your push was rejected because it contains binary files"
+    assert reason in _err(result)
+    assert not hub.calls("POST", f"/api/jobs/{NS}") and not Ledger(tmp_path / "a").read()

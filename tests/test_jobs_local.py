@@ -161,7 +161,7 @@ def test_logs_follow_to_the_end_and_redact_the_token(job_script, root, monkeypat
 
 
 @pytest.mark.slow
-def test_the_tiny_model_trains_through_the_local_backend(tmp_path):
+def test_the_tiny_model_trains_through_the_local_backend(tmp_path, hf_token):
     """The real job script on the shipped tiny model, as a detached local job: loss down, adapter, ledger, status."""
     from hiddenparams.convert import convert_dir
 
@@ -192,3 +192,4 @@ def test_the_tiny_model_trains_through_the_local_backend(tmp_path):
     status = CliRunner().invoke(app, ["status", "--json", "--artifacts-dir", root])
     (row,) = json.loads(status.stdout)["jobs"]
     assert (row["state"], row["repo_kind"], row["model_url"]) == ("COMPLETED", "adapter-only", str(run / "adapter"))
+    hf_token.assert_absent(tmp_path, result.output, status.output)  # the job's log.txt and spec.json included

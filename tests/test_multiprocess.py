@@ -15,7 +15,7 @@ ROWS, BATCH, EPOCHS = 192, 16, 2
 
 
 @pytest.mark.slow
-def test_two_processes_both_train_and_only_rank_zero_writes(tmp_path):
+def test_two_processes_both_train_and_only_rank_zero_writes(tmp_path, hf_token):
     from hiddenparams.convert import convert_dir
 
     split = tmp_path / "split"
@@ -43,3 +43,4 @@ def test_two_processes_both_train_and_only_rank_zero_writes(tmp_path):
     log = (job_dir / "log.txt").read_text()
     assert log.count("TRAIN_SUMMARY ") == 1
     assert [e["event"] for e in Ledger(root).read()] == ["submitted", "finished", "trained"]
+    hf_token.assert_absent(tmp_path, result.output)  # both ranks' log, the adapter, the ledger

@@ -47,7 +47,7 @@ def slow_normalise(text: str) -> str:
     return " ".join(kept.split())
 
 
-@settings(max_examples=300, deadline=None)
+@settings(max_examples=300)
 @given(st.text(max_size=40) | st.text(alphabet=st.characters(max_codepoint=127), max_size=40))
 def test_normalise_matches_its_definition(text: str) -> None:
     assert normalise(text) == slow_normalise(text)
@@ -77,7 +77,7 @@ def test_gram_hashes_cover_each_window_and_short_texts_are_one_gram() -> None:
     assert flat[3] != flat[4]  # "abc" and "" differ
 
 
-@settings(max_examples=100, deadline=None)
+@settings(max_examples=100)
 @given(st.lists(st.text(max_size=12), max_size=6))
 def test_gram_hashes_of_a_text_do_not_depend_on_its_neighbours(texts: list[str]) -> None:
     flat, offsets = gram_hashes(texts, 5)

@@ -297,7 +297,7 @@ def test_written_rows_read_back_unchanged(tmp_path: Path) -> None:
 
 # ----------------------------------------------------------------------------------------------- fuzzing
 
-FUZZ = settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FUZZ = settings(max_examples=60, suppress_health_check=[HealthCheck.too_slow])
 json_value = st.recursive(
     st.none() | st.booleans() | st.integers(-20, 20) | st.floats(allow_nan=False) | st.text(max_size=5),
     lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3),

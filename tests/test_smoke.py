@@ -47,6 +47,15 @@ class JobSide:
             folder = self.model_folders.get(match.group(1))
             file = folder / match.group(3) if folder else None
             return _file(request, file.read_bytes() if file and file.is_file() else None, "0" * 40)
+        if (match := re.fullmatch(r"/api/models/([\w.-]+/[\w.-]+)/tree/main/([\w./-]+)", path)) and (
+            folder := self.model_folders.get(match.group(1))
+        ):
+            under = folder / match.group(2)
+            entries = [{"type": "file", "path": str(p.relative_to(folder)), "oid": "0", "size": p.stat().st_size}
+                       for p in sorted(under.iterdir())] if under.is_dir() else []  # fmt: skip
+            if not entries:  # the Hub's answer for a folder the repo does not have
+                return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"}, json={"error": "not found"})
+            return httpx2.Response(200, json=entries)
         if match := re.fullmatch(r"/api/models/([\w.-]+/[\w.-]+)/auth-check/write", path):
             repo = match.group(1)
             if repo not in self.hub.models:

@@ -78,7 +78,7 @@ def test_the_shipped_base_has_learned_its_pre_training_task(tokenizer):
 
 
 @pytest.mark.slow
-def test_make_tiny_model_records_and_prints_the_measurement(tmp_path):
+def test_make_tiny_model_records_and_prints_the_measurement(tmp_path, hf_token):
     from typer.testing import CliRunner
 
     from hiddenparams.cli import app
@@ -89,3 +89,4 @@ def test_make_tiny_model_records_and_prints_the_measurement(tmp_path):
     task = json.loads((out / "tiny_model.json").read_text())["pretrain_task"]
     assert task["rows"] == 128 and task["constant_mae"] > 1
     assert f"pre-training task on 128 unseen requests: {task['valid']} answered" in result.output
+    hf_token.assert_absent(tmp_path, result.output)

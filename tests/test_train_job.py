@@ -66,7 +66,7 @@ def test_tokenised_rows_train_only_the_completion_and_end_with_eos(converted, tm
 
 
 @pytest.mark.slow
-def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_path):
+def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_path, hf_token, capsys):
     cfg = config(converted, tmp_path, max_steps=24)
     summary = train(cfg)
     assert summary["last_logged_loss"] < summary["first_logged_loss"]
@@ -83,6 +83,8 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     # the trainer saves a last checkpoint at the final step; resume starts from there
     assert resumed["resumed_from"] and resumed["resumed_from"].endswith("checkpoint-24")
     assert resumed["global_step"] == 30
+    printed = capsys.readouterr()
+    hf_token.assert_absent(tmp_path, printed.out + printed.err)
 
 
 def test_data_tokenizer_and_chat_format_are_checked_before_any_weight(converted, tmp_path):
@@ -117,35 +119,25 @@ def test_the_pushed_folder_holds_the_tensorboard_curves_and_the_summary_reaches_
 ):
     """A real 2-step training with TensorBoard on, pushed to the mocked Hub: the commit holds `runs/` with the event
     files (the Hub's Metrics tab reads them), and the job's TRAIN_SUMMARY line becomes the `trained` ledger event."""
-    from test_eval_job import JobSideHub
     from test_jobs_hf import NS, _cli
 
     from hiddenparams.train_job import TB_ENV, main
 
     root = str(tmp_path / "artifacts")
     assert _cli("train", "--config", str(config_3b), "--artifacts-dir", root).exit_code == 0  # a submitted job
-    class PushHub(JobSideHub):
-        def __call__(self, request: httpx2.Request) -> httpx2.Response:
-            if request.url.path == "/api/validate-yaml":  # the model card's metadata, checked before the commit
-                return httpx2.Response(200, json={})
-            return super().__call__(request)
-
-    job_hub = PushHub()
-    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(job_hub)))  # `hub` resets it afterwards
     monkeypatch.delenv(TB_ENV, raising=False)
     cfg = config(converted, tmp_path / "run", max_steps=2, eval_steps=1, logging_steps=1, report_to="tensorboard",
                  hub_model_id=f"{NS}/ministral-hp")  # fmt: skip
     assert main(["--config-json", json.dumps(cfg.to_dict())]) == 0
     assert TB_ENV not in os.environ  # set only while the trainer was built: the next run logs to its own folder
     out = capsys.readouterr().out
-    (commit,) = job_hub.calls("POST", rf"/api/models/{NS}/ministral-hp/commit/main")
+    (commit,) = hub.calls("POST", rf"/api/models/{NS}/ministral-hp/commit/main")
     pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}
     events = [p for p in pushed if p and p.startswith("runs/") and "tfevents" in p]
     assert events and "adapter_model.safetensors" in pushed
     copied = sorted(str(p.relative_to(cfg.model_dir())) for p in (cfg.model_dir() / "runs").rglob("*tfevents*"))
     assert copied == sorted(events)
 
-    set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(hub)))  # back to the CLI's Hub
     hub.stages, hub.log_lines = ["COMPLETED"], out.rstrip().splitlines()
     hub.repo_files[f"{NS}/ministral-hp"] = sorted(p for p in pushed if p)
     assert _cli("status", "--artifacts-dir", root).exit_code == 0
@@ -155,3 +147,69 @@ def test_the_pushed_folder_holds_the_tensorboard_curves_and_the_summary_reaches_
     details = trained["details"]
     assert details["global_step"] == 2 and details["tensorboard"] == "runs" and details["eval_loss"] > 0
     assert details["pushed"]["repo"] == f"{NS}/ministral-hp" and details["rows"] == {"train": 256, "validation": 64}
+
+
+def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_adapter(
+    hub, hf_token, converted, tmp_path, monkeypatch, capsys
+):
+    """The training job's Hub side, against the mocked Hub: the data a submit ships (with the wheel, in one commit)
+    read back by `load_dataset` at that commit, one step on the tiny model, and the adapter folder pushed in one
+    commit, its weights through LFS."""
+    import datasets
+    from huggingface_hub import HfApi, constants
+    from safetensors.torch import load
+    from test_jobs_hf import NS
+
+    from hiddenparams.jobs.ship import ship
+    from hiddenparams.train_job import SPLITS, main
+
+    data_repo, model_repo = f"{NS}/tiny-hp-data", f"{NS}/tiny-hp"
+    files = {f"{split}.jsonl": str(converted / f"{split}.jsonl") for split in SPLITS}
+    message = "hiddenparams: train job code and data"
+    shipped = ship(HfApi(), data_repo, "hiddenparams.train_job", "a100-large", files, message)
+    monkeypatch.setattr(datasets.config, "HF_HUB_OFFLINE", False)  # as the `hub` fixture does for huggingface_hub
+    monkeypatch.setattr(datasets.config, "HF_DATASETS_CACHE", tmp_path / "datasets-cache")
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hub-cache"))
+    hub.requests.clear()
+
+    out = tmp_path / "run"
+    cfg = {"model_id": str(TINY), "data_dir": data_repo, "output_dir": str(out), "hub_model_id": model_repo,
+           "max_steps": 1, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 64, "report_to": "none",
+           "lora_r": 4}  # fmt: skip
+    code = main(["--config-json", json.dumps(cfg), "--data-revision", shipped.revision])
+    printed = capsys.readouterr()
+    assert code == 0, printed.err
+
+    # The data was read at the shipped commit, and only there: never at `main`, which may have moved on.
+    read = [r.url.path for r in hub.requests if r.url.host == "huggingface.co" and data_repo in r.url.path]
+    assert read and all(f"/{shipped.revision}" in path for path in read), [p for p in read if shipped.revision not in p]
+    assert {f"/datasets/{data_repo}/resolve/{shipped.revision}/{split}.jsonl" for split in SPLITS} <= set(read)
+    summary = json.loads(printed.out.rstrip().splitlines()[-1].removeprefix("TRAIN_SUMMARY "))["details"]
+    assert summary["data_revision"] == shipped.revision and summary["global_step"] == 1
+    assert summary["rows"] == {"train": 256, "validation": 64}
+
+    # One commit to the model repo, created private, holding the whole adapter folder as the job wrote it.
+    create = json.loads(hub.calls("POST", "/api/repos/create")[0].content)
+    assert (create["organization"], create["name"], create.get("type", "model"), create["visibility"]) == (
+        NS, "tiny-hp", "model", "private")  # fmt: skip
+    (commit,) = hub.calls("POST", rf"/api/models/{model_repo}/commit/main")
+    assert summary["pushed"] == {"repo": model_repo, "url": f"https://huggingface.co/{model_repo}",
+                                 "commit": shipped.revision}  # the commit id the fake Hub answers  # fmt: skip
+    pushed = hub.committed[f"{model_repo}@{shipped.revision}"]
+    adapter = out / "adapter"
+    for name in ("adapter_model.safetensors", "adapter_config.json", "README.md", "tokenizer.json",
+                 "tokenizer_config.json", "resolved_config.yaml"):  # fmt: skip
+        assert pushed[name] == (adapter / name).read_bytes(), name
+    weights = load(pushed["adapter_model.safetensors"])
+    assert weights and all("lora_A" in k or "lora_B" in k for k in weights)
+    assert json.loads(pushed["adapter_config.json"])["base_model_name_or_path"] == str(TINY)
+    card = pushed["README.md"].decode()
+    assert card.startswith(f"---\nbase_model: {TINY}\nlibrary_name: peft\n")
+    assert f'"revision": "{shipped.revision}"' in card  # the card names the data commit it was trained on
+    log = json.loads(pushed["train_summary.json"])  # the run's log: losses, data, provenance
+    assert log["global_step"] == 1 and log["data"]["revision"] == shipped.revision and log["eval_losses"]
+    entries = [json.loads(line) for line in commit.content.splitlines()]
+    lfs = {e["value"]["path"] for e in entries if e["key"] == "lfsFile"}
+    assert lfs == {"adapter_model.safetensors", "training_args.bin"}  # binary: through LFS, as the Hub takes them
+
+    hf_token.assert_absent(out, printed.out + printed.err, *(content.decode("latin-1") for content in pushed.values()))

@@ -373,7 +373,10 @@ def trained_record(cfg: TrainConfig, summary: dict[str, Any]) -> dict[str, Any]:
     job completed (a job on Hugging Face cannot write to this machine's ledger), as eval and merge jobs do."""
     keys = ("method", "global_step", "train_loss", "first_logged_loss", "last_logged_loss", "eval_loss", "max_length",
             "seconds", "world_size", "resumed_from", "tensorboard", "pushed", "code_version")  # fmt: skip
-    details = {key: summary.get(key) for key in keys} | {"rows": summary["data"]["rows"], "output": summary["output"]}
+    data = summary["data"]
+    details = {key: summary.get(key) for key in keys} | {
+        "rows": data["rows"], "data_revision": data.get("revision"), "output": summary["output"]
+    }
     return {
         "model_repo": cfg.hub_model_id or str(cfg.model_dir().resolve()),
         "repo_kind": "full" if cfg.full_finetune else "adapter-only",

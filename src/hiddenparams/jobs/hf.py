@@ -2,8 +2,10 @@
 
 How the code reaches the job (`ship.py`): at submit, a wheel of this checkout, the job script and the job's data go
 to a private dataset repo in one commit, and the job runs `uv run --with <wheel URL> <script URL> ARGS` at that
-commit. Every request goes through huggingface_hub's HTTP client (nothing through the jobs-artifacts bucket, whose
-hf_xet upload no HTTP mock can see), and the dry run prints exactly what would be sent.
+commit. Nothing goes through the jobs-artifacts bucket, and the dry run prints exactly what would be sent. Every
+request goes through huggingface_hub's HTTP client but the wheel's bytes: a binary file, which the Hub takes through
+LFS, and huggingface_hub uploads with hf_xet (its own networking) when that is installed. The tests set
+HF_HUB_DISABLE_XET, so that the LFS requests (batch, upload, commit) pass through their mocked transport.
 
 The token only ever travels as the job's `HF_TOKEN` secret and in the Authorization header; `describe` shows secret
 names, and every message that leaves this module is redacted.
@@ -194,7 +196,7 @@ class HfJobsBackend:
                 "command": ["uv", "run", "--with", plan.wheel_url, plan.script_url, *arguments["script_args"]],
                 "env": arguments["env"],
                 "secrets": ["HF_TOKEN"],
-                "labels": arguments["labels"],
+                "labels": {**arguments["labels"], "name": arguments["name"]},  # run_uv_job sends the name as a label
                 "model_repo": spec.model_repo,
                 "data": spec.data,
             }
@@ -210,6 +212,10 @@ class HfJobsBackend:
             shipped = ship(api, repo, spec.entry, spec.build_flavor, spec.upload, message)
         except HUB_ERRORS as exc:
             hub_error(exc, f"uploading the job's code and data to the dataset {repo}")
+        except RuntimeError as exc:  # huggingface_hub wraps the HTTP error of a failed LFS upload (the wheel's)
+            if not isinstance(exc.__cause__, HUB_ERRORS):
+                raise
+            hub_error(exc.__cause__, f"uploading the job's code and data to the dataset {repo} ({exc})")
         arguments = self._uv_job_arguments(spec, shipped)
         try:
             with warnings.catch_warnings():

@@ -23,7 +23,7 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
-from ..config import config_hash
+from ..config import RunOn, config_hash
 from ..hub import is_local
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
 from ..merge import MergeConfig, check_out_dir
@@ -92,6 +92,7 @@ def plan_merge(job: MergeJob) -> MergePlan:
             raise PreflightError(f"{', '.join(local)}: local files the job cannot see; merge with --backend local")
         timeout_seconds(job.timeout)
         check_flavor(job.flavor)
+        RunOn(backend=job.backend, namespace=job.namespace).validate("--namespace")  # the train job's rule
         # The job's working directory is the image's, unknown and maybe not writable: an absolute folder it owns.
         cfg = dataclasses.replace(cfg, out=f"{JOB_OUT_ROOT}/{Path(cfg.out).name or 'merged'}")
         job = dataclasses.replace(job, config=cfg, namespace=job.namespace or cfg.push_to.split("/")[0])

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib.util
+import os
 import re
 import shutil
 import subprocess
@@ -44,6 +45,9 @@ _PEP723 = re.compile(r"(?m)^# /// (?P<type>[a-zA-Z0-9-]+)$\s(?P<content>(^#(| .*
 _DEPENDENCIES = re.compile(r"(?ms)^dependencies = \[.*?^\]")
 # The torch index line of a job header; `job_script` points it at the flavor's build.
 _TORCH_INDEX_URL = re.compile(r'(?m)^# url = "https://download\.pytorch\.org/whl/[a-z0-9]+"$')
+# Built wheels, one folder per content hash: a second submit of the same code reuses its wheel. The tests point this
+# at a folder of their own run.
+WHEEL_CACHE = Path(tempfile.gettempdir()) / f"{PACKAGE}-wheels"
 
 
 def script_metadata(path: Path, text: str | None = None) -> dict:
@@ -127,31 +131,43 @@ def wheel_name(version: str) -> str:
 
 
 def build_wheel() -> Path:
-    """The wheel of this checkout, built once per content (cached under the temp folder, keyed by a hash of the
-    sources). Built with pip from a copy whose pyproject has no dependencies (see the module docstring)."""
+    """The wheel of this checkout, built once per content (cached under WHEEL_CACHE, keyed by a hash of the sources).
+    Built with pip from a copy whose pyproject has no dependencies (see the module docstring), with the setuptools of
+    this environment when it has one; without it pip's build isolation downloads setuptools from the package index."""
     root, version = checkout(), code_version()
     sources = sorted(p for p in (root / "src" / PACKAGE).rglob("*") if p.is_file() and "__pycache__" not in p.parts)
     digest = hashlib.sha256(version.encode())
     for path in [root / "pyproject.toml", *sources]:
         digest.update(str(path.relative_to(root)).encode() + b"\0" + path.read_bytes())
-    out = Path(tempfile.gettempdir()) / f"{PACKAGE}-wheels" / digest.hexdigest()[:16]
+    out = WHEEL_CACHE / digest.hexdigest()[:16]
     wheel = out / wheel_name(version)
     if wheel.is_file():
         return wheel
     if importlib.util.find_spec("pip") is None:
         raise JobError(f"building the job's wheel needs pip in this environment ({sys.executable} -m ensurepip)")
-    with tempfile.TemporaryDirectory() as stage:
+    isolated = importlib.util.find_spec("setuptools") is None
+    isolation = [] if isolated else ["--no-build-isolation"]
+    WHEEL_CACHE.mkdir(parents=True, exist_ok=True)
+    # Built beside the cache and moved in whole: a concurrent submit or a build cut short never leaves half a wheel.
+    with tempfile.TemporaryDirectory() as stage, tempfile.TemporaryDirectory(dir=WHEEL_CACHE) as built:
         skip = shutil.ignore_patterns("__pycache__")
         shutil.copytree(root / "src" / PACKAGE, Path(stage, "src", PACKAGE), ignore=skip)
         shutil.copy(root / "README.md", stage)
         pyproject = (root / "pyproject.toml").read_text(encoding="utf-8")
         pyproject = re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pyproject)
         Path(stage, "pyproject.toml").write_text(_DEPENDENCIES.sub("dependencies = []", pyproject), encoding="utf-8")
-        isolation = [] if importlib.util.find_spec("setuptools") is None else ["--no-build-isolation"]
-        command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, stage, "-w", str(out)]
+        command = [sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", *isolation, stage, "-w", built]
         run = subprocess.run(command, capture_output=True, text=True, timeout=600, check=False)
-    if run.returncode != 0 or not wheel.is_file():
-        raise JobError(f"building the wheel of {root} failed: {run.stderr.strip()[-2000:]}")
+        if run.returncode != 0 or not Path(built, wheel.name).is_file():
+            hint = (
+                "; this environment has no setuptools, so pip tried to download it (build isolation): install it"
+                f" ({sys.executable} -m pip install 'setuptools>=77') and the wheel builds offline"
+                if isolated
+                else ""
+            )
+            raise JobError(f"building the wheel of {root} failed: {run.stderr.strip()[-2000:]}{hint}")
+        out.mkdir(exist_ok=True)
+        os.replace(Path(built, wheel.name), wheel)
     return wheel
 
 
