@@ -38,7 +38,7 @@ def test_report_shows_modes_side_by_side_with_baselines_and_repos(tmp_path):
     result = CliRunner().invoke(app, ["report", str(run)])
     assert result.exit_code == 0, result.output
     md = (run / "report.md").read_text()
-    for text in ("base model alone", "base + adapter", "merged (full model)", "train\\_mean", "tfidf\\_ridge"):
+    for text in ("base model alone", "base + adapter", "merged (full model)", "baseline: train mean", "baseline: TF-IDF + ridge"):
         assert text in md, text
     assert "0/6" in md and "5/6" in md  # valid_cases per mode
     assert "adapter-only" in md  # the repo kind, read from the folder's files
@@ -66,7 +66,7 @@ def test_report_opens_with_the_verdict_and_keeps_its_title(tmp_path):
     md = (run / "report.md").read_text()
     assert md.startswith("# demo &lt;title&gt;\n\n## Verdict\n\nThe fine-tuned model (MAE 1.333 over all cases) beats")
     assert "does NOT beat TF-IDF + ridge" in md
-    assert "| train.jsonl | 20 |" in md and "| global\\_step | 7 |" in md  # tables, not raw JSON
+    assert "| train.jsonl | 20 |" in md and "| optimizer steps | 7 |" in md  # tables, not raw JSON
     assert "](<runs/train/adapter>)" in md  # links relative to the report
     assert "base model alone: no valid output" in md  # no empty heat map
     assert "merged (full model): the same output as base + adapter" in md
