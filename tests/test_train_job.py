@@ -71,6 +71,10 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     assert not (adapter / "model.safetensors").exists()
     saved = json.loads((adapter / "train_summary.json").read_text())
     assert saved["config_hash"] == cfg.config_hash() and saved["data"]["sha256"]["train"]
+    # The curves' source: the losses and learning rates the trainer logged, up to the last step.
+    assert [h["loss"] for h in saved["log_history"] if "loss" in h][-1] == summary["last_logged_loss"]
+    assert any("learning_rate" in h for h in saved["log_history"])
+    assert not (tmp_path / "checkpoints" / "README.md").exists()  # TRL's template card ("[None]") is gone
     assert load_config(adapter / "resolved_config.yaml") == cfg
     # Resume continues from the last checkpoint rather than starting over.
     resumed = train(config(converted, tmp_path, max_steps=30, resume=True))

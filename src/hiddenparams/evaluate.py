@@ -220,9 +220,15 @@ def _write_report(report: EvalReport, out_dir: Path, title: str, label: str) -> 
 
 
 def _model_label(description: Mapping[str, Any]) -> str:
+    """How a report's title names the model: a local folder by its name (an absolute path would break the title's
+    meaning once the folder moves, and says where someone's disk is), a Hub id as it is."""
+
+    def shown(model: Any) -> str:
+        return Path(model).name if is_local(str(model)) else str(model)
+
     if description["mode"] == "full":
-        return str(description["model_id"])
-    return f"{description['base_model_id']} + {description['adapter_model_id']}"
+        return shown(description["model_id"])
+    return f"{shown(description['base_model_id'])} + {shown(description['adapter_model_id'])}"
 
 
 def run_score(cfg: ScoreConfig) -> ScoreResult:
@@ -241,7 +247,7 @@ def run_score(cfg: ScoreConfig) -> ScoreResult:
         provenance=provenance(cfg, {name: path for name, path in read.items() if path}),
         config=dataclasses.asdict(cfg),
     )
-    return ScoreResult(out, report, _write_report(report, out, f"Strict evaluation of {cfg.predictions}", "model"))
+    return ScoreResult(out, report, _write_report(report, out, f"Strict evaluation of {Path(cfg.predictions).name}", "model"))
 
 
 def run(cfg: EvalConfig, on_rows: RowsProgress | None = None, ledger: Ledger | None = None) -> EvalResult:
@@ -292,7 +298,8 @@ def run_eval(
     )  # fmt: skip
     report = dataclasses.replace(report, decoding={"mode": "greedy", **decoding}, **context)
     result = EvalResult(out_dir, report, files={"predictions": out_dir / "predictions.jsonl"}, warnings=warnings)
-    result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", "greedy")
+    subject = "model" if description["mode"] == "full" else "fine-tuned model"
+    result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", subject)
 
     if cfg.constrained or cfg.distribution:
         constrained, distribution, outputs = evaluate_values(
@@ -305,7 +312,7 @@ def run_eval(
             decoding_c = {"mode": "constrained", "batch_size": cfg.batch_size}
             result.constrained = dataclasses.replace(constrained, decoding=decoding_c, **context)
             written = _write_report(
-                result.constrained, sub, f"Constrained decoding of {label} (not the headline)", "constrained"
+                result.constrained, sub, f"Constrained decoding of {label} (not the headline)", subject
             )
             result.files |= {f"constrained_{name}": path for name, path in written.items()}
         if cfg.distribution:

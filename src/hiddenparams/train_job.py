@@ -240,8 +240,12 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
         "code_version": code_version(),
         "seconds": round(time.time() - started, 1),
         "world_size": trainer.args.world_size,  # processes that trained (data parallel)
+        "log_history": trainer.state.log_history,  # loss, eval loss, learning rate per logged step: the report's curves
     }
     if trainer.is_world_process_zero():
+        # TRL writes its template card (base model "None") beside the checkpoints at every save; the real card is
+        # the one in final_dir, so this one would only mislead whoever opens the folder or pushes it.
+        (out / "checkpoints" / "README.md").unlink(missing_ok=True)
         trainer.save_model(str(final_dir))
         ordinary_modes(final_dir)
         tokenizer.save_pretrained(str(final_dir))
@@ -274,7 +278,8 @@ def main(argv: list[str] | None = None) -> int:
     except HiddenParamsError as exc:  # the job's log shows what to fix, not a traceback
         sys.exit(f"error: {exc}")
     if int(os.environ.get("RANK", "0")) == 0:  # under accelerate/torchrun every rank returns here; one line is enough
-        print("TRAIN_SUMMARY " + json.dumps(summary), flush=True)
+        brief = {k: v for k, v in summary.items() if k != "log_history"}  # one readable log line; the file has it all
+        print("TRAIN_SUMMARY " + json.dumps(brief), flush=True)
     return 0
 
 
