@@ -44,7 +44,7 @@ from dataclasses import fields
 from pathlib import Path
 from typing import Any
 
-from hiddenparams.card import model_card
+from hiddenparams.card import folder_card
 from hiddenparams.config import RunOn, TrainConfig, job_configs, job_parser
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.filemodes import ordinary_modes
@@ -251,8 +251,7 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
         tokenizer.save_pretrained(str(final_dir))
         cfg.save(final_dir / "resolved_config.yaml")
         (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
-        kind = "full" if cfg.full_finetune else "adapter-only"
-        (final_dir / "README.md").write_text(model_card(cfg.model_id, kind, data_summary=data_summary))
+        folder_card(final_dir, model_ref=cfg.hub_model_id or str(final_dir)).save(final_dir / "README.md")
         if cfg.hub_model_id:
             summary["pushed"] = push_folder(
                 final_dir, cfg.hub_model_id, "hiddenparams: train job output", private=cfg.hub_private
