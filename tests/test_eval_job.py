@@ -3,13 +3,14 @@ HTTP mocked at huggingface_hub's transport (the `FakeHub` of test_jobs_hf.py).""
 
 from __future__ import annotations
 
+import base64
 import json
 import re
 from dataclasses import dataclass, field
 
 import httpx2
 import pytest
-from huggingface_hub import constants, set_client_factory
+from huggingface_hub import ModelCard, constants, set_client_factory
 from test_jobs_hf import BASE, NS, TOKEN, FakeHub
 from typer.testing import CliRunner
 
@@ -183,16 +184,21 @@ class JobSideHub(FakeHub):
     """What the job itself talks to on Hugging Face: file downloads from a dataset, uploads to a model repo."""
 
     datasets: dict[str, dict[str, str]] = field(default_factory=dict)  # repo -> file name -> content
+    model_files: dict[str, dict[str, str]] = field(default_factory=dict)  # model repo -> file name -> content
 
     def __call__(self, request: httpx2.Request) -> httpx2.Response:
         path = request.url.path
-        if match := re.fullmatch(r"/datasets/([\w.-]+/[\w.-]+)/resolve/\w+/([\w.-]+)", path):
+        if match := re.fullmatch(r"/(datasets/)?([\w.-]+/[\w.-]+)/resolve/\w+/([\w.-]+)", path):
             self.requests.append(request)
-            content = self.datasets.get(match.group(1), {}).get(match.group(2))
+            files = self.datasets if match.group(1) else self.model_files
+            content = files.get(match.group(2), {}).get(match.group(3))
             if content is None:
                 return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"})
             headers = {"X-Repo-Commit": COMMIT, "ETag": f'"{hash(content)}"', "Content-Length": str(len(content))}
             return httpx2.Response(200, content=b"" if request.method == "HEAD" else content.encode(), headers=headers)
+        if path == "/api/validate-yaml":  # the library asks the Hub to check a README's metadata before committing it
+            self.requests.append(request)
+            return httpx2.Response(200, json={"errors": [], "warnings": []})
         if re.fullmatch(r"/api/models/[\w.-]+/[\w.-]+/preupload/main", path):
             self.requests.append(request)
             files = json.loads(request.content)["files"]
@@ -208,7 +214,8 @@ class JobSideHub(FakeHub):
 def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir, eval_files, tmp_path, capsys,
                                                              monkeypatch):  # fmt: skip
     files = {name: (eval_files / name).read_text() for name in ("test.jsonl", "train.jsonl")}
-    job_hub = JobSideHub(datasets={f"{NS}/hp-eval-data": files})
+    card = "---\nbase_model: mistralai/Ministral-3-3B-Instruct-2512\nlibrary_name: peft\n---\n# my adapter\n\nKept text.\n"
+    job_hub = JobSideHub(datasets={f"{NS}/hp-eval-data": files}, model_files={ADAPTER: {"README.md": card}})
     set_client_factory(lambda: httpx2.Client(transport=httpx2.MockTransport(job_hub)))  # `hub` resets it afterwards
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
@@ -220,8 +227,16 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     report = json.loads((out / "eval_report.json").read_text())
     assert report["total"] == 8 and report["inputs"]["data"] == f"{NS}/hp-eval-data@{COMMIT}:test.jsonl"
     (commit,) = job_hub.calls("POST", rf"/api/models/{ADAPTER}/commit/main")
-    pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}
+    lines = [json.loads(line) for line in commit.content.splitlines()]
+    pushed = {line["value"].get("path") for line in lines}
     assert any(re.fullmatch(r"eval/\d{8}T\d{6}Z/eval_report\.json", str(p)) for p in pushed), pushed
+    # The same commit writes the results into the repo's card, keeping what the card already said.
+    (readme,) = [line["value"] for line in lines if line["value"].get("path") == "README.md"]
+    new_card = ModelCard(base64.b64decode(readme["content"]).decode())
+    assert new_card.data.base_model == "mistralai/Ministral-3-3B-Instruct-2512" and "Kept text." in new_card.text
+    metrics = {r.metric_type: r.metric_value for r in new_card.data.eval_results}
+    assert metrics["valid_rate"] == report["valid_cases"] / 8 and metrics["mae_over_all"] == report["metrics"]["over_all"]["mae"]
+    assert {r.dataset_type for r in new_card.data.eval_results} == {f"{NS}/hp-eval-data"}
     last = printed.out.rstrip().splitlines()[-1]
     summary = parse_summary(last, eval_job.SUMMARY_MARKER)
     assert summary["repo_kind"] == "full" and summary["details"]["valid_cases"] == report["valid_cases"]

@@ -101,6 +101,16 @@ def base_license(base_model: str) -> str | None:
         return None
 
 
+def hub_card(repo: str) -> ModelCard:
+    """The card of a Hub model repo, or an empty one when the repo has none yet (it is then created)."""
+    from huggingface_hub.errors import EntryNotFoundError, RepositoryNotFoundError
+
+    try:
+        return ModelCard.load(repo)
+    except (EntryNotFoundError, RepositoryNotFoundError):
+        return ModelCard(f"# {repo}\n")
+
+
 def snippet(facts: CardFacts) -> str:
     """Python that loads the model, generates for one request and prints its six integers, or the strict parser's
     reason when the output is not exactly one valid object."""

@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .card import hub_card, with_eval_results
 from .config import ConfigError, flag
 from .rows import DataError
 from .eval_modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
@@ -82,7 +83,11 @@ class EvalConfig(PredictConfig):
         metadata=flag("Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json)."),
     )
     push_results_to: str | None = field(
-        default=None, metadata=flag("Upload the eval folder to eval/<UTC time>/ of this model repo.")
+        default=None,
+        metadata=flag(
+            "Upload the eval folder to eval/<UTC time>/ of this model repo, and write the results into its card"
+            " (model-index and an Evaluation section), in one commit."
+        ),
     )
 
     def validate(self, source: str = "config") -> None:
@@ -198,10 +203,15 @@ def fetch_data(data: str, train: str | None, revision: str | None) -> tuple[Path
 
 
 def push_results(out: Path, repo: str) -> dict[str, str]:
-    """The eval folder in one commit to `eval/<UTC time>/` of a model repo (created private if missing). Weights stay
-    at the repo root, so the repo's kind (adapter-only, full) reads the same. The token comes from HF_TOKEN."""
+    """The eval folder in one commit to `eval/<UTC time>/` of a model repo (created private if missing), and in the
+    same commit the repo's card with these results as its `model-index` and Evaluation section (the rest of the card
+    kept). Weights stay at the repo root, so the repo's kind (adapter-only, full) reads the same. The token comes
+    from HF_TOKEN."""
     path = f"eval/{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-    return push_folder(out, repo, f"hiddenparams: eval results in {path}", path_in_repo=path)
+    report = json.loads((out / "eval_report.json").read_text(encoding="utf-8"))
+    card = with_eval_results(hub_card(repo), report, repo.split("/")[-1])
+    readme = {"README.md": str(card).encode("utf-8")}
+    return push_folder(out, repo, f"hiddenparams: eval results in {path}", path_in_repo=path, extra_files=readme)
 
 
 def model_repo(description: Mapping[str, Any]) -> tuple[str, RepoKind]:
