@@ -251,6 +251,8 @@ def training_section(run_dir: Path) -> Section | None:
 
 
 def _cell(value: Any, run_dir: Path) -> str:
+    if isinstance(value, float) and value >= 100:  # a duration in seconds: its tenths mean nothing here
+        return str(round(value))
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
     return shown_path(value, run_dir) if isinstance(value, str) else num(value)
