@@ -238,7 +238,7 @@ def training_section(run_dir: Path) -> Section | None:
         config = model_dir / "resolved_config.yaml"
         if not summary:
             continue
-        rows = [[label, _cell(summary[k], run_dir)] for k, label in _TRAINING_ROWS.items() if summary.get(k) is not None]
+        rows = [[label, _cell(summary[k], run_dir, k)] for k, label in _TRAINING_ROWS.items() if summary.get(k) is not None]
         curves = curves_plot(training_history(model_dir))
         blocks: list[Block] = [curves] if curves else ["No loss history found (train_summary.json or checkpoints/)."]
         blocks.append(Table(["", "value"], rows))
@@ -250,8 +250,8 @@ def training_section(run_dir: Path) -> Section | None:
     return None
 
 
-def _cell(value: Any, run_dir: Path) -> str:
-    if isinstance(value, float) and value >= 100:  # a duration in seconds: its tenths mean nothing here
+def _cell(value: Any, run_dir: Path, key: str) -> str:
+    if key == "seconds":  # tenths of a second mean nothing in a training time
         return str(round(value))
     if isinstance(value, (list, tuple)):
         return ", ".join(map(str, value))
