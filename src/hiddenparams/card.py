@@ -31,8 +31,8 @@ KINDS = {
     "merged": ("transformers", "merged-lora", "merged model (base + LoRA adapter)"),
 }
 SYNTHETIC_NOTE = (
-    "The training and test data are the project's synthetic sample (`data/sample/`, made by `hiddenparams sample`): "
-    "generated requests with rule-made labels, not requests from real users. Scores on it show that the pipeline "
+    "The training and test data are the project's synthetic sample (`data/sample/`, made by "
+    "`hiddenparams make-sample`): generated requests with rule-made labels, not requests from real users. Scores on it show that the pipeline "
     "works end to end; they say nothing about how the model does on real requests."
 )
 # eval_report.json field -> (model-index metric type, its name on the card); the exact and within-1 rates are the
