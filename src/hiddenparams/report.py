@@ -233,7 +233,7 @@ def write_report(out_dir: Path, title: str, sections: Sequence[Section], stem: s
 # --- plots ---------------------------------------------------------------------------------------------------
 
 
-def _figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
+def figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
     # Imported here: matplotlib is slow to import and only reports need it. The Agg canvas needs no display.
     from matplotlib.backends.backend_agg import FigureCanvasAgg
     from matplotlib.figure import Figure
@@ -243,7 +243,7 @@ def _figure(width: float, height: float, **subplots: Any) -> tuple[Any, Any]:
     return fig, fig.subplots(**subplots)
 
 
-def _png(fig: Any) -> bytes:
+def png_bytes(fig: Any) -> bytes:
     buf = io.BytesIO()
     fig.savefig(buf, format="png", dpi=100, metadata={"Software": None})  # no version stamp: same input, same bytes
     return buf.getvalue()
@@ -269,7 +269,7 @@ def mae_per_key_plot(modes: Modes) -> Image:
     names = list(modes)
     series = [(name, modes[name]["metrics"]["mae_per_key"], model_color(name, names)) for name in _drawn_modes(modes)]
     series += [(BASELINES[b], baselines[b]["mae_per_key"], _BASELINE_COLORS[b]) for b in BASELINES if b in baselines]
-    fig, ax = _figure(10, 4)
+    fig, ax = figure(10, 4)
     x = np.arange(len(KEYS))
     width = 0.8 / max(len(series), 1)
     for i, (label, per_key, color) in enumerate(series):
@@ -279,7 +279,7 @@ def mae_per_key_plot(modes: Modes) -> Image:
     ax.set_title("Per-key MAE over valid cases")
     if series:
         ax.legend(fontsize="small", loc="upper left", bbox_to_anchor=(1, 1))  # outside: never hides a bar
-    return Image("mae_per_key", "Per-key MAE of each mode against the baselines", _png(fig))
+    return Image("mae_per_key", "Per-key MAE of each mode against the baselines", png_bytes(fig))
 
 
 def pred_vs_true_plot(name: str, report: Mapping[str, Any]) -> Image | str:
@@ -297,7 +297,7 @@ def pred_vs_true_plot(name: str, report: Mapping[str, Any]) -> Image | str:
         np.add.at(counts[k], (pairs[:, 1, k] - MIN_VALUE, pairs[:, 0, k] - MIN_VALUE), 1)
     norm = LogNorm(vmin=1, vmax=max(int(counts.max()), 2))
     mae = np.abs(pairs[:, 0] - pairs[:, 1]).mean(axis=0)
-    fig, axes = _figure(11, 7, nrows=2, ncols=3)
+    fig, axes = figure(11, 7, nrows=2, ncols=3)
     for k, (key, ax) in enumerate(zip(KEYS, axes.flat)):
         shown = ax.imshow(np.ma.masked_equal(counts[k], 0), origin="lower", cmap="viridis_r", norm=norm,
                           extent=(MIN_VALUE - 0.5, MAX_VALUE + 0.5) * 2)  # fmt: skip
@@ -307,11 +307,11 @@ def pred_vs_true_plot(name: str, report: Mapping[str, Any]) -> Image | str:
         ax.set_ylabel("predicted")
     fig.colorbar(shown, ax=axes, label="cases (log scale; empty cells blank)", shrink=0.8)
     fig.suptitle(f"{name}: predicted vs true ({len(pairs)} valid cases)")
-    return Image(f"pred_vs_true_{_slug(name)}", f"Predicted vs true per key for {name}", _png(fig))
+    return Image(f"pred_vs_true_{_slug(name)}", f"Predicted vs true per key for {name}", png_bytes(fig))
 
 
 def validity_plot(modes: Modes) -> Image:
-    fig, ax = _figure(max(4, 1.5 * len(modes) + 2), 3)
+    fig, ax = figure(max(4, 1.5 * len(modes) + 2), 3)
     names = list(modes)
     rates = [100 * r["valid_cases"] / r["total"] for r in modes.values()]
     bars = ax.bar(names, rates, color=[model_color(n, names) for n in names])
@@ -319,7 +319,7 @@ def validity_plot(modes: Modes) -> Image:
     ax.set_ylim(0, 110)
     ax.set_ylabel("valid outputs (%)")
     ax.set_title("Strictly valid outputs per mode")
-    return Image("validity", "Share of strictly valid outputs per mode", _png(fig))
+    return Image("validity", "Share of strictly valid outputs per mode", png_bytes(fig))
 
 
 def invalid_reasons_plot(modes: Modes) -> Image:
@@ -328,7 +328,7 @@ def invalid_reasons_plot(modes: Modes) -> Image:
     reasons = _reasons(modes)
     names = list(modes)
     failing = [n for n in names if modes[n]["error_counts"]]
-    fig, ax = _figure(8, 1.5 + 0.35 * len(reasons) * len(failing))
+    fig, ax = figure(8, 1.5 + 0.35 * len(reasons) * len(failing))
     y = np.arange(len(reasons))
     height = 0.8 / len(failing)
     for i, name in enumerate(failing):
@@ -339,7 +339,7 @@ def invalid_reasons_plot(modes: Modes) -> Image:
     ax.set_xlabel("invalid outputs")
     ax.set_title("Invalid outputs by reason")
     ax.legend(fontsize="small")
-    return Image("invalid_reasons", "Invalid outputs by reason per mode", _png(fig))
+    return Image("invalid_reasons", "Invalid outputs by reason per mode", png_bytes(fig))
 
 
 # --- sections ------------------------------------------------------------------------------------------------

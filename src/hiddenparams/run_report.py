@@ -22,8 +22,8 @@ from urllib.parse import unquote, urlparse
 from .errors import HiddenParamsError
 from .ledger import Ledger
 from .hub import is_local
-from .report import (BASELINES, Block, Code, Details, Image, Link, Section, Table, eval_sections, model_color, num,
-                     pct, render_eval_report, verdict, write_report, _figure, _png)  # fmt: skip
+from .report import (BASELINES, Block, Code, Details, Image, Link, Section, Table, eval_sections, num,
+                     pct, render_eval_report, verdict, write_report, figure, png_bytes)  # fmt: skip
 from .status import collect_status
 
 MODE_ORDER = ("base", "adapter", "merged")
@@ -212,7 +212,7 @@ def curves_plot(history: list[dict[str, Any]]) -> Image | None:
     loss, eval_loss, lr = series("loss"), series("eval_loss"), series("learning_rate")
     if not loss[0] and not eval_loss[0]:
         return None
-    fig, (left, right) = _figure(10, 3.5, ncols=2)
+    fig, (left, right) = figure(10, 3.5, ncols=2)
     if loss[0]:
         left.plot(*loss, label="training loss", color="#1f77b4")
     if eval_loss[0]:
@@ -229,7 +229,7 @@ def curves_plot(history: list[dict[str, Any]]) -> Image | None:
         right.set_title("Learning rate")
     else:
         right.set_axis_off()
-    return Image("training_curves", "Training loss, eval loss and learning rate against the step", _png(fig))
+    return Image("training_curves", "Training loss, eval loss and learning rate against the step", png_bytes(fig))
 
 
 def training_section(run_dir: Path) -> Section | None:
