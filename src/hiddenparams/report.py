@@ -537,8 +537,10 @@ def failures_section(name: str, report: Mapping[str, Any], worst: int = 10, malf
             for r in rows
         ]  # fmt: skip
         blocks.append(Table(["id", "request", *KEYS, "row MAE"], table_rows, frozenset({1})))
-    else:
+    elif report["valid_cases"]:
         blocks.append("No valid output misses any key.")
+    else:
+        blocks.append("No valid output to rank.")
     invalid = representative_failures([Case(**c) for c in report["cases"]], malformed)
     n_invalid = report["total"] - report["valid_cases"]
     if invalid:

@@ -19,6 +19,8 @@ from pathlib import Path
 from typing import Any, Mapping
 from urllib.parse import unquote, urlparse
 
+import yaml
+
 from .errors import HiddenParamsError
 from .ledger import Ledger
 from .hub import is_local
@@ -121,14 +123,17 @@ def side_modes_section(run_dir: Path) -> Section | None:
 
 
 def _relative(url: str | None, run_dir: Path) -> str | None:
-    """A local path (or file:// URL) inside the run folder as a path relative to the report, so the folder can be
-    moved or shared whole; anything else as it was."""
+    """A link target for the report: a local path (or file:// URL) inside the run folder relative to the report, so
+    the folder can be moved or shared whole; a web URL as it is; None for a local path outside the folder (a link
+    to it would break wherever the folder goes)."""
     if not url:
+        return None
+    if re.match(r"https?://", url):
         return url
     path = Path(unquote(urlparse(url).path) if url.startswith("file://") else url)
-    if not path.is_absolute() or not path.is_relative_to(run_dir.resolve()):
-        return url
-    return os.path.relpath(path, run_dir.resolve())
+    if not path.is_absolute() or not path.resolve().is_relative_to(run_dir.resolve()):
+        return None
+    return os.path.relpath(path.resolve(), run_dir.resolve())
 
 
 def jobs_section(run_dir: Path) -> Section | None:
@@ -139,7 +144,8 @@ def jobs_section(run_dir: Path) -> Section | None:
     for row in collect_status(Ledger(ledger_root), refresh=True):
         job_url, model_url = _relative(row.job_url, run_dir), _relative(row.model_url, run_dir)
         job = Link(row.job_id, job_url) if row.job_id and job_url else (row.job_id or "—")
-        repo = Link(_relative(row.model_repo, run_dir), model_url) if row.model_repo and model_url else (row.model_repo or "—")
+        shown = shown_path(row.model_repo, run_dir) if row.model_repo else "—"
+        repo = Link(shown, model_url) if row.model_repo and model_url else shown
         rows.append([job, row.backend or "—", row.state or "—", repo, row.repo_kind or "—", ", ".join(row.events)])
     return Section(
         "Jobs and models",
@@ -182,14 +188,14 @@ _TRAINING_ROWS = {
 
 
 def shown_path(value: str, run_dir: Path) -> str:
-    """A model id as the report shows it: a local folder relative to the run folder when inside it, else by its
+    """A model id or path as the report shows it: a local one relative to the run folder when inside it, else by its
     name (an absolute path would mean nothing once the folder moves); a Hub id as it is."""
-    if not isinstance(value, str) or not is_local(value):
-        return value
+    if not isinstance(value, str) or not (Path(value).is_absolute() or (is_local(value) and Path(value).exists())):
+        return value  # a Hub id, or text that only looks like a path (a regex of module names)
     path = Path(value).resolve()
     if path.is_relative_to(run_dir.resolve()):
         return os.path.relpath(path, run_dir.resolve())
-    return f"{path.name} (local folder)"
+    return f"{path.name} (local path)"
 
 
 def training_history(model_dir: Path) -> list[dict[str, Any]]:
@@ -243,9 +249,11 @@ def training_section(run_dir: Path) -> Section | None:
         blocks: list[Block] = [curves] if curves else ["No loss history found (train_summary.json or checkpoints/)."]
         blocks.append(Table(["", "value"], rows))
         if config.is_file():
-            text = config.read_text(encoding="utf-8").replace(str(run_dir.resolve()) + os.sep, "")
-            blocks.append(Details(f"Resolved config ({config.relative_to(run_dir).as_posix()}; paths inside the run "
-                                  "folder shown relative to it)", Code(text, "yaml")))  # fmt: skip
+            values = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
+            shown = {k: shown_path(v, run_dir) if isinstance(v, str) else v for k, v in values.items()}
+            blocks.append(Details(f"Resolved config ({config.relative_to(run_dir).as_posix()}; local paths relative "
+                                  "to the run folder, or by folder name outside it)",
+                                  Code(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), "yaml")))  # fmt: skip
         return Section("Training curves", blocks)
     return None
 
