@@ -134,6 +134,9 @@ def test_report_html_embeds_every_image_links_inside_the_folder_and_shows_failur
     (run / "data" / "split").mkdir(parents=True)
     (run / "data" / "split" / "split_report.json").write_text(json.dumps({"counts": {"test": 6}, "leakage": {"total": 0}}))
     (run / "data" / "split" / "split_report.md").write_text("# split\n")
+    outside = tmp_path / "my-base"  # a base model evaluated from outside the run folder: named, never linked
+    outside.mkdir()
+    Ledger(run / "artifacts").append("evaluated", model_repo=str(outside), repo_kind="full")
     result = CliRunner().invoke(app, ["report", str(run)])
     assert result.exit_code == 0, result.output
 
@@ -142,6 +145,7 @@ def test_report_html_embeds_every_image_links_inside_the_folder_and_shows_failur
     assert "training_curves" not in "".join(page.text)  # the plot is drawn, not named
     assert "eval/adapter/report.html" in page.links and "data/split/split_report.md" in page.links
     text = "".join(page.text)
+    assert "my-base (local path)" in text
     assert "loud drums" in text  # the failures show the requests
     assert "95% paired bootstrap interval" in text
     assert "False" not in text and "True" not in text  # no raw Python values
