@@ -225,7 +225,12 @@ def curves_plot(history: list[dict[str, Any]]) -> Image | None:
         left.plot(*eval_loss, "o-", label="eval loss (validation split)", color="#ff7f0e")
     left.set_xlabel("optimizer step")
     left.set_ylabel("loss (completion tokens)")
-    left.set_yscale("log")
+    left.set_yscale("log")  # the first steps' loss is ten times the last: a linear axis would flatten the rest
+    from matplotlib.ticker import FormatStrFormatter, LogLocator, NullFormatter
+
+    left.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))  # 0.1, 0.2, 0.5, 1, 2: few labels, plain numbers
+    left.yaxis.set_major_formatter(FormatStrFormatter("%g"))
+    left.yaxis.set_minor_formatter(NullFormatter())
     left.legend(fontsize="small")
     left.set_title("Loss")
     if lr[0]:
