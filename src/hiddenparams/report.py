@@ -536,7 +536,7 @@ def failures_section(name: str, report: Mapping[str, Any], worst: int = 10, malf
              num(r.mae)]
             for r in rows
         ]  # fmt: skip
-        blocks.append(Table(["id", "request", *KEYS, "row MAE"], table_rows, frozenset({1})))
+        blocks.append(Table(["id", "request", *KEYS, "row MAE"], table_rows))
     elif report["valid_cases"]:
         blocks.append("No valid output misses any key.")
     else:
@@ -544,10 +544,11 @@ def failures_section(name: str, report: Mapping[str, Any], worst: int = 10, malf
     invalid = representative_failures([Case(**c) for c in report["cases"]], malformed)
     n_invalid = report["total"] - report["valid_cases"]
     if invalid:
-        blocks.append(f"Malformed outputs: {len(invalid)} of {n_invalid}, one per distinct reason first.")
+        shown = "" if len(invalid) == n_invalid else f", {len(invalid)} shown, one per reason first"
+        blocks.append(f"Malformed outputs ({n_invalid}{shown}), with the request each one answered:")
         blocks.append(Table(["id", "request", "reason", "output"],
                             [[c.id, c.request_text or "—", c.error or "—", c.output] for c in invalid],
-                            frozenset({1, 3})))  # fmt: skip
+                            frozenset({3})))  # fmt: skip
     else:
         blocks.append("No malformed outputs.")
     found = failures.slices(report)
