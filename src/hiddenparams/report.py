@@ -156,7 +156,8 @@ def to_markdown(title: str, sections: Sequence[Section], image_dir: str) -> str:
             elif isinstance(block, Code):
                 lines += _md_code(block)
             elif isinstance(block, Details):
-                lines += [f"<details><summary>{_md_text(block.summary)}</summary>", "", *_md_code(block.code), "",
+                # Inside an HTML block Markdown escapes are not read: the summary is escaped as HTML only.
+                lines += [f"<details><summary>{html.escape(block.summary)}</summary>", "", *_md_code(block.code), "",
                           "</details>"]  # fmt: skip
             elif isinstance(block, Link):
                 lines.append(_md_cell(block))
