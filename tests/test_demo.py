@@ -6,6 +6,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
+from huggingface_hub import ModelCard
+from test_card import snippet_prints_six_integers
 
 
 @pytest.mark.slow
@@ -33,5 +35,13 @@ def test_demo_runs_the_whole_loop_and_earns_its_numbers(tmp_path, hf_token):
     kinds = {row["repo_kind"] for row in status}
     assert {"adapter-only", "full"} <= kinds
     html = (out / "report.html").read_text()
-    assert "base + adapter" in html and "merged" in html and "train_mean" in html
+    assert "base + adapter" in html and "merged" in html and "baseline: train mean" in html
+    # The cards carry their own model's eval and a snippet that, run against the trained tiny model, answers.
+    for mode, folder in (("adapter", out / "runs/train/adapter"), ("merged", out / "merged")):
+        card = ModelCard.load(folder / "README.md")
+        metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
+        assert metrics["mae"] == reports[mode]["metrics"]["mae"], mode
+        assert metrics["valid_rate"] == reports[mode]["valid_cases"] / reports[mode]["total"], mode
+        snippet_prints_six_integers(folder / "README.md")
+    assert not (out / "runs/train/checkpoints/README.md").exists()  # TRL's template card
     hf_token.assert_absent(tmp_path, result.output)  # logged in, and no report, card, log or ledger holds the token

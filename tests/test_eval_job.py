@@ -7,7 +7,7 @@ import json
 import re
 
 import pytest
-from huggingface_hub import constants
+from huggingface_hub import ModelCard, constants
 from test_jobs_hf import BASE, COMMIT, NS, TOKEN
 from typer.testing import CliRunner
 
@@ -182,6 +182,8 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     """The job's side of the Hub: the data read at the commit it was given, the results pushed to the model repo."""
     files = ("test.jsonl", "train.jsonl")
     hub.committed[f"{NS}/hp-eval-data@{COMMIT}"] = {name: (eval_files / name).read_bytes() for name in files}
+    card = "---\nbase_model: mistralai/Ministral-3-3B-Instruct-2512\nlibrary_name: peft\n---\n# my adapter\n\nKept text.\n"
+    hub.committed[f"{ADAPTER}@main"] = {"README.md": card.encode()}  # the repo's card before the results
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
     code = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/hp-eval-data", "--data-revision", COMMIT,
@@ -194,6 +196,12 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     (commit,) = hub.calls("POST", rf"/api/models/{ADAPTER}/commit/main")
     pushed = {json.loads(line)["value"].get("path") for line in commit.content.splitlines()}
     assert any(re.fullmatch(r"eval/\d{8}T\d{6}Z/eval_report\.json", str(p)) for p in pushed), pushed
+    # The same commit writes the results into the repo's card, keeping what the card already said.
+    new_card = ModelCard(hub.committed[f"{ADAPTER}@{COMMIT}"]["README.md"].decode())
+    assert new_card.data.base_model == "mistralai/Ministral-3-3B-Instruct-2512" and "Kept text." in new_card.text
+    metrics = {r.metric_type: r.metric_value for r in new_card.data.eval_results}
+    assert metrics["valid_rate"] == report["valid_cases"] / 8 and metrics["mae_over_all"] == report["metrics"]["over_all"]["mae"]
+    assert {r.dataset_type for r in new_card.data.eval_results} == {f"{NS}/hp-eval-data"}
     last = printed.out.rstrip().splitlines()[-1]
     summary = parse_summary(last, eval_job.SUMMARY_MARKER)
     assert summary["repo_kind"] == "full" and summary["details"]["valid_cases"] == report["valid_cases"]

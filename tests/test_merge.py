@@ -82,7 +82,9 @@ def test_merge_writes_a_verified_full_model(merged_dir, tiny_model_dir, said):
     tokenizer = load_tokenizer(str(out))
     assert generation["eos_token_id"] == tokenizer.eos_token_id and generation["pad_token_id"] == tokenizer.pad_token_id
     card = (out / "README.md").read_text()
-    assert f"base_model: {tiny_model_dir}" in card and "merged model" in card
+    # A local base is no Hub id: the card says so instead of putting a path of this disk in `base_model`.
+    assert "base_model" not in card.split("---")[1] and f"local folder (`{tiny_model_dir.name}`)" in card
+    assert "merged model" in card and "Merging simplifies deployment" in card
     (record,) = Ledger(artifacts).read()
     assert record["event"] == "merged" and record["repo_kind"] == "full" and record["model_repo"] == str(out.resolve())
 

@@ -63,7 +63,7 @@ def test_report_shape(report):
     first, _, bad = report["cases"]
     assert first == {
         "id": "r1", "valid": True, "error_code": None, "error": None,
-        "output": OUTPUTS[0], "target": [5] * 6, "prediction": [5] * 6,
+        "output": OUTPUTS[0], "target": [5] * 6, "prediction": [5] * 6, "request_text": ROWS[0].request_text,
     }
     assert bad["valid"] is False and bad["prediction"] is None and bad["target"] == [2, 8, 5, 5, 0, 10]
     assert bad["error_code"] == "missing_key" and bad["error"].startswith("missing_key: missing energy")
@@ -117,8 +117,11 @@ def test_train_mean_baseline_by_hand(report):
 
 def test_tfidf_baseline_has_the_metric_fields(report):
     ridge = report["baselines"]["tfidf_ridge"]
-    assert set(ridge) == {"n", "mae", "mae_per_key", "exact", "within1", "all_exact"}
+    assert set(ridge) == {"n", "mae", "mae_per_key", "exact", "within1", "all_exact", "predictions"}
     assert ridge["n"] == 3 and set(ridge["mae_per_key"]) == set(KEYS)
+    # The per-row answers are the ones its metrics were computed from.
+    errors = [abs(p - t) for row, pred in zip(ROWS, ridge["predictions"]) for p, t in zip(pred, row.hidden_params.values())]
+    assert sum(errors) / len(errors) == pytest.approx(ridge["mae"])
 
 
 def test_zero_valid_cases_gives_null_headline_not_a_crash(tmp_path):

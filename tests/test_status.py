@@ -169,3 +169,25 @@ def test_a_ledger_with_a_stage_nobody_knows_and_a_pending_cancel_reads_fine(tmp_
     assert [note.split(":")[0] for note in row.notes] == ["cancelling", "stage FROBNICATING is new to hiddenparams"]
     table = _cli("status", "--no-refresh", "--artifacts-dir", str(tmp_path / "art"))
     assert table.exit_code == 0 and "FROBNICATING" in table.stdout
+
+
+def test_status_shows_the_results_a_models_card_reports(tmp_path):
+    from hiddenparams.card import with_eval_results
+    from huggingface_hub import ModelCard
+    from hiddenparams.rows import Row
+    from hiddenparams.schema import KEYS, to_json
+    from hiddenparams.score import score
+
+    merged = tmp_path / "merged"
+    merged.mkdir()
+    (merged / "config.json").write_text("{}")
+    (merged / "model.safetensors").write_text("{}")
+    rows = [Row(f"r{i}", "calm piano", dict.fromkeys(KEYS, i)) for i in range(4)]
+    report = score(rows, [to_json(r.hidden_params) for r in rows[:3]] + ["nope"], None).to_dict()
+    with_eval_results(ModelCard("# merged\n"), report, "merged").save(merged / "README.md")
+    ledger = Ledger(tmp_path / "art")
+    ledger.append("merged", model_repo=str(merged), repo_kind="full")
+    (row,) = collect_status(ledger)
+    assert row.card_metrics["valid_rate"] == 0.75 and row.card_metrics["mae"] == 0.0
+    shown = _cli("status", "--artifacts-dir", str(tmp_path / "art"))
+    assert shown.exit_code == 0 and "valid_rate 0.750" in shown.output

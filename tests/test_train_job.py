@@ -77,6 +77,10 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     assert not (adapter / "model.safetensors").exists()
     saved = json.loads((adapter / "train_summary.json").read_text())
     assert saved["config_hash"] == cfg.config_hash() and saved["data"]["sha256"]["train"]
+    # The curves' source: the losses and learning rates the trainer logged, up to the last step.
+    assert [h["loss"] for h in saved["log_history"] if "loss" in h][-1] == summary["last_logged_loss"]
+    assert any("learning_rate" in h for h in saved["log_history"])
+    assert not (tmp_path / "checkpoints" / "README.md").exists()  # TRL's template card ("[None]") is gone
     assert load_config(adapter / "resolved_config.yaml") == cfg
     # Resume continues from the last checkpoint rather than starting over.
     resumed = train(config(converted, tmp_path, max_steps=30, resume=True))
@@ -156,7 +160,7 @@ def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_
     read back by `load_dataset` at that commit, one step on the tiny model, and the adapter folder pushed in one
     commit, its weights through LFS."""
     import datasets
-    from huggingface_hub import HfApi, constants
+    from huggingface_hub import HfApi, ModelCard, constants
     from safetensors.torch import load
     from test_jobs_hf import NS
 
@@ -203,9 +207,10 @@ def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_
     weights = load(pushed["adapter_model.safetensors"])
     assert weights and all("lora_A" in k or "lora_B" in k for k in weights)
     assert json.loads(pushed["adapter_config.json"])["base_model_name_or_path"] == str(TINY)
-    card = pushed["README.md"].decode()
-    assert card.startswith(f"---\nbase_model: {TINY}\nlibrary_name: peft\n")
-    assert f'"revision": "{shipped.revision}"' in card  # the card names the data commit it was trained on
+    card = ModelCard(pushed["README.md"].decode())
+    assert card.data.base_model is None and card.data.library_name == "peft"  # a local base has no Hub id to name
+    assert card.data.datasets == [data_repo]
+    assert f"at revision `{shipped.revision}`" in card.text  # the card names the data commit it was trained on
     log = json.loads(pushed["train_summary.json"])  # the run's log: losses, data, provenance
     assert log["global_step"] == 1 and log["data"]["revision"] == shipped.revision and log["eval_losses"]
     entries = [json.loads(line) for line in commit.content.splitlines()]

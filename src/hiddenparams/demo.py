@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
+from .card import folder_card
 from .config import load_train_config
 from .convert import convert_dir
 from .rows import read_rows
@@ -119,6 +120,11 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("eval: merged")
     evaluate("merged", model_id=str(merged_dir))
     result.identical_outputs = _predictions(out / "eval" / "adapter") == _predictions(out / "eval" / "merged")
+    # The cards were written before these evals (training, merge): now each carries its own model's results, and
+    # says that the demo's data is the synthetic sample.
+    for folder, mode in ((adapter, "adapter"), (merged_dir, "merged")):
+        report = json.loads((out / "eval" / mode / "eval_report.json").read_text(encoding="utf-8"))
+        folder_card(folder, report, synthetic=True).save(folder / "README.md")
 
     stage("status")
     result.files["status"] = str(out / "status.json")

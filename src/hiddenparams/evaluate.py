@@ -27,6 +27,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from .card import hub_card, with_eval_results
 from .config import ConfigError, flag
 from .rows import DataError
 from .eval_modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
@@ -82,7 +83,11 @@ class EvalConfig(PredictConfig):
         metadata=flag("Also read P(value) over 0..10 per key: argmax, expected value, spread (distribution.json)."),
     )
     push_results_to: str | None = field(
-        default=None, metadata=flag("Upload the eval folder to eval/<UTC time>/ of this model repo.")
+        default=None,
+        metadata=flag(
+            "Upload the eval folder to eval/<UTC time>/ of this model repo, and write the results into its card"
+            " (model-index and an Evaluation section), in one commit."
+        ),
     )
 
     def validate(self, source: str = "config") -> None:
@@ -198,10 +203,15 @@ def fetch_data(data: str, train: str | None, revision: str | None) -> tuple[Path
 
 
 def push_results(out: Path, repo: str) -> dict[str, str]:
-    """The eval folder in one commit to `eval/<UTC time>/` of a model repo (created private if missing). Weights stay
-    at the repo root, so the repo's kind (adapter-only, full) reads the same. The token comes from HF_TOKEN."""
+    """The eval folder in one commit to `eval/<UTC time>/` of a model repo (created private if missing), and in the
+    same commit the repo's card with these results as its `model-index` and Evaluation section (the rest of the card
+    kept). Weights stay at the repo root, so the repo's kind (adapter-only, full) reads the same. The token comes
+    from HF_TOKEN."""
     path = f"eval/{datetime.now(timezone.utc):%Y%m%dT%H%M%SZ}"
-    return push_folder(out, repo, f"hiddenparams: eval results in {path}", path_in_repo=path)
+    report = json.loads((out / "eval_report.json").read_text(encoding="utf-8"))
+    card = with_eval_results(hub_card(repo), report, repo.split("/")[-1])
+    readme = {"README.md": str(card).encode("utf-8")}
+    return push_folder(out, repo, f"hiddenparams: eval results in {path}", path_in_repo=path, extra_files=readme)
 
 
 def model_repo(description: Mapping[str, Any]) -> tuple[str, RepoKind]:
@@ -220,9 +230,15 @@ def _write_report(report: EvalReport, out_dir: Path, title: str, label: str) -> 
 
 
 def _model_label(description: Mapping[str, Any]) -> str:
+    """How a report's title names the model: a local folder by its name (an absolute path would break the title's
+    meaning once the folder moves, and says where someone's disk is), a Hub id as it is."""
+
+    def shown(model: Any) -> str:
+        return Path(model).name if is_local(str(model)) else str(model)
+
     if description["mode"] == "full":
-        return str(description["model_id"])
-    return f"{description['base_model_id']} + {description['adapter_model_id']}"
+        return shown(description["model_id"])
+    return f"{shown(description['base_model_id'])} + {shown(description['adapter_model_id'])}"
 
 
 def run_score(cfg: ScoreConfig) -> ScoreResult:
@@ -241,7 +257,7 @@ def run_score(cfg: ScoreConfig) -> ScoreResult:
         provenance=provenance(cfg, {name: path for name, path in read.items() if path}),
         config=dataclasses.asdict(cfg),
     )
-    return ScoreResult(out, report, _write_report(report, out, f"Strict evaluation of {cfg.predictions}", "model"))
+    return ScoreResult(out, report, _write_report(report, out, f"Strict evaluation of {Path(cfg.predictions).name}", "model"))
 
 
 def run(cfg: EvalConfig, on_rows: RowsProgress | None = None, ledger: Ledger | None = None) -> EvalResult:
@@ -292,7 +308,8 @@ def run_eval(
     )  # fmt: skip
     report = dataclasses.replace(report, decoding={"mode": "greedy", **decoding}, **context)
     result = EvalResult(out_dir, report, files={"predictions": out_dir / "predictions.jsonl"}, warnings=warnings)
-    result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", "greedy")
+    subject = "model" if description["mode"] == "full" else "fine-tuned model"
+    result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", subject)
 
     if cfg.constrained or cfg.distribution:
         constrained, distribution, outputs = evaluate_values(
@@ -305,7 +322,7 @@ def run_eval(
             decoding_c = {"mode": "constrained", "batch_size": cfg.batch_size}
             result.constrained = dataclasses.replace(constrained, decoding=decoding_c, **context)
             written = _write_report(
-                result.constrained, sub, f"Constrained decoding of {label} (not the headline)", "constrained"
+                result.constrained, sub, f"Constrained decoding of {label} (not the headline)", subject
             )
             result.files |= {f"constrained_{name}": path for name, path in written.items()}
         if cfg.distribution:

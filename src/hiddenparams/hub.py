@@ -7,6 +7,7 @@ once, so the loader, the job checks and `status` agree on which one a string is 
 from __future__ import annotations
 
 import re
+from collections.abc import Mapping
 from pathlib import Path
 
 from huggingface_hub.utils import HFValidationError, validate_repo_id
@@ -55,16 +56,29 @@ def timeout_seconds(timeout: str | int | None) -> int | None:
 
 
 def push_folder(
-    folder: Path, repo_id: str, message: str, private: bool = True, path_in_repo: str | None = None
+    folder: Path,
+    repo_id: str,
+    message: str,
+    private: bool = True,
+    path_in_repo: str | None = None,
+    extra_files: Mapping[str, bytes] | None = None,
 ) -> dict[str, str]:
-    """The whole folder in one commit (under `path_in_repo` when given), the model repo created if missing. The
-    token comes from HF_TOKEN or the saved login, never an argument. Returns the repo, its URL and the commit."""
-    from huggingface_hub import HfApi
+    """The whole folder in one commit (under `path_in_repo` when given), with `extra_files` ({path in repo: bytes},
+    e.g. an updated README.md at the root) in the same commit; the model repo created if missing. The token comes
+    from HF_TOKEN or the saved login, never an argument. Returns the repo, its URL and the commit."""
+    from huggingface_hub import CommitOperationAdd, HfApi
 
     api = HfApi()
     api.create_repo(repo_id, private=private, exist_ok=True)
-    commit = api.upload_folder(
-        repo_id=repo_id, folder_path=str(folder), path_in_repo=path_in_repo, commit_message=message
-    )
+    if extra_files:
+        prefix = f"{path_in_repo.strip('/')}/" if path_in_repo else ""
+        operations = [CommitOperationAdd(prefix + f.relative_to(folder).as_posix(), str(f))
+                      for f in sorted(Path(folder).rglob("*")) if f.is_file()]  # fmt: skip
+        operations += [CommitOperationAdd(name, data) for name, data in extra_files.items()]
+        commit = api.create_commit(repo_id=repo_id, operations=operations, commit_message=message)
+    else:
+        commit = api.upload_folder(
+            repo_id=repo_id, folder_path=str(folder), path_in_repo=path_in_repo, commit_message=message
+        )
     url = f"{api.endpoint}/{repo_id}" + (f"/tree/main/{path_in_repo}" if path_in_repo else "")
     return {"repo": repo_id, "url": url, "commit": commit.oid} | ({"path": path_in_repo} if path_in_repo else {})

@@ -28,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from .card import model_card
+from .card import folder_card
 from .config import ConfigError, flag
 from .errors import HiddenParamsError
 from .filemodes import ordinary_modes
@@ -157,18 +157,17 @@ def save_merged(
     merged: Any,
     special_ids: dict[str, int | None],
     out: Path,
-    base_model_id: str,
     info: dict[str, Any],
-    eval_summary: dict[str, Any] | None = None,
+    eval_report: dict[str, Any] | None = None,
+    model_ref: str | None = None,
 ) -> None:
     """Weights (safetensors: the only format transformers 5 writes), generation config with the tokenizer's EOS, pad
     and BOS (`special_ids`), model card and merge_info.json, into `out` (the tokenizer is already there)."""
     for name, value in special_ids.items():
         setattr(merged.generation_config, name, value)
     merged.save_pretrained(out)
-    card = model_card(base_model_id, "merged", eval_summary=eval_summary, extra=MERGE_NOTE)
-    (out / "README.md").write_text(card, encoding="utf-8")
     (out / "merge_info.json").write_text(json.dumps(info, indent=2) + "\n", encoding="utf-8")
+    folder_card(out, eval_report, model_ref, extra=MERGE_NOTE).save(out / "README.md")
 
 
 def check_out_dir(out: Path) -> None:
@@ -234,7 +233,8 @@ def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str]
             "adapter": adapter_records(files),
         }
         stage(f"writing {out}")
-        save_merged(merged, special_ids, folder, cfg.base_model_id, info, summary)
+        report = json.loads(Path(cfg.eval_report).read_text(encoding="utf-8")) if summary else None  # checked above
+        save_merged(merged, special_ids, folder, info, report, cfg.push_to or str(out))
     result = MergeResult(str(out), check, info)
     if cfg.push_to:
         stage(f"uploading to {cfg.push_to}")

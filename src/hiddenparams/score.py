@@ -7,13 +7,15 @@ Report schema (`EvalReport.to_dict()`):
     valid_cases   int, outputs that pass `schema.parse_strict`
     total         int, rows scored
     cases         one per row, in data order:
-                  {id, valid, error_code, error, output, target, prediction}
+                  {id, valid, error_code, error, output, target, prediction, request_text}
                   error_code / error: null when valid, else the `Invalid` code and its one-line message;
-                  target: the six ints in KEYS order; prediction: the six ints, or null when invalid
+                  target: the six ints in KEYS order; prediction: the six ints, or null when invalid;
+                  request_text: the row's request (so a report can show what was asked; null in older reports)
     error_counts  {error_code: count}, most frequent first
     metrics       headline = over_valid: {mae, mae_per_key, exact, within1, all_exact} at the top level,
                   plus {over_valid: Metrics | null, over_all: Metrics}
-    baselines     {train_mean: Metrics + {prediction}, tfidf_ridge: Metrics}, on the same rows; a baseline that
+    baselines     {train_mean: Metrics + {prediction}, tfidf_ridge: Metrics + {predictions: one per row}}, on the
+                  same rows (per-row predictions let a report slice and compare rows); a baseline that
                   could not be computed is absent here and named in `baselines_skipped`
     baselines_skipped  {baseline: why it was not computed} (no train split, a train split TF-IDF finds no words in)
     inputs        the paths scored: {data, predictions, train} from `score`, {data, train, max_rows} from `eval`
@@ -156,9 +158,11 @@ BASELINES = ("train_mean", "tfidf_ridge")
 class Baseline:
     metrics: Metrics
     prediction: Params | None = None  # train_mean's one answer for every row
+    predictions: list[list[int]] | None = None  # a text regressor's answer per row, six ints in KEYS order
 
     def to_dict(self) -> dict[str, Any]:
-        return asdict(self.metrics) | ({"prediction": self.prediction} if self.prediction is not None else {})
+        extra = {"prediction": self.prediction, "predictions": self.predictions}
+        return asdict(self.metrics) | {k: v for k, v in extra.items() if v is not None}
 
 
 def compute_baselines(
@@ -178,9 +182,8 @@ def compute_baselines(
     }
     skipped = {}
     try:
-        baselines["tfidf_ridge"] = Baseline(
-            compute_metrics(targets, _tfidf_ridge(train_rows, [r.request_text for r in rows]))
-        )
+        predicted = _tfidf_ridge(train_rows, [r.request_text for r in rows])
+        baselines["tfidf_ridge"] = Baseline(compute_metrics(targets, predicted), predictions=predicted.tolist())
     except ValueError as exc:  # scikit-learn's "empty vocabulary": train texts without a word of two letters
         skipped["tfidf_ridge"] = f"not computed: TF-IDF finds no vocabulary in the {len(train_rows)} train texts ({exc})"
     return baselines, skipped
@@ -198,6 +201,7 @@ class Case:
     output: str
     target: list[int]
     prediction: list[int] | None
+    request_text: str | None = None
 
 
 _HEADLINE = ("mae", "mae_per_key", "exact", "within1", "all_exact")
@@ -251,7 +255,7 @@ class EvalReport:
             return Metrics(**{k: m[k] for k in metric_names}) if m else None
 
         baselines = {
-            name: Baseline(metrics(b), b.get("prediction"))  # type: ignore[arg-type]
+            name: Baseline(metrics(b), b.get("prediction"), b.get("predictions"))  # type: ignore[arg-type]
             for name, b in data["baselines"].items()
         }
         context = {k: data.get(k) for k in ("model", "decoding", "inputs", "provenance", "config")}
@@ -302,6 +306,7 @@ def score(
                 output=output,
                 target=[row.hidden_params[k] for k in KEYS],
                 prediction=[parsed.params[k] for k in KEYS] if parsed.params else None,
+                request_text=row.request_text,
             )
         )
     targets = np.array([c.target for c in cases], dtype=np.int64)

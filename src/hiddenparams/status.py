@@ -41,6 +41,19 @@ class RepoState:
     kind: RepoKind | None
     url: str
     note: str | None = None  # why the kind is unknown: empty, not found, unreachable
+    card_metrics: dict[str, float] | None = None  # the card's model-index results: {metric type: value}
+
+
+def card_metrics(card_path_or_repo: str | Path) -> dict[str, float] | None:
+    """The `model-index` results of a model card (a README.md file or a Hub repo's), None when it has none or
+    cannot be read: status shows what the card claims beside the repo, and never fails on a card."""
+    from huggingface_hub import ModelCard
+
+    try:
+        results = ModelCard.load(card_path_or_repo).data.eval_results or []
+    except (*HUB_ERRORS, OSError, ValueError):
+        return None
+    return {r.metric_type: r.metric_value for r in results} or None
 
 
 def read_repo(model_repo: str) -> RepoState:
@@ -49,16 +62,20 @@ def read_repo(model_repo: str) -> RepoState:
         path = Path(model_repo).resolve()
         if not path.is_dir():
             return RepoState(None, str(path), "no such folder yet")
-        kind = kind_from_files(p.name for p in path.iterdir() if p.is_file())
-        return RepoState(kind, str(path), None if kind else "no model files")
+        names = {p.name for p in path.iterdir() if p.is_file()}
+        kind = kind_from_files(names)
+        metrics = card_metrics(path / "README.md") if "README.md" in names else None
+        return RepoState(kind, str(path), None if kind else "no model files", metrics)
     url = f"{constants.ENDPOINT}/{model_repo}"  # HF_ENDPOINT, as huggingface_hub reads it
     try:
-        kind = kind_from_files(HfApi().list_repo_files(model_repo))
+        files = HfApi().list_repo_files(model_repo)
+        kind = kind_from_files(files)
     except RepositoryNotFoundError:
         return RepoState(None, url, "not on the Hub (yet), or private to another account")
     except HUB_ERRORS as exc:
         return RepoState(None, url, redact(f"unreachable: {str(exc).splitlines()[0]}"))
-    return RepoState(kind, url, None if kind else "no model files")
+    metrics = card_metrics(model_repo) if "README.md" in files else None
+    return RepoState(kind, url, None if kind else "no model files", metrics)
 
 
 def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
@@ -147,7 +164,8 @@ class StatusRow:
     message: str | None = None
     log_hint: str | None = None
     notes: list[str] = field(default_factory=list)
-    metrics: dict[str, Any] | None = None
+    metrics: dict[str, Any] | None = None  # a running Hugging Face job's resource use
+    card_metrics: dict[str, float] | None = None  # what the model's card reports (model-index)
     billing: dict[str, Any] | None = None  # an ended hf-jobs job: billed minutes and cost
     estimate: dict[str, Any] | None = None  # what the submit estimated for it
 
@@ -227,6 +245,7 @@ def collect_status(ledger: Ledger, refresh: bool = True) -> list[StatusRow]:
                 metrics=metrics,
                 billing=entry.details.get("billing"),
                 estimate=entry.details.get("estimate"),
+                card_metrics=repo.card_metrics if repo else None,
             )
         )
     return rows

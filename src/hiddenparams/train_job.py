@@ -50,7 +50,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from hiddenparams.card import model_card
+from hiddenparams.card import folder_card
 from hiddenparams.chat_format import ChatFormatError, check_chat_format, render_ids
 from hiddenparams.config import RunOn, TrainConfig, job_configs, job_parser
 from hiddenparams.errors import HiddenParamsError
@@ -337,15 +337,18 @@ def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
         "code_version": code_version(),
         "seconds": round(time.time() - started, 1),
         "world_size": trainer.args.world_size,  # processes that trained (data parallel)
+        "log_history": trainer.state.log_history,  # loss, eval loss, learning rate per logged step: the report's curves
     }
     if trainer.is_world_process_zero():
+        # TRL writes its template card (base model "None") beside the checkpoints at every save; the real card is
+        # the one in final_dir, so this one would only mislead whoever opens the folder or pushes it.
+        (out / "checkpoints" / "README.md").unlink(missing_ok=True)
         trainer.save_model(str(final_dir))
         ordinary_modes(final_dir)
         tokenizer.save_pretrained(str(final_dir))
         cfg.save(final_dir / "resolved_config.yaml")
         (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
-        kind = "full" if cfg.full_finetune else "adapter-only"
-        (final_dir / "README.md").write_text(model_card(cfg.model_id, kind, data_summary=data_summary))
+        folder_card(final_dir, model_ref=cfg.hub_model_id or str(final_dir)).save(final_dir / "README.md")
         summary["tensorboard"] = copy_tensorboard(Path(info["tensorboard_dir"]), final_dir)
         if cfg.hub_model_id:
             summary["pushed"] = push_folder(

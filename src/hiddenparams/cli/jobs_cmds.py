@@ -263,13 +263,15 @@ def status(
         say(f"no jobs or models in {ledger.path} yet")
         return
     table = Table(title=f"hiddenparams jobs ({ledger.path})", show_lines=True)
-    for column in ("job", "state", "model", "kind", "job url"):
+    cards = any(row.card_metrics for row in rows)  # the column only when some model's card reports results
+    for column in ("job", "state", "model", "kind", *(["card metrics"] if cards else []), "job url"):
         table.add_column(column, overflow="fold")
     for row in rows:
         job = "\n".join(x for x in (row.job_id or "-", row.name, row.backend, row.flavor) if x)
         state = "\n".join(x for x in (row.state or "-", row.cost_line, row.message, row.log_hint, *row.notes) if x)
         model = row.model_url or "-"
-        table.add_row(redact(job), redact(state), redact(model), row.repo_kind or "-", redact(row.job_url or "-"))
+        card = ["\n".join(f"{k} {v:.3f}" for k, v in (row.card_metrics or {}).items()) or "-"] if cards else []
+        table.add_row(redact(job), redact(state), redact(model), row.repo_kind or "-", *card, redact(row.job_url or "-"))
     stdout.print(table)
 
 
