@@ -35,6 +35,9 @@ ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "train.jsonl"
 TINY_MODEL = ROOT / "models" / "tiny-ministral3"
 TINY_CONFIG = ROOT / "configs" / "tiny.yaml"
+# All 495 test rows decode as one batch: a decode step of the 0.65M-parameter model costs its fixed per-step overhead,
+# not FLOPs, so fewer, wider steps win (the base alone, which never stops early, evaluates 1.3x faster than at 64).
+EVAL_BATCH_SIZE = 512
 
 
 class DemoError(HiddenParamsError, RuntimeError):
@@ -96,7 +99,7 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     def evaluate(mode: str, values: bool = False, **ids: str) -> Any:
         model, tokenizer, description = load_for_inference(**ids)
         cfg = EvalConfig(data=str(split_dir / "test.jsonl"), out=str(out / "eval" / mode), constrained=values,
-                         distribution=values)  # fmt: skip
+                         distribution=values, batch_size=EVAL_BATCH_SIZE)  # fmt: skip
         data = EvalData(test_rows, train_rows, split_dir / "train.jsonl", split_dir / "test.jsonl")
         report = run_eval(model, tokenizer, description, data, cfg, ledger=ledger).report
         result.valid[mode] = f"{report.valid_cases}/{report.total}"
