@@ -134,10 +134,10 @@ def test_memory_of_the_3b_run_by_hand(shape_3b):
 def test_minutes_and_dollars_of_the_3b_run_by_hand(shape_3b):
     cfg = TrainConfig(per_device_train_batch_size=32, num_train_epochs=2, eval_steps=10)
     done = work(shape_3b, cfg, _lengths(), gpus=1)
-    assert done.steps == 2 * 640 // 32 == 40 and done.evaluations == 4
+    assert done.steps == 2 * 640 // 32 == 40 and done.evaluations == 4 + 1  # every 10 steps, and the final one
     n = 26 * 116_398_080 + 3072 + 131072 * 3072  # the layers, the final norm and the LM head
     assert done.train_flops == 4 * n * 2 * (150 + 639 * 100)
-    assert done.eval_flops == 2 * n * 80 * 90 * 4
+    assert done.eval_flops == 2 * n * 80 * 90 * 5
     a100 = estimate_flavor(hardware_table()["a100-large"], shape_3b, cfg, _lengths(), ASSUMED_MFU)
     train_minutes = (done.train_flops + done.eval_flops) / (312e12 * 0.30) / 60
     download_minutes = 4_672_358_400 / 100e6 / 60
@@ -145,7 +145,7 @@ def test_minutes_and_dollars_of_the_3b_run_by_hand(shape_3b):
     assert a100.usd == math.ceil(a100.minutes) * 2.50 / 60
     two = estimate_flavor(hardware_table()["a10g-largex2"], shape_3b, cfg, _lengths(), ASSUMED_MFU)
     halved = work(shape_3b, cfg, _lengths(), gpus=2)
-    assert halved.steps == 20 and halved.evaluations == 2  # two processes share the rows
+    assert halved.steps == 20 and halved.evaluations == 2 + 1  # two processes share the rows
     assert two.train_minutes == pytest.approx((halved.train_flops + halved.eval_flops) / (2 * 125e12 * 0.30) / 60)
 
 
@@ -157,7 +157,7 @@ def test_the_tiny_run_by_hand(shape_tiny):
     assert plain.activations == 240 * (2 * 11_386 + 8 * 128)  # 11,386: measured, docs/BENCHMARKS.md
     done = work(shape_tiny, cfg, lengths, gpus=1)
     n = 2 * (128 * 128 + 2 * 128 * 64 + 128 * 128 + 3 * 128 * 384 + 2 * 128) + 128 + 1537 * 128
-    assert (done.steps, done.evaluations, done.train_flops) == (2, 0, 4 * n * 200)
+    assert (done.steps, done.evaluations, done.train_flops) == (2, 1, 4 * n * 200)  # only the final evaluation
 
 
 def test_a10g_small_refuses_the_3b_run_with_the_hint_and_a100_large_holds_it(shape_3b):

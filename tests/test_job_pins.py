@@ -132,3 +132,10 @@ def test_the_test_suite_runs_the_pinned_versions():
 def test_setup_installs_under_the_same_constraints():
     setup = (ROOT / "scripts" / "setup.sh").read_text()
     assert "PINS=constraints/job.txt" in setup and setup.count('-c "$PINS"') == 3
+
+
+def test_a_header_naming_a_build_that_does_not_exist_is_refused_before_it_ships(tmp_path):
+    script = JOB_SCRIPTS[0].read_text().replace("whl/cu126", "whl/cu128")  # no cu128 build of torch 2.13
+    (tmp_path / "job.py").write_text(script)
+    with pytest.raises(JobError, match="job.py on a100-large: PyTorch publishes no cu128 build of torch 2.13"):
+        job_script(str(tmp_path / "job.py"), "a100-large")

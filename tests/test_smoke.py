@@ -255,3 +255,16 @@ def test_merge_smoke_renders_the_probes_and_checks_the_push_repo(hub, job_side, 
 def test_smoke_is_a_job_flag(tmp_path, said):
     result = _cli("eval", "--model-id", "a/b", "--data", "x.jsonl", "--out", str(tmp_path / "e"), "--smoke")
     assert result.exit_code == 1 and "--smoke: only with --backend" in said(result)
+
+
+def test_a_completed_smoke_job_without_its_summary_line_did_not_pass(hub, config_3b, tmp_path):
+    root = str(tmp_path / "artifacts")
+    real = json.loads(_cli("train", "--config", str(config_3b), "--dry-run", "--json").stdout)
+    assert real["estimate"]["chosen"]["flavor"] == "a100-large"  # the real run is estimated...
+    hub.stages, hub.log_lines = ["COMPLETED"], ["JOB_HOST {}", "the job ended without a word"]
+    result = _cli("train", "--config", str(config_3b), "--smoke", "--wait", "--artifacts-dir", root)
+    assert result.exit_code == 1 and "has no SMOKE_SUMMARY line" in _err(result)
+    assert "smoke passed" not in _err(result) and "the real run" not in _err(result)
+    assert [e["event"] for e in Ledger(root).read()] == ["submitted", "finished"]
+    submitted = Ledger(root).read()[0]
+    assert submitted["details"].get("estimate") is None  # the real run's estimate is not a cpu-basic job's

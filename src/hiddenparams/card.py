@@ -70,7 +70,7 @@ def eval_metrics(report: Mapping[str, Any]) -> dict[str, float]:
     metrics = report["metrics"]
     over_valid = metrics.get("over_valid")
     values: dict[str, float | None] = {
-        "valid_rate": report["valid_cases"] / report["total"],
+        "valid_rate": report["valid_cases"] / report["total"] if report["total"] else 0.0,
         "mae": metrics.get("mae"),
         "mae_over_all": metrics["over_all"]["mae"],
     }

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 
 from .schema import KEYS, MAX_VALUE, MIN_VALUE
+from .score import worst_prediction
 
 Report = Mapping[str, Any]
 
@@ -76,7 +77,7 @@ def targets(report: Report) -> np.ndarray:
 def row_errors(report: Report) -> np.ndarray:
     """(rows, 6) absolute errors of the model, an invalid output scored as the worst in-range answer."""
     truth = targets(report)
-    worst = np.maximum(truth - MIN_VALUE, MAX_VALUE - truth)
+    worst = np.abs(worst_prediction(truth) - truth)
     predicted = np.array([c["prediction"] if c["valid"] else c["target"] for c in report["cases"]], dtype=np.int64)
     valid = np.array([c["valid"] for c in report["cases"]], dtype=bool)
     return np.where(valid[:, None], np.abs(predicted.reshape(truth.shape) - truth), worst)

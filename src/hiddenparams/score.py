@@ -108,7 +108,7 @@ def _as_array(params: Sequence[Params]) -> np.ndarray:
     return np.array([[p[k] for k in KEYS] for p in params], dtype=np.int64).reshape(-1, len(KEYS))
 
 
-def _worst_prediction(targets: np.ndarray) -> np.ndarray:
+def worst_prediction(targets: np.ndarray) -> np.ndarray:
     """The in-range value farthest from each target: what an invalid output is scored as in `over_all`."""
     midpoint = (MIN_VALUE + MAX_VALUE) / 2
     return np.where(targets >= midpoint, MIN_VALUE, MAX_VALUE)
@@ -313,7 +313,7 @@ def score(
     valid = np.array([c.valid for c in cases])
     # An invalid row's placeholder (its target) is never read: `scored` swaps in the worst in-range prediction.
     predicted = np.array([c.prediction if c.valid else c.target for c in cases], dtype=np.int64)
-    scored = np.where(valid[:, None], predicted, _worst_prediction(targets))
+    scored = np.where(valid[:, None], predicted, worst_prediction(targets))
     baselines, skipped = compute_baselines(train_rows, rows, no_train)
     return EvalReport(
         valid_cases=int(valid.sum()),

@@ -47,13 +47,16 @@ class RepoState:
 def card_metrics(card_path_or_repo: str | Path) -> dict[str, float] | None:
     """The `model-index` results of a model card (a README.md file or a Hub repo's), None when it has none or
     cannot be read: status shows what the card claims beside the repo, and never fails on a card."""
+    import yaml
     from huggingface_hub import ModelCard
 
     try:
         results = ModelCard.load(card_path_or_repo).data.eval_results or []
-    except (*HUB_ERRORS, OSError, ValueError):
+    except (*HUB_ERRORS, OSError, ValueError, yaml.YAMLError):  # someone's card: its front matter may be anything
         return None
-    return {r.metric_type: r.metric_value for r in results} or None
+    numbers = (int, float)
+    return {r.metric_type: float(r.metric_value) for r in results
+            if isinstance(r.metric_value, numbers) and not isinstance(r.metric_value, bool)} or None  # fmt: skip
 
 
 def read_repo(model_repo: str) -> RepoState:

@@ -92,7 +92,7 @@ def _launch_with_estimate(as_json: bool) -> Callable[[TrainPlan, Ledger], JobHan
 
     def launch(plan: TrainPlan, ledger: Ledger) -> JobHandle:
         handle = launch_train(plan, ledger)
-        if plan.estimate is not None and not as_json:
+        if plan.estimate is not None and not plan.spec.smoke and not as_json:
             for line in summary_lines(plan.estimate.to_dict()):
                 say(line)
         return handle
@@ -134,7 +134,9 @@ def run_as_job(
     completed = None if on_completed is None else (lambda out: on_completed(ledger, handle.job_id, out))
     result = {"config_hash": plan.spec.config_hash, **(result or {})}
     follow_submission(handle, ledger, wait, as_json, result, completed)
-    if smoke:  # a failed smoke job exited above: this is the last line only when nothing went wrong
+    if smoke:  # a failed smoke job exited above
+        if wait and smoke_of(ledger, handle.job_id) is None:  # completed, yet its log does not say the checks passed
+            raise typer.Exit(1)
         after = "smoke passed;" if wait else "once `hiddenparams status` shows smoke_passed,"
         say(f"{after} the real run: {result['real_run']}")
 

@@ -298,7 +298,8 @@ def work(shape: ModelShape, cfg: TrainConfig, lengths: DataLengths, gpus: int) -
         steps = math.ceil(steps_per_epoch * epochs)
     tokens = int(sum(lengths.train) * epochs)
     per_token = 4 + (2 if cfg.full_finetune else 0) + (2 if cfg.activation_checkpointing else 0)
-    evaluations = steps // cfg.eval_steps if cfg.eval_steps > 0 else 0
+    # The evaluations during training, and the one the job always runs after it (train_job.train).
+    evaluations = (steps // cfg.eval_steps if cfg.eval_steps > 0 else 0) + 1
     train_flops = per_token * shape.flop_parameters * tokens
     eval_flops = 2 * shape.flop_parameters * sum(lengths.validation) * evaluations
     return Work(steps, tokens, evaluations, float(train_flops), float(eval_flops))
@@ -333,6 +334,9 @@ def _gigabytes(text: str | None) -> float:
     return float(number) if number else 0.0
 
 
+_PER_HOUR = {"second": 3600, "minute": 60, "hour": 1}  # `unit_label` of list_jobs_hardware's price -> units per hour
+
+
 def hardware_from_hub(infos: list[Any]) -> dict[str, Hardware]:
     """`HfApi.list_jobs_hardware()`'s answer as `Hardware` per flavor. The accelerator's `vram` is the total over its
     `quantity` GPUs (huggingface_hub's JobAccelerator); a price per minute becomes one per hour."""
@@ -341,7 +345,9 @@ def hardware_from_hub(infos: list[Any]) -> dict[str, Hardware]:
         acc = info.accelerator
         count = int(acc.quantity) if acc else 0
         per_gpu = _gigabytes(acc.vram) / count if acc and count else 0.0
-        per_hour = info.unit_cost_usd * (60 if info.unit_label == "minute" else 1)
+        per_hour = info.unit_cost_usd * _PER_HOUR.get(info.unit_label, 0)
+        if not per_hour:  # a unit this code does not know: the dated table's price, not a wrong one
+            continue
         table[info.name] = Hardware(info.name, acc.model if acc else None, count, per_gpu, _gigabytes(info.ram),
                                     per_hour, "Hub list_jobs_hardware")  # fmt: skip
     return table

@@ -35,7 +35,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_url
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from ..provenance import code_version
-from ..torch_builds import NoTorchBuild, build_for_flavor, index_url
+from ..torch_builds import INDEX_URL, NoTorchBuild, build_for_flavor, check_build, index_url
 from .base import JobError
 
 PACKAGE = "hiddenparams"
@@ -90,11 +90,17 @@ def torch_pin(metadata: dict, where: Path) -> str:
 
 def job_script(entry: str, flavor: str) -> tuple[str, str]:
     """The job script as a job on `flavor` runs it, and the torch build it installs: the header's PyTorch index set
-    to the build `torch_builds` chooses for the flavor from the builds PyTorch publishes of the pinned torch."""
+    to the build `torch_builds` chooses for the flavor from the builds PyTorch publishes of the pinned torch. The
+    header's own index (what `uv run` of the file by hand installs) must name a build that exists too."""
     path = entry_file(entry)
     text = path.read_text(encoding="utf-8")
+    metadata = script_metadata(path, text)
+    torch_version = torch_pin(metadata, path)
     try:
-        build = build_for_flavor(torch_pin(script_metadata(path, text), path), flavor)
+        for index in metadata.get("tool", {}).get("uv", {}).get("index", []):
+            if index.get("url", "").startswith(INDEX_URL.format(build="")):
+                check_build(torch_version, index["url"].removeprefix(INDEX_URL.format(build="")))
+        build = build_for_flavor(torch_version, flavor)
     except NoTorchBuild as exc:
         raise JobError(f"{path.name} on {flavor}: {exc}") from None
     text, count = _TORCH_INDEX_URL.subn(f'# url = "{index_url(build)}"', text)

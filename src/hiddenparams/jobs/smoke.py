@@ -31,7 +31,7 @@ def smoke_plan(plan: Plan) -> Plan:
     spec = plan.spec  # type: ignore[attr-defined]
     smoke = dataclasses.replace(
         spec, args=[*spec.args, SMOKE_FLAG], name=f"{spec.name}-smoke", flavor=SMOKE_FLAVOR, timeout=SMOKE_TIMEOUT,
-        num_processes=1, model_repo=None, smoke=True, torch_flavor=spec.build_flavor,
+        num_processes=1, model_repo=None, smoke=True, torch_flavor=spec.build_flavor, estimate=None,
     )  # fmt: skip
     return dataclasses.replace(plan, spec=smoke)  # type: ignore[type-var]
 

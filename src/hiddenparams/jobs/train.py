@@ -181,7 +181,7 @@ def launch_train(plan: TrainPlan, ledger: Ledger) -> JobHandle:
     (on hf-jobs the backend uploads the code and local data in one commit first), and write the `submitted` ledger
     line, with the estimate."""
     api = check_hub(plan)
-    if plan.estimate is not None:
+    if plan.estimate is not None and not plan.spec.smoke:  # a smoke job runs on cpu-basic: not the run estimated
         estimate_plan(plan, plan.config, hub_hardware(api))
     backend = get_backend(plan.run_on.backend, ledger.root, plan.spec.namespace)
     return submit(plan.spec, backend, ledger)
