@@ -276,11 +276,12 @@ def test_a_row_over_max_length_is_refused_by_the_dry_run_and_by_the_job_never_tr
     result = _cli("train", "--config", str(config), "--data-dir", str(requests_dir), "--dry-run", "--set",
                   "max_length=20")  # fmt: skip
     assert result.exit_code == 1 and f"{requests_dir / 'train.jsonl'}:1:" in _err(result)
-    assert "over max_length 20" in _err(result) and hub.requests == []
+    assert "over 20 tokens (max_length)" in _err(result) and hub.requests == []
 
     tokenizer, _ = counting_tokenizer(str(TINY))
     rows = [json.loads(line) for line in (requests_dir / "train.jsonl").read_text().splitlines()[:3]]
     longest = sequence_budget(tokenizer, {"train": rows}, None)
     assert sequence_budget(tokenizer, {"train": rows}, longest) == longest
-    with pytest.raises(TrainDataError, match=rf"train row \d is {longest} tokens, over max_length {longest - 1}"):
+    refusal = rf"1 row\(s\) over {longest - 1} tokens \(max_length\): train row \d: {longest} tokens"
+    with pytest.raises(TrainDataError, match=refusal):
         sequence_budget(tokenizer, {"train": rows}, longest - 1)

@@ -8,6 +8,7 @@ turn ends with EOS so that TRL's prompt-completion rows teach the model to stop.
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
 from .errors import HiddenParamsError
@@ -89,6 +90,25 @@ def render_ids(tokenizer: Any, messages: list[dict[str, str]], add_generation_pr
 def row_tokens(tokenizer: Any, row: dict[str, Any]) -> int:
     """Tokens of a {prompt, completion} row as training sees it: the whole conversation through the chat template."""
     return len(render_ids(tokenizer, row["prompt"] + row["completion"]))
+
+
+def row_lengths(tokenizer: Any, rows: Iterable[tuple[str, dict[str, Any]]]) -> list[tuple[str, int]]:
+    """(where, tokens) of each {prompt, completion} row, `where` naming it for a message (file:line, split row)."""
+    return [(where, row_tokens(tokenizer, row)) for where, row in rows]
+
+
+def over_length(lengths: Sequence[tuple[str, int]], cap: int | None, cap_named: str) -> str | None:
+    """The refusal of every row over `cap` tokens, naming the first five; None when no row is. Training never
+    truncates a row (TRL would, without a word): convert, the dry run and the job all refuse with this message."""
+    over = [(where, tokens) for where, tokens in lengths if cap is not None and tokens > cap]
+    if not over:
+        return None
+    shown = "; ".join(f"{where}: {tokens} tokens" for where, tokens in over[:5])
+    more = f" (and {len(over) - 5} more)" if len(over) > 5 else ""
+    return (
+        f"{len(over)} row(s) over {cap} tokens ({cap_named}): {shown}{more}. Training never truncates a row: shorten"
+        " or drop them (`hiddenparams convert --model-id M --max-length N` lists them all), or raise max_length"
+    )
 
 
 class ChatFormatError(HiddenParamsError, ValueError):

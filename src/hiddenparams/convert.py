@@ -97,7 +97,7 @@ def run(cfg: ConvertConfig) -> ConvertResult:
 def check_lengths(rows: dict[str, list[Row]], model_id: str, max_length: int | None) -> dict[str, Any]:
     """Every row's tokens as training renders it; rows over the cap (default: the model's context) are refused with
     their file and line, before anything is written: training never truncates a row."""
-    from .chat_format import row_tokens
+    from .chat_format import over_length, row_lengths
     from .jobs.estimate import full_config, model_shape
     from .model import counting_tokenizer, offline_config
 
@@ -105,19 +105,14 @@ def check_lengths(rows: dict[str, list[Row]], model_id: str, max_length: int | N
     config = offline_config(model_id)
     context = model_shape(full_config(config)).max_position_embeddings if config else None
     cap = max_length or context
-    counted = [(row_tokens(tokenizer, to_prompt_completion(row)), row) for split in rows.values() for row in split]
-    over = [(tokens, row) for tokens, row in counted if cap is not None and tokens > cap]
-    if over:
-        where = "; ".join(f"{row.source}:{row.line}: {tokens} tokens" for tokens, row in over[:5])
-        more = f" (and {len(over) - 5} more)" if len(over) > 5 else ""
-        origin = "--max-length" if max_length else f"the context of {model_id}"
-        raise DataError(
-            f"{len(over)} row(s) over {cap} tokens ({origin}): {where}{more}. Nothing written: shorten or remove "
-            "them, or raise --max-length; training would otherwise have to truncate them"
-        )
-    tokens, row = max(counted, key=lambda pair: pair[0]) if counted else (0, None)
-    longest = {"tokens": tokens, "at": f"{row.source}:{row.line}" if row else None}
-    return {"tokenizer": name, "max_length": cap, "longest": longest}
+    lengths = row_lengths(
+        tokenizer, ((f"{row.source}:{row.line}", to_prompt_completion(row)) for split in rows.values() for row in split)
+    )
+    refusal = over_length(lengths, cap, "--max-length" if max_length else f"the context of {model_id}")
+    if refusal:
+        raise DataError(f"{refusal}. Nothing written")
+    at, tokens = max(lengths, key=lambda pair: pair[1]) if lengths else (None, 0)
+    return {"tokenizer": name, "max_length": cap, "longest": {"tokens": tokens, "at": at}}
 
 
 def convert_dir(src: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, int]:

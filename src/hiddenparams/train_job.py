@@ -135,19 +135,15 @@ def load_data(data_dir: str, revision: str | None = None) -> tuple[Any, Any, dic
 def sequence_budget(tokenizer: Any, splits: dict[str, Any], max_length: int | None) -> int:
     """max_length for TRL: the longest prompt+completion of the data, in tokens (not TRL's 1024 default). A row over
     a configured `max_length` is refused, naming it: TRL would truncate it without a word."""
-    from hiddenparams.chat_format import row_tokens
+    from hiddenparams.chat_format import over_length, row_lengths
 
-    longest, where = 0, ""
-    for split, rows in splits.items():
-        for number, row in enumerate(rows, start=1):
-            if (tokens := row_tokens(tokenizer, row)) > longest:
-                longest, where = tokens, f"{split} row {number}"
-    if max_length is not None and longest > max_length:
-        raise TrainDataError(
-            f"{where} is {longest} tokens, over max_length {max_length}: it would be truncated; shorten or drop it "
-            "(`hiddenparams convert --model-id M --max-length N` names every such row), or raise max_length"
-        )
-    return max_length or longest
+    lengths = row_lengths(
+        tokenizer, ((f"{split} row {n}", row) for split, rows in splits.items() for n, row in enumerate(rows, start=1))
+    )
+    refusal = over_length(lengths, max_length, "max_length")
+    if refusal:
+        raise TrainDataError(refusal)
+    return max_length or max((tokens for _, tokens in lengths), default=0)
 
 
 def check_rows(tokenizer: Any, dataset: Any, rows: int = SMOKE_ROWS) -> list[int]:

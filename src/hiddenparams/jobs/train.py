@@ -24,7 +24,7 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
-from ..chat_format import row_tokens
+from ..chat_format import over_length, row_lengths
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
@@ -123,20 +123,15 @@ def plan_train(
 def data_lengths(data_dir: Path, tokenizer: Any, name: str, max_length: int | None = None) -> DataLengths:
     """Tokens of every train and validation row, prompt + completion rendered as the job renders them. A row over a
     set `max_length` is refused with its file and line: the job would refuse it too, after the upload."""
-    split_lengths: dict[str, list[int]] = {}
+    split_lengths = {}
     for split in SPLITS:
         path = data_dir / f"{split}.jsonl"
-        split_lengths[split] = []
-        for line, row in json_objects(path):
-            tokens = row_tokens(tokenizer, row)
-            if max_length is not None and tokens > max_length:
-                raise PreflightError(
-                    f"{path}:{line}: {tokens} tokens, over max_length {max_length}; training never truncates: shorten"
-                    " or drop the row (`hiddenparams convert --model-id M --max-length N` lists them all), or raise"
-                    " max_length"
-                )
-            split_lengths[split].append(tokens)
-    return DataLengths(split_lengths["train"], split_lengths["validation"], name)
+        split_lengths[split] = row_lengths(tokenizer, ((f"{path}:{line}", row) for line, row in json_objects(path)))
+    refusal = over_length([pair for pairs in split_lengths.values() for pair in pairs], max_length, "max_length")
+    if refusal:
+        raise PreflightError(refusal)
+    train, validation = ([tokens for _, tokens in split_lengths[split]] for split in SPLITS)
+    return DataLengths(train, validation, name)
 
 
 def estimate_plan(plan: TrainPlan, cfg: TrainConfig, table: dict[str, Hardware]) -> None:
