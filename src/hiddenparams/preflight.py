@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .provenance import code_version
-from .torch_builds import MIN_DRIVER
+from .torch_builds import MIN_DRIVER, is_gpu_flavor
 
 FLAVOR_ENV = "HIDDENPARAMS_FLAVOR"
 PROCESSES_ENV = "HIDDENPARAMS_NUM_PROCESSES"
@@ -29,10 +29,6 @@ REPORT_MARKER = "JOB_HOST "
 
 class NoGpu(RuntimeError):
     """A GPU flavor without a GPU torch can use; the message names torch's CUDA and the driver."""
-
-
-def is_gpu_flavor(flavor: str | None) -> bool:
-    return bool(flavor) and not flavor.startswith("cpu")
 
 
 def nvidia_smi() -> tuple[str | None, list[str]]:

@@ -69,14 +69,15 @@ def check_build(torch_version: str, build: str) -> None:
         )
 
 
-def is_cpu_flavor(flavor: str | None) -> bool:
-    return not flavor or flavor.startswith("cpu")
+def is_gpu_flavor(flavor: str | None) -> bool:
+    """A Jobs flavor with GPUs: any but `cpu-*` (None: a local job, no flavor)."""
+    return bool(flavor) and not flavor.startswith("cpu")
 
 
 def build_for_flavor(torch_version: str, flavor: str) -> str:
     """The build a job on `flavor` installs: the CPU build on CPU flavors (no CUDA libraries to download), else the
     oldest CUDA build the flavor's GPU runs, since the oldest CUDA runs on the widest range of drivers."""
-    if is_cpu_flavor(flavor):
+    if not is_gpu_flavor(flavor):
         return CPU_BUILD
     need = next((cuda for prefix, cuda in FLAVOR_MIN_CUDA.items() if flavor.startswith(prefix)), (0, 0))
     for build in builds(torch_version)[:-1]:
