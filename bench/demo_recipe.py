@@ -26,11 +26,11 @@ from profile_train_step import DEFAULT_CONFIG, TINY_ROWS, converted_sample  # no
 def trial(args: argparse.Namespace) -> dict[str, object]:
     from hiddenparams.config import load_train_config, parse_overrides
     from hiddenparams.demo import TINY_MODEL
-    from hiddenparams.eval_modes import EvalData
-    from hiddenparams.evaluate import EvalConfig, run_eval
-    from hiddenparams.model import load_for_inference
-    from hiddenparams.rows import read_rows
-    from hiddenparams.train_job import train
+    from hiddenparams.eval.modes import EvalData
+    from hiddenparams.eval.evaluate import EvalConfig, run_eval
+    from hiddenparams.model.load import load_for_inference
+    from hiddenparams.data.rows import read_rows
+    from hiddenparams.jobs.train_job import train
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

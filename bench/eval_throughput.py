@@ -3,7 +3,7 @@ model, same rows, same run (and the constrained value scoring, for reference).
 
 Goal (issue 5): batched at least 5x one-row-at-a-time on CPU (20x on a GPU).
 
-Both sides run `hiddenparams.generation.generate_outputs`, the code `hiddenparams eval` runs: batched with
+Both sides run `hiddenparams.model.generation.generate_outputs`, the code `hiddenparams eval` runs: batched with
 `--batch-size`, and with batch size 1 (no padding, plain `generate` per row). Both are warmed up first, and the
 outputs are compared (greedy decoding must give the same text either way). With an adapter, the base alone is
 measured too, for contrast. Prints rows/s and the ratio per model and torch thread count; with --record writes them
@@ -24,10 +24,10 @@ from pathlib import Path
 
 import torch
 
-from hiddenparams.rows import read_rows
-from hiddenparams.generation import DEFAULT_BATCH_SIZE, generate_all
-from hiddenparams.model import load_for_inference
-from hiddenparams.value_scores import score_values
+from hiddenparams.data.rows import read_rows
+from hiddenparams.model.generation import DEFAULT_BATCH_SIZE, generate_all
+from hiddenparams.model.load import load_for_inference
+from hiddenparams.eval.value_scores import score_values
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
 from common import BENCHMARKS, ROOT, machine, parse_args, record, verdict  # noqa: E402
@@ -52,7 +52,7 @@ def adapter_origin(adapter: Path) -> str:
 def load_texts(data: Path | None, rows: int) -> tuple[list[str], str]:
     if data:
         return [r.request_text for r in read_rows(data)[:rows]], str(data)
-    from hiddenparams.sample import generate_rows
+    from hiddenparams.data.sample import generate_rows
 
     return [
         r["request_text"] for r in generate_rows(rows, seed=GENERATED_SEED)
@@ -169,7 +169,7 @@ def main() -> None:
         args.json.write_text(json.dumps(figures, indent=2) + "\n")
     cuda = torch.cuda.is_available()
     goal = GOAL_RATIO_GPU if cuda else GOAL_RATIO_CPU
-    # In fp32 on a CPU padding changes no greedy choice (tests/test_evaluate.py holds the same); bf16 on a GPU may.
+    # In fp32 on a CPU padding changes no greedy choice (tests/eval/test_evaluate.py holds the same); bf16 on a GPU may.
     same = all(r["identical"] == len(texts) for r in runs)
     checks = {} if cuda else {"batched outputs equal one-at-a-time outputs": same}
     best = max(r["ratio"] for r in runs if r["headline"])

@@ -1,9 +1,9 @@
 """FP8 dequantisation at full size: a checkpoint in the Ministral-3-3B-Instruct-2512 layout (float8_e4m3fn language-
 model linears with scalar `weight_scale_inv` and `activation_scale`, `quantization_config` quant_method fp8) loads
-through `hiddenparams.model.load_model` as bf16 weights equal to fp8 x scale — values checked, not just loading.
+through `hiddenparams.model.load.load_model` as bf16 weights equal to fp8 x scale — values checked, not just loading.
 
 The fp8 checkpoint is written from any saved bf16 Mistral3 (`bench/random_model.py`) by the same converter the
-model-loading tests use (tests/test_model.py), so the test and this check cannot drift apart.
+model-loading tests use (tests/model/test_model.py), so the test and this check cannot drift apart.
 
     python bench/fp8_dequant.py --model-id /tmp/ministral3-random [--device cuda] [--json out.json]
     python bench/fp8_dequant.py --tiny   # models/tiny-ministral3 on the CPU: checks the script still works
@@ -23,7 +23,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
 from common import ROOT, parse_args, verdict  # noqa: E402
 
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT / "tests" / "model"))
 from test_model import loaded_name, to_fp8_checkpoint  # noqa: E402
 
 
@@ -35,7 +35,7 @@ def main() -> None:
     args = parse_args(parser, model_id=ROOT / "models" / "tiny-ministral3", device="cpu")
     if args.model_id is None:
         parser.error("--model-id is required: a saved Mistral3 folder, e.g. from bench/random_model.py")
-    from hiddenparams.model import load_model
+    from hiddenparams.model.load import load_model
 
     with tempfile.TemporaryDirectory(prefix="fp8-") as tmp:
         started = time.perf_counter()

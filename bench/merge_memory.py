@@ -50,9 +50,9 @@ def build(work: Path, layers: int, tiny: bool) -> tuple[Path, Path]:
     narrows the model to the tiny model's width (`TinySpec`), real vocabulary kept."""
     from peft import LoraConfig, get_peft_model
 
-    from hiddenparams.chat_format import load_tekken_tokenizer
-    from hiddenparams.model import load_model, lora_targets
-    from hiddenparams.tiny import TinySpec
+    from hiddenparams.model.chat_format import load_tekken_tokenizer
+    from hiddenparams.model.load import load_model, lora_targets
+    from hiddenparams.model.tiny import TinySpec
 
     tokenizer = load_tekken_tokenizer()
     shape = replace(TinySpec() if tiny else ministral3_3b_shape(), num_hidden_layers=layers)
@@ -91,7 +91,7 @@ def run(layers: int, work: Path, tiny: bool = False) -> dict[str, Any]:
     check = json.loads(done.stdout)["equivalence"]
     checkpoint, adapter_size = folder_bytes(base, "*.safetensors"), folder_bytes(adapter, "*.safetensors")
     parameters = checkpoint // 2
-    from hiddenparams.merge_check import default_tolerance
+    from hiddenparams.model.merge_check import default_tolerance
 
     default = default_tolerance(check["dtype"], check["adapter_effect"])
     return {

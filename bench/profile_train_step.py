@@ -1,5 +1,5 @@
 """Profile training steps of the demo's configuration: where a step's time goes (data collation, forward, backward,
-optimizer, everything else), from torch's profiler over real steps of `hiddenparams.train_job.build_trainer`.
+optimizer, everything else), from torch's profiler over real steps of `hiddenparams.jobs.train_job.build_trainer`.
 
 The demo trains the tiny model on the sample data with `configs/tiny.yaml`; this builds the same trainer on the same
 converted data (made here from the shipped sample with the demo's split and convert), runs `--warmup` steps, then
@@ -33,10 +33,10 @@ PHASES = (
 
 def converted_sample(work: Path, rows: int | None) -> Path:
     """The demo's split + convert of the shipped sample (its first `rows` records when given)."""
-    from hiddenparams.convert import convert_dir
+    from hiddenparams.data.convert import convert_dir
     from hiddenparams.demo import SAMPLE
-    from hiddenparams.records import read_input
-    from hiddenparams.split import SplitConfig, split_records, write_split
+    from hiddenparams.data.records import read_input
+    from hiddenparams.data.split import SplitConfig, split_records, write_split
 
     source = SAMPLE
     if rows:
@@ -53,7 +53,7 @@ def profile(args: argparse.Namespace) -> dict[str, float]:
     from transformers import TrainerCallback
 
     from hiddenparams.config import load_train_config, parse_overrides
-    from hiddenparams.train_job import build_trainer
+    from hiddenparams.jobs.train_job import build_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)

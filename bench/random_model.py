@@ -42,7 +42,7 @@ def main() -> None:
     parser.add_argument("--hidden", type=int, help="hidden size (default: the config's, 3072)")
     parser.add_argument("--device", default="cuda")
     args = parse_args(parser, layers=1, hidden=64, device="cpu")
-    from hiddenparams.chat_format import load_tekken_tokenizer
+    from hiddenparams.model.chat_format import load_tekken_tokenizer
 
     shape = scaled_shape(args.layers, args.hidden)
     started = time.perf_counter()

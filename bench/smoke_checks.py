@@ -26,9 +26,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     args = parse_args(parser, runs=1)
 
-    from hiddenparams.chat_format import load_tekken_tokenizer
+    from hiddenparams.model.chat_format import load_tekken_tokenizer
     from hiddenparams.config import load_config
-    from hiddenparams.train_job import smoke_checks
+    from hiddenparams.jobs.train_job import smoke_checks
 
     found = {}
     with tempfile.TemporaryDirectory() as folder:

@@ -1,11 +1,11 @@
 """Benchmark training throughput: real (non-padding) tokens/s and MFU of our training configuration against TRL's
 defaults, same model, same data, same run.
 
-"ours" is `hiddenparams.train_job.build_trainer` on `--config` (default `configs/ministral-3-3b.yaml`, the real run's
+"ours" is `hiddenparams.jobs.train_job.build_trainer` on `--config` (default `configs/ministral-3-3b.yaml`, the real run's
 settings) with only the model, data, output folder and step count swapped in. "TRL defaults" is a plain `SFTConfig()`
 given only `output_dir`, `max_steps` and the device's precision (TRL 1.16: batch 8, gradient checkpointing on). Both
-train the same LoRA adapter on the same model, loaded by `hiddenparams.model.load_model` in the same dtype (bf16 on a
-GPU, fp32 on CPU), on the same generated request rows converted by `hiddenparams.convert` (the project's prompt).
+train the same LoRA adapter on the same model, loaded by `hiddenparams.model.load.load_model` in the same dtype (bf16 on a
+GPU, fp32 on CPU), on the same generated request rows converted by `hiddenparams.data.convert` (the project's prompt).
 The rows in between change one lever at a time, so each factor can be attributed; the settings columns are read
 back from the trainer that ran, not from the row's name.
 
@@ -58,7 +58,7 @@ def ministral3_3b_shape() -> Any:
     """The language model of Ministral-3-3B, from the config.json hiddenparams ships for it (the dry run's estimate
     reads the same file); the tiny model's builder takes any such shape."""
     from hiddenparams.jobs.estimate import full_config, known_config, model_shape
-    from hiddenparams.tiny import TinySpec
+    from hiddenparams.model.tiny import TinySpec
 
     shape = model_shape(full_config(known_config(MINISTRAL3_3B)))
     return TinySpec(
@@ -157,9 +157,9 @@ class Meter:
 def make_data(work: Path, rows: int) -> Path:
     """Generated request rows, converted to prompt-completion rows by the project's own convert stage. The job wants
     a validation split too; it is never evaluated inside the measured steps (eval_steps is past the last step)."""
-    from hiddenparams.convert import convert_dir
-    from hiddenparams.rows import write_jsonl
-    from hiddenparams.sample import generate_rows
+    from hiddenparams.data.convert import convert_dir
+    from hiddenparams.data.rows import write_jsonl
+    from hiddenparams.data.sample import generate_rows
 
     generated = generate_rows(rows + 8, seed=DATA_SEED)
     write_jsonl(work / "rows" / "train.jsonl", generated[:rows])
@@ -171,7 +171,7 @@ def make_data(work: Path, rows: int) -> Path:
 def random_model_dir(out: Path, spec: Any, tokenizer: Any, device: str) -> Path:
     """A randomly initialised Mistral3 of `spec`'s language-model shape, built in bf16 on `device` (a 3B model in fp32
     on the host would take 15 GB and minutes) and saved with `tokenizer`, so both sides load it like any checkpoint."""
-    from hiddenparams.tiny import build_model
+    from hiddenparams.model.tiny import build_model
 
     torch.set_default_dtype(torch.bfloat16)
     try:
@@ -188,7 +188,7 @@ def random_model_dir(out: Path, spec: Any, tokenizer: Any, device: str) -> Path:
 def prepare_model(args: argparse.Namespace, work: Path) -> tuple[str, str]:
     """(model id, description) of the benchmarked model."""
     if args.full_size:
-        from hiddenparams.chat_format import load_tekken_tokenizer
+        from hiddenparams.model.chat_format import load_tekken_tokenizer
 
         path = random_model_dir(work / "ministral3-3b-random", ministral3_3b_shape(), load_tekken_tokenizer(), "cuda")
         return str(path), "random Ministral-3-3B-shaped Mistral3 (26 layers, hidden 3072, vocab 131072, tied, YaRN; " \
@@ -197,7 +197,7 @@ def prepare_model(args: argparse.Namespace, work: Path) -> tuple[str, str]:
         return args.model_id, f"`{args.model_id}`"
     if TINY_MODEL.is_dir():
         return str(TINY_MODEL), f"`{TINY_MODEL.relative_to(ROOT)}` (the tiny Ministral-3-architecture model)"
-    from hiddenparams.tiny import TinySpec, make_tiny_model
+    from hiddenparams.model.tiny import TinySpec, make_tiny_model
 
     make_tiny_model(work / "tiny", TinySpec(pretrain_steps=0))
     return str(work / "tiny"), "tiny Ministral-3-architecture model built by `tiny.make_tiny_model` (not pre-trained)"
@@ -208,8 +208,8 @@ def trl_defaults_trainer(cfg: TrainConfig, bf16: bool, changes: dict[str, Any]) 
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from hiddenparams.model import load_model, load_tokenizer, lora_targets
-    from hiddenparams.train_job import load_data
+    from hiddenparams.model.load import load_model, load_tokenizer, lora_targets
+    from hiddenparams.jobs.train_job import load_data
 
     model, _ = load_model(cfg.model_id, dtype=torch.bfloat16 if bf16 else torch.float32)
     tokenizer = load_tokenizer(cfg.model_id, model.config)
@@ -230,7 +230,7 @@ def trl_defaults_trainer(cfg: TrainConfig, bf16: bool, changes: dict[str, Any]) 
 def build(variant: Variant, cfg: TrainConfig, bf16: bool, cuda: bool) -> Any:
     from transformers import PrinterCallback
 
-    from hiddenparams.train_job import build_trainer
+    from hiddenparams.jobs.train_job import build_trainer
 
     if variant.trl_defaults:
         trainer, _ = trl_defaults_trainer(cfg, bf16, variant.changes)
@@ -365,7 +365,7 @@ def block(heading: str, command: str, cuda: bool, model_desc: str, results: dict
         "",
         f"Model: {model_desc}; N = {done[0]['parameters']:,}; {done[0]['dtype']} weights; LoRA r={cfg.lora_r} on the "
         f"language model ({done[0]['trainable']:,} trainable parameters). Data: {rows} rows of "
-        f"`generate_rows({rows}, seed={DATA_SEED})` converted by `hiddenparams.convert`, sequences {min(lengths)}-"
+        f"`generate_rows({rows}, seed={DATA_SEED})` converted by `hiddenparams.data.convert`, sequences {min(lengths)}-"
         f"{max(lengths)} tokens (mean {statistics.mean(lengths):.0f}). Each run: {args.warmup_steps} warm-up steps, "
         f"then {args.steps} measured steps; best of {args.repeats} run(s) per row, rows interleaved."
         if done else "Every run failed.",

@@ -20,9 +20,9 @@ from test_jobs_hf import TOKEN, config_3b, data_dir, hub  # noqa: F401
 
 from hiddenparams.jobs import ship
 
-from hiddenparams.rows import Row
-from hiddenparams.sample import generate_rows
-from hiddenparams.tiny import TinySpec, make_tiny_model
+from hiddenparams.data.rows import Row
+from hiddenparams.data.sample import generate_rows
+from hiddenparams.model.tiny import TinySpec, make_tiny_model
 
 # The tiny model's matrices are too small to split across threads: on this shared 2-core machine a second intra-op
 # thread made one forward pass 60x slower (1.8 ms -> 110 ms) while other processes held the cores.
@@ -68,7 +68,7 @@ def offline(monkeypatch, wheel_cache):
     def refuse(what: str) -> None:
         refused.append(what)
         raise NetworkRefused(
-            f"{what}: tests run offline; fake the Hub at its HTTP transport (the `hub` fixture, tests/test_jobs_hf.py)"
+            f"{what}: tests run offline; fake the Hub at its HTTP transport (the `hub` fixture, tests/jobs/test_jobs_hf.py)"
             " or serve files on 127.0.0.1"
         )
 
@@ -129,7 +129,7 @@ def hf_token(monkeypatch) -> SecretToken:
 
 @pytest.fixture(scope="session")
 def tiny_model_dir(tmp_path_factory) -> Path:
-    from hiddenparams.model import load_model
+    from hiddenparams.model.load import load_model
 
     path = tmp_path_factory.mktemp("tiny-ministral3")
     make_tiny_model(path, TinySpec(pretrain_steps=0, corpus_size=2000))
@@ -149,7 +149,7 @@ def tiny_adapter_dir(tiny_model_dir, tmp_path_factory) -> Path:
     recording `tiny_model_dir` as its base, as the training job saves one."""
     from peft import LoraConfig, get_peft_model
 
-    from hiddenparams.model import load_model, load_tokenizer, lora_targets
+    from hiddenparams.model.load import load_model, load_tokenizer, lora_targets
 
     path = tmp_path_factory.mktemp("tiny-adapter")
     model, _ = load_model(str(tiny_model_dir))
@@ -172,7 +172,7 @@ def eval_data_dir(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="session")
 def eval_rows(eval_data_dir) -> list[Row]:
-    from hiddenparams.rows import read_rows
+    from hiddenparams.data.rows import read_rows
 
     return read_rows(eval_data_dir / "test.jsonl")
 
@@ -180,7 +180,7 @@ def eval_rows(eval_data_dir) -> list[Row]:
 @pytest.fixture(scope="session")
 def full_model(tiny_model_dir):
     """(model, tokenizer, description) of the tiny model in full-model mode, loaded once."""
-    from hiddenparams.model import load_for_inference
+    from hiddenparams.model.load import load_for_inference
 
     return load_for_inference(model_id=str(tiny_model_dir))
 
@@ -188,7 +188,7 @@ def full_model(tiny_model_dir):
 @pytest.fixture(scope="session")
 def adapted_model(tiny_model_dir, tiny_adapter_dir):
     """(model, tokenizer, description) of the tiny base + adapter, loaded once."""
-    from hiddenparams.model import load_for_inference
+    from hiddenparams.model.load import load_for_inference
 
     return load_for_inference(base_model_id=str(tiny_model_dir), adapter_id=str(tiny_adapter_dir))
 

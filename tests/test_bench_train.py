@@ -43,8 +43,8 @@ def test_mfu_is_four_n_tokens_over_peak(bench):
 def test_n_is_the_language_model_with_its_tied_head_once_and_no_adapter_or_vision_tower(bench):
     from peft import LoraConfig, get_peft_model
 
-    from hiddenparams.model import lora_targets
-    from hiddenparams.tiny import TinySpec, build_model
+    from hiddenparams.model.load import lora_targets
+    from hiddenparams.model.tiny import TinySpec, build_model
 
     model = build_model(TinySpec(), vocab_size=256)
     language_model = model.get_decoder()

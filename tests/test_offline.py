@@ -59,7 +59,7 @@ def test_the_wheel_builds_offline_with_the_environments_setuptools(wheel_cache):
     assert wheel.parent.parent == wheel_cache
     with zipfile.ZipFile(wheel) as built:
         names = built.namelist()
-    assert "hiddenparams/jobs/ship.py" in names and "hiddenparams/train_job.py" in names
+    assert "hiddenparams/jobs/ship.py" in names and "hiddenparams/jobs/train_job.py" in names
     assert ship.build_wheel() == wheel and [p.name for p in wheel.parent.iterdir()] == [wheel.name]  # no leftovers
 
 

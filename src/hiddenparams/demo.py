@@ -14,20 +14,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .card import folder_card
+from .model.card import folder_card
 from .config import load_train_config
-from .convert import convert_dir
-from .rows import read_rows
-from .eval_modes import EvalData
-from .evaluate import EvalConfig, run_eval
+from .data.convert import convert_dir
+from .data.rows import read_rows
+from .eval.modes import EvalData
+from .eval.evaluate import EvalConfig, run_eval
 from .jobs.train import launch_train, plan_train
 from .ledger import Ledger
-from .merge import MergeConfig
-from .merge import run as run_merge
-from .model import load_for_inference
-from .records import read_input
-from .run_report import run_verdict, write_run_report
-from .split import SplitConfig, split_records, write_split
+from .model.merge import MergeConfig
+from .model.merge import run as run_merge
+from .model.load import load_for_inference
+from .data.records import read_input
+from .eval.run_report import run_verdict, write_run_report
+from .data.split import SplitConfig, split_records, write_split
 from .status import collect_status, wait_job
 from .errors import HiddenParamsError
 

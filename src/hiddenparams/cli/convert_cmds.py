@@ -8,7 +8,7 @@ from typing import Any
 import typer
 
 from ..config import load_config
-from ..convert import ConvertConfig, run
+from ..data.convert import ConvertConfig, run
 from .app import JsonOpt, app, console, emit_json
 from .options import config_options
 

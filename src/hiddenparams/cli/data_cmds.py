@@ -9,10 +9,10 @@ import typer
 from rich.table import Table
 
 from ..config import load_config, parse_overrides
-from ..rows import SPLITS, DataError
-from ..split import SplitConfig, run
-from ..split_report import SplitReport
-from ..split_checks import CheckConfig, check_splits
+from ..data.rows import SPLITS, DataError
+from ..data.split import SplitConfig, run
+from ..data.split_report import SplitReport
+from ..data.split_checks import CheckConfig, check_splits
 from .app import JsonOpt, app, console, emit_json, fail
 from .options import config_options
 

@@ -21,7 +21,7 @@ from rich.progress import (
 
 from ..config import load_config, parse_overrides
 from ..errors import HiddenParamsError
-from ..evaluate import EvalConfig, EvalResult, run
+from ..eval.evaluate import EvalConfig, EvalResult, run
 from ..jobs import BACKENDS
 from ..jobs.eval import (
     DEFAULT_FLAVOR,
@@ -33,8 +33,8 @@ from ..jobs.eval import (
     plan_eval,
 )
 from ..ledger import Ledger
-from ..predict import PredictConfig, Predictor, check_texts, read_requests
-from ..value_scores import DistributionReport
+from ..model.predict import PredictConfig, Predictor, check_texts, read_requests
+from ..eval.value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail, say
 from .jobs_cmds import ArtifactsOpt, SmokeOpt, refuse_job_flags, run_as_job
 from .options import config_options
@@ -89,7 +89,7 @@ def eval_cmd(
     malformed outputs on stderr, and records an `evaluated` event in the ledger. predictions.jsonl is written batch
     by batch: a crash keeps the finished batches.
 
-    With --backend the same evaluation runs as a job (`hiddenparams.eval_job`) and the command prints its id; the
+    With --backend the same evaluation runs as a job (`hiddenparams.jobs.eval_job`) and the command prints its id; the
     `evaluated` event is recorded when the job is seen completed (--wait, or `hiddenparams status`). On hf-jobs,
     --data may be a Hub dataset holding test.jsonl and train.jsonl; local data files are uploaded first to a private
     dataset repo, and the models must be on the Hub.

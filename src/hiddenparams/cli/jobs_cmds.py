@@ -17,7 +17,7 @@ from ..jobs.estimate import summary_lines
 from ..jobs.smoke import smoke_of, smoke_plan
 from ..jobs.train import TrainPlan, describe_train, launch_train, plan_train, trained_of
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
-from ..progress import ProgressView
+from ..jobs.progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail, invoked_args, say
 from .options import config_options

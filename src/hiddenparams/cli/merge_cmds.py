@@ -19,8 +19,8 @@ from ..jobs.merge import (
     plan_merge,
 )
 from ..ledger import Ledger
-from ..merge import MERGE_NOTE, MergeConfig, run
-from ..merge_check import MergeRefused
+from ..model.merge import MERGE_NOTE, MergeConfig, run
+from ..model.merge_check import MergeRefused
 from .app import JsonOpt, app, console, emit_json, say
 from .jobs_cmds import ArtifactsOpt, SmokeOpt, refuse_job_flags, run_as_job
 from .options import config_options
@@ -59,7 +59,7 @@ def merge_cmd(
 
     Merging simplifies deployment; it does not improve quality.
 
-    With --backend the same merge runs as a job (`hiddenparams.merge_job`) and the command prints its id; the `merged`
+    With --backend the same merge runs as a job (`hiddenparams.jobs.merge_job`) and the command prints its id; the `merged`
     event is recorded when the job is seen completed (--wait, or `hiddenparams status`). On hf-jobs the models must
     be on the Hub and --push-to is required (the job's disk is ephemeral).
     """

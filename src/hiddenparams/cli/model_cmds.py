@@ -8,7 +8,7 @@ from pathlib import Path
 
 import typer
 
-from ..tiny import TinySpec, make_tiny_model
+from ..model.tiny import TinySpec, make_tiny_model
 from .app import JsonOpt, app, console, emit_json, say
 
 
@@ -44,7 +44,7 @@ def demo(
     """The whole loop on the embedded default, offline on CPU: split, convert, train (local job), eval base /
     base+adapter / merged, merge, status, report."""
     from ..demo import run_demo
-    from ..progress import ProgressView
+    from ..jobs.progress import ProgressView
 
     started = time.perf_counter()
 
@@ -71,7 +71,7 @@ def demo(
 @app.command("report")
 def report_cmd(run_dir: Path = typer.Argument(..., help="A run folder, e.g. the demo's --out.")) -> None:
     """Write RUN_DIR/report.md and a self-contained report.html: modes side by side, baselines, jobs, repos."""
-    from ..run_report import write_run_report
+    from ..eval.run_report import write_run_report
 
     paths = write_run_report(run_dir)
     console.print(f"report: {paths['html']}  (and {paths['markdown']})", highlight=False)

@@ -9,7 +9,7 @@ from pathlib import Path
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from ..sample import generate_rows
+from ..data.sample import generate_rows
 from .app import JsonOpt, app, console, emit_json, fail
 
 # Rows are serialised and written in blocks so the progress bar costs nothing per row.

@@ -9,8 +9,8 @@ from typing import Any
 import typer
 
 from ..config import load_config
-from ..evaluate import ScoreConfig, run_score
-from ..score import EvalReport, representative_failures
+from ..eval.evaluate import ScoreConfig, run_score
+from ..eval.score import EvalReport, representative_failures
 from .app import JsonOpt, app, console, emit_json
 from .options import config_options
 

@@ -1,7 +1,7 @@
 """Jobs: one interface (submit, status, logs, cancel, wait) over two backends, local and Hugging Face Jobs.
 
     backend = LocalBackend(artifacts_dir)                  # or HfJobsBackend(namespace)
-    handle = submit(JobSpec(entry="hiddenparams.train_job", args=[...]), backend, Ledger(artifacts_dir))
+    handle = submit(JobSpec(entry="hiddenparams.jobs.train_job", args=[...]), backend, Ledger(artifacts_dir))
     status = hiddenparams.status.wait_job(handle.job_id, Ledger(artifacts_dir), on_log=print)
 
 The backends run jobs and report on them; `submit` here and `hiddenparams.status` record what happened in the ledger.
@@ -146,7 +146,7 @@ def summary_in_log(entry: LedgerEntry, artifacts: str | Path | None, marker: str
 def record_job_result(
     ledger: Ledger, entry: LedgerEntry, entry_name: str, marker: str, event: LedgerEvent
 ) -> dict[str, Any] | None:
-    """For a completed job of `entry_name` (`hiddenparams.eval_job`, ...): append `event` with the model repo, its
+    """For a completed job of `entry_name` (`hiddenparams.jobs.eval_job`, ...): append `event` with the model repo, its
     kind, config hash and details its log's last `marker` line holds, update `entry` to match, and return the record.
     None for another kind of job, or (with a logged warning) when the log has no such line."""
     if entry.job_id is None or entry.details.get("entry") != entry_name:

@@ -68,7 +68,7 @@ class ContactLost(JobError):
 
 @dataclass
 class JobSpec:
-    """One job: a Python module (`hiddenparams.train_job`) or a `.py` script, with its arguments and resources.
+    """One job: a Python module (`hiddenparams.jobs.train_job`) or a `.py` script, with its arguments and resources.
 
     `num_processes > 1` runs it under `accelerate launch`. On hf-jobs that number comes from the flavor
     (`a100x4` -> 4); `flavor`, `timeout`, `namespace`, `upload` and `ship_repo` only matter there.

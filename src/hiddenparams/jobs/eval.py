@@ -6,7 +6,7 @@ job's result brought back into the ledger.
     describe_eval(plan)                               # the dry run: what would be submitted
     handle = launch_eval(plan, Ledger())              # token + Hub checks, data upload, submit, ledger
 
-The job runs `hiddenparams.eval_job` (see its docstring). On hf-jobs the job cannot see local files: the test rows and
+The job runs `hiddenparams.jobs.eval_job` (see its docstring). On hf-jobs the job cannot see local files: the test rows and
 the train rows (for the baselines) are committed first as `test.jsonl` / `train.jsonl` to a private dataset repo
 `{namespace}/{name}-eval-data` and the job reads that commit; a local model folder is an error (push it first). The
 job's disk is ephemeral: `--push-results-to` uploads its eval folder to a model repo. Either way its last log line,
@@ -24,20 +24,20 @@ from huggingface_hub import HfApi
 
 from ..config import config_hash
 from ..hub import is_local
-from ..rows import DataError
-from ..eval_job import SUMMARY_MARKER
-from ..eval_modes import read_eval_data
-from ..evaluate import DATA_FILES, EvalConfig
+from ..data.rows import DataError
+from .eval_job import SUMMARY_MARKER
+from ..eval.modes import read_eval_data
+from ..eval.evaluate import DATA_FILES, EvalConfig
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
-from ..model import check_adapter
-from ..outdir import check_out
+from ..model.load import check_adapter
+from ..files import check_out
 from . import BACKENDS, describe, get_backend, record_job_result, recorded_result, submit
 from .base import JobHandle, JobSpec
 from .hf import check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
 
-EVAL_ENTRY = "hiddenparams.eval_job"
+EVAL_ENTRY = "hiddenparams.jobs.eval_job"
 DEFAULT_FLAVOR = "a10g-small"  # one 24 GB GPU: the 3B model in bf16 with room for batched generation
 JOB_OUT_ROOT = "/tmp/hiddenparams"  # where an hf-jobs eval writes `--out` inside its container
 DEFAULT_TIMEOUT = "1h"  # generation for a test split takes minutes; the service default (30 min) is tight for 3B

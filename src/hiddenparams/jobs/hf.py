@@ -28,9 +28,9 @@ from huggingface_hub.errors import OfflineModeIsEnabled
 
 from ..hub import timeout_seconds  # re-exported: jobs.eval and the tests import it from here
 from ..ledger import redact, redact_obj, register_secret
-from ..preflight import FLAVOR_ENV, PROCESSES_ENV
+from .preflight import FLAVOR_ENV, PROCESSES_ENV
 from ..provenance import code_version
-from ..torch_builds import driver_needed, index_url
+from .torch_builds import driver_needed, index_url
 from .base import LOG_TAIL_LINES, ContactLost, JobError, JobHandle, JobSpec, JobStage, JobStatus
 from .estimate import Hardware, hardware_from_hub, hardware_table
 from .ship import (

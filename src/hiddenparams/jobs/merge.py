@@ -6,7 +6,7 @@ ledger.
     describe_merge(plan)                              # the dry run: what would be submitted
     handle = launch_merge(plan, Ledger())             # token + Hub checks, submit, ledger
 
-The job runs `hiddenparams.merge_job --config-json <the resolved MergeConfig>` (see its docstring), the same
+The job runs `hiddenparams.jobs.merge_job --config-json <the resolved MergeConfig>` (see its docstring), the same
 `merge.run` as the command. On hf-jobs the job cannot see this machine: base and adapter must be on the Hub, local
 probe rows or eval reports are refused, and `push_to` is required (the job's disk is ephemeral; the folder goes up in
 one commit). The job's last log line, MERGE_SUMMARY, becomes the `merged` ledger event once the job is seen
@@ -26,8 +26,8 @@ from huggingface_hub import HfApi
 from ..config import RunOn, config_hash
 from ..hub import is_local
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
-from ..merge import MergeConfig, check_out_dir
-from ..merge_job import SUMMARY_MARKER
+from ..model.merge import MergeConfig, check_out_dir
+from .merge_job import SUMMARY_MARKER
 from .eval import JOB_OUT_ROOT
 from . import BACKENDS, describe, get_backend, record_job_result, recorded_result, submit
 from .base import JobHandle, JobSpec
@@ -35,7 +35,7 @@ from .hf import check_flavor, require_token, timeout_seconds
 from .hub import PreflightError, check_model_on_hub, valid_repo_id
 
 
-MERGE_ENTRY = "hiddenparams.merge_job"
+MERGE_ENTRY = "hiddenparams.jobs.merge_job"
 # 8 vCPU / 32 GB: the whole 3B text model merged in 7.8 GB, 1.12x its checkpoint (docs/BENCHMARKS.md "Merge memory").
 DEFAULT_FLAVOR = "cpu-upgrade"
 DEFAULT_TIMEOUT = "1h"

@@ -35,7 +35,7 @@ from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_url
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from ..provenance import code_version
-from ..torch_builds import INDEX_URL, NoTorchBuild, build_for_flavor, check_build, index_url
+from .torch_builds import INDEX_URL, NoTorchBuild, build_for_flavor, check_build, index_url
 from .base import JobError
 
 PACKAGE = "hiddenparams"
@@ -65,7 +65,7 @@ def script_metadata(path: Path, text: str | None = None) -> dict:
 
 
 def entry_file(entry: str) -> Path:
-    """The file a job runs: a module of this package (`hiddenparams.train_job`) or a `.py` script."""
+    """The file a job runs: a module of this package (`hiddenparams.jobs.train_job`) or a `.py` script."""
     if entry.endswith(".py"):
         if not Path(entry).is_file():
             raise JobError(f"{entry}: no such script")

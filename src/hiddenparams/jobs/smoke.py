@@ -3,7 +3,7 @@
     plan = smoke_plan(plan_train(...))   # the same script, header, wheel and data commit; flavor cpu-basic
     handle = launch_train(plan, ledger)  # the ledger's `submitted` line says `smoke: true`
 
-The job script then stops before the weights (`hiddenparams.smoke`): it installs, runs `job_start`, reads the data at
+The job script then stops before the weights (`hiddenparams.jobs.smoke_checks`): it installs, runs `job_start`, reads the data at
 its revision, loads config, tokenizer and chat template, renders rows, checks that the token may write the output
 repo, and prints `SMOKE_SUMMARY {json}`, which becomes the `smoke_passed` ledger event when the job is seen completed.
 It pushes no model, so the smoke job names no model repo in the ledger (the repo it checked is in its details).
@@ -15,7 +15,7 @@ import dataclasses
 from typing import Any, TypeVar
 
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
-from ..smoke import SMOKE_FLAG, SMOKE_MARKER
+from .smoke_checks import SMOKE_FLAG, SMOKE_MARKER
 from . import record_job_result, recorded_result
 
 SMOKE_FLAVOR = "cpu-basic"  # the cheapest flavor: the smoke loads no weights and computes nothing heavy

@@ -7,7 +7,7 @@
 `plan_train` is the one check of a run: the dry run and the submit both go through it, so the dry run refuses
 everything the submit would refuse without the Hub (the submit then asks the Hub about the model and the data).
 
-The job runs `hiddenparams.train_job --config-json <the resolved config>`. On hf-jobs the job cannot see local
+The job runs `hiddenparams.jobs.train_job --config-json <the resolved config>`. On hf-jobs the job cannot see local
 folders: a local `data_dir` is uploaded first to a private dataset repo `{namespace}/{model repo name}-data` and the
 job's config points at that dataset (read at the commit that uploaded it); a local `model_id` is an error (push it
 to the Hub first). The job's last log line, TRAIN_SUMMARY, becomes the `trained` ledger event once the job is seen
@@ -24,13 +24,13 @@ from typing import Any
 
 from huggingface_hub import HfApi
 
-from ..chat_format import over_length, row_lengths
+from ..model.chat_format import over_length, row_lengths
 from ..config import RunOn, TrainConfig
 from ..hub import is_local
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
-from ..model import ModelLoadError, counting_tokenizer, offline_config
-from ..rows import json_objects
-from ..train_job import SPLITS, SUMMARY_MARKER, check_data_dir
+from ..model.load import ModelLoadError, counting_tokenizer, offline_config
+from ..data.rows import json_objects
+from .train_job import SPLITS, SUMMARY_MARKER, check_data_dir
 from . import describe, get_backend, record_job_result, recorded_result, submit
 from .base import JobHandle, JobSpec
 from .estimate import (
@@ -40,7 +40,7 @@ from .estimate import (
 from .hf import check_flavor, flavor_gpus, hub_hardware, require_token
 from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 
-TRAIN_ENTRY = "hiddenparams.train_job"
+TRAIN_ENTRY = "hiddenparams.jobs.train_job"
 
 
 @dataclass

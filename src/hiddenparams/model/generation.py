@@ -1,0 +1,156 @@
+"""Batched greedy generation: what eval, predict and merge's checks all decode with, so a prediction is exactly
+what the evaluation scored.
+
+Rows are sorted by prompt length (little padding per batch, and the batch that needs the most memory runs first, so
+an out-of-memory batch size fails at once); prompts are left-padded so every row's next token is predicted at the
+same position; `generate` stops a batch as soon as every row has emitted EOS.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .chat_format import render_ids
+from ..prompt import prompt_messages
+from ..schema import KEYS, MAX_VALUE, to_json
+
+# Tokens a model may spend after the longest valid object (and its EOS) before we cut it off: enough to show
+# what it would have added (trailing text makes the output invalid), small enough to stop a rambling model early.
+MAX_NEW_TOKENS_MARGIN = 8
+DEFAULT_BATCH_SIZE = 64
+
+
+def prompt_ids(tokenizer: Any, request_text: str) -> list[int]:
+    """The prompt exactly as training rendered it, ending where the assistant's answer starts."""
+    return render_ids(tokenizer, prompt_messages(request_text), add_generation_prompt=True)
+
+
+def max_new_tokens_for(tokenizer: Any) -> int:
+    """Tokens of the longest valid object (every value 10: two digit tokens each in tekken), its EOS, a margin."""
+    longest = to_json(dict.fromkeys(KEYS, MAX_VALUE))
+    return len(tokenizer(longest, add_special_tokens=False)["input_ids"]) + 1 + MAX_NEW_TOKENS_MARGIN
+
+
+def context_length(model: Any) -> int | None:
+    """The longest sequence the model was built for (a VLM keeps it in its text config); None when unknown."""
+    config = model.config
+    config = getattr(config, "text_config", None) or config
+    return getattr(config, "max_position_embeddings", None)
+
+
+def too_long(model: Any, tokenizer: Any, texts: Sequence[str], max_new_tokens: int | None = None) -> list[int]:
+    """Positions of the texts whose prompt plus answer does not fit the model's context: its output is not to be
+    trusted (positions past the context were never trained)."""
+    limit = context_length(model)
+    if limit is None:
+        return []
+    budget = limit - (max_new_tokens or max_new_tokens_for(tokenizer))
+    return [i for i, text in enumerate(texts) if len(prompt_ids(tokenizer, text)) > budget]
+
+
+def context_warnings(model: Any, tokenizer: Any, texts: Sequence[str], names: Sequence[str],
+                  max_new_tokens: int | None = None) -> list[str]:
+    """A warning per over-long request (named by `names`), naming the model's context length."""
+    return [
+        f"{names[i]}: the prompt and its answer do not fit the model's context of {context_length(model)} tokens;"
+        " the answer is unreliable (shorten the request)"
+        for i in too_long(model, tokenizer, texts, max_new_tokens)
+    ]
+
+
+@dataclass(frozen=True)
+class Batch:
+    indices: list[int]  # positions of the rows in the caller's order
+    outputs: list[Any]
+
+
+def model_device(model: Any) -> Any:
+    return next(model.parameters()).device
+
+
+def sorted_batches(
+    tokenizer: Any, texts: Sequence[str], batch_size: int
+) -> Iterator[tuple[list[int], list[list[int]]]]:
+    """(indices, prompt ids) per batch, longest prompts first."""
+    if batch_size < 1:
+        raise ValueError(f"batch size must be at least 1, got {batch_size}")
+    prompts = [prompt_ids(tokenizer, t) for t in texts]
+    order = sorted(range(len(prompts)), key=lambda i: -len(prompts[i]))
+    for start in range(0, len(order), batch_size):
+        indices = order[start : start + batch_size]
+        yield indices, [prompts[i] for i in indices]
+
+
+def left_pad(sequences: Sequence[Sequence[int]], pad_id: int, device: Any) -> tuple[Any, Any]:
+    """Left padding: every row's next token is then predicted at the same (last) position."""
+    import torch
+
+    width = max(map(len, sequences))
+    ids = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sequences), width), dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        if seq:
+            ids[row, width - len(seq) :] = torch.tensor(seq)
+            mask[row, width - len(seq) :] = 1
+    return ids.to(device), mask.to(device)
+
+
+def _decode(tokenizer: Any, tokens: Sequence[int]) -> str:
+    """Text up to the first EOS. Special tokens are kept as text: a stray control token makes the output invalid
+    instead of disappearing."""
+    tokens = list(tokens)
+    if tokenizer.eos_token_id in tokens:
+        tokens = tokens[: tokens.index(tokenizer.eos_token_id)]
+    return tokenizer.decode(tokens, skip_special_tokens=False)
+
+
+def generate_outputs(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    max_new_tokens: int | None = None,
+) -> Iterator[Batch]:
+    """Greedy generations for `texts`, one `Batch` at a time as each finishes (rows sorted by prompt length).
+
+    An explicit generation config, so a repo's sampling defaults (temperature, top_p) cannot leak into the
+    evaluation. `max_new_tokens` defaults to just enough for the longest valid object (`max_new_tokens_for`).
+    """
+    import torch
+    from transformers import GenerationConfig
+
+    config = GenerationConfig(
+        max_new_tokens=max_new_tokens or max_new_tokens_for(tokenizer),
+        do_sample=False,
+        num_beams=1,
+        use_cache=True,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.bos_token_id,
+    )
+    device = model_device(model)
+    for indices, prompts in sorted_batches(tokenizer, texts, batch_size):
+        ids, mask = left_pad(prompts, tokenizer.pad_token_id, device)
+        with torch.inference_mode():
+            generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
+        yield Batch(indices, [_decode(tokenizer, row) for row in generated[:, ids.shape[1] :].tolist()])
+
+
+def generate_all(
+    model: Any,
+    tokenizer: Any,
+    texts: Sequence[str],
+    batch_size: int = DEFAULT_BATCH_SIZE,
+    on_batch: Callable[[Batch], None] | None = None,
+    max_new_tokens: int | None = None,
+) -> list[str]:
+    """Every generation, in the order of `texts`; `on_batch` sees each batch as soon as it is done."""
+    outputs: list[str] = [""] * len(texts)
+    for batch in generate_outputs(model, tokenizer, texts, batch_size, max_new_tokens):
+        for i, output in zip(batch.indices, batch.outputs):
+            outputs[i] = output
+        if on_batch:
+            on_batch(batch)
+    return outputs
