@@ -24,7 +24,7 @@ from profile_train_step import DEFAULT_CONFIG, TINY_ROWS, converted_sample  # no
 
 
 def trial(args: argparse.Namespace) -> dict[str, object]:
-    from hiddenparams.config import load_train_config, parse_overrides
+    from hiddenparams.config import RunOn, TrainConfig, load_configs, parse_overrides
     from hiddenparams.demo import TINY_MODEL
     from hiddenparams.eval.modes import EvalData
     from hiddenparams.eval.evaluate import EvalConfig, run_eval
@@ -38,7 +38,7 @@ def trial(args: argparse.Namespace) -> dict[str, object]:
         steps = {"max_steps": args.max_steps} if args.max_steps else {}
         overrides = {"model_id": str(TINY_MODEL), "data_dir": str(data), "output_dir": str(work / "run"),
                      "report_to": "none", **steps, **parse_overrides(args.set)}  # fmt: skip
-        cfg, _ = load_train_config(args.config, overrides)
+        cfg, _ = load_configs(args.config, overrides, TrainConfig, RunOn)
         started = time.perf_counter()
         summary = train(cfg)
         seconds = time.perf_counter() - started

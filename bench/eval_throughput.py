@@ -25,7 +25,7 @@ from pathlib import Path
 import torch
 
 from hiddenparams.data.rows import read_rows
-from hiddenparams.model.generation import DEFAULT_BATCH_SIZE, generate_all
+from hiddenparams.model.generation import DEFAULT_BATCH_SIZE, Decoding, generate_all
 from hiddenparams.model.load import load_for_inference
 from hiddenparams.eval.value_scores import score_values
 
@@ -66,9 +66,9 @@ def timed(fn) -> tuple[float, object]:
 
 
 def measure(model, tokenizer, texts: list[str], batch_size: int) -> dict:
-    generate_all(model, tokenizer, texts[:2], batch_size=2)  # warm-up: first-call allocations and lazy imports
-    batched_s, batched = timed(lambda: generate_all(model, tokenizer, texts, batch_size=batch_size))
-    single_s, single = timed(lambda: generate_all(model, tokenizer, texts, batch_size=1))
+    generate_all(model, tokenizer, texts[:2], Decoding(batch_size=2))  # warm-up: first-call allocations and lazy imports
+    batched_s, batched = timed(lambda: generate_all(model, tokenizer, texts, Decoding(batch_size=batch_size)))
+    single_s, single = timed(lambda: generate_all(model, tokenizer, texts, Decoding(batch_size=1)))
     values_s, _ = timed(lambda: list(score_values(model, tokenizer, texts, batch_size=batch_size)))
     return {
         "batched_s": batched_s,

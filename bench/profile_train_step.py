@@ -52,7 +52,7 @@ def profile(args: argparse.Namespace) -> dict[str, float]:
     import torch
     from transformers import TrainerCallback
 
-    from hiddenparams.config import load_train_config, parse_overrides
+    from hiddenparams.config import RunOn, TrainConfig, load_configs, parse_overrides
     from hiddenparams.jobs.train_job import build_trainer
 
     with tempfile.TemporaryDirectory() as tmp:
@@ -62,7 +62,7 @@ def profile(args: argparse.Namespace) -> dict[str, float]:
                      "eval_strategy": "no", "save_steps": 10**6, "eval_steps": 10**6, "report_to": "none",
                      **parse_overrides(args.set)}  # fmt: skip
         overrides.pop("eval_strategy")
-        cfg, _ = load_train_config(args.config, overrides)
+        cfg, _ = load_configs(args.config, overrides, TrainConfig, RunOn)
         trainer, _, info = build_trainer(cfg)
         step_ends: list[float] = []
         schedule = torch.profiler.schedule(wait=args.warmup, warmup=0, active=args.steps, repeat=1)

@@ -38,7 +38,7 @@ from typing import Any
 
 import torch
 
-from hiddenparams.config import TrainConfig, load_config, load_train_config, parse_overrides
+from hiddenparams.config import RunOn, TrainConfig, load_config, load_configs, parse_overrides
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
 import common  # noqa: E402
@@ -451,9 +451,9 @@ def main() -> None:
         fixed = {"model_id": model_id, "output_dir": str(work / "out"), "max_steps": total, "backend": "local",
                  "report_to": "none", "save_steps": total + 1, "eval_steps": total + 1, "bf16": cuda}  # fmt: skip
         overrides = {**fixed, **parse_overrides(args.set)}
-        cfg, _ = load_train_config(args.config, overrides)  # where the real run goes (RunOn) plays no part here
+        cfg, _ = load_configs(args.config, overrides, TrainConfig, RunOn)  # where the real run goes (RunOn) plays no part here
         rows = max(cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps, 8) * total  # one epoch at most
-        cfg, _ = load_train_config(args.config, {**overrides, "data_dir": str(make_data(work, rows))})
+        cfg, _ = load_configs(args.config, {**overrides, "data_dir": str(make_data(work, rows))}, TrainConfig, RunOn)
         bf16 = bool(cfg.bf16)
 
         results: dict[str, dict[str, Any]] = {}

@@ -38,29 +38,39 @@ def flag(text: str) -> dict[str, Any]:
     return {"help": text}
 
 
+def not_hashed(metadata: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Field metadata that keeps a field out of its config's hash: which commit of the data was read (set by the
+    hf-jobs submit, after the hash is recorded). The data itself is identified by its sha256 in the provenance."""
+    return {**(metadata or {}), "hashed": False}
+
+
 def _bad(source: str, name: str, why: str) -> ConfigError:
     return ConfigError(f"{source}: field '{name}': {why}")
 
 
 @dataclass
 class RunOn:
-    """Where a job runs, apart from what it computes: the same fields for train, eval and merge jobs, and none of them
-    in a stage's config hash (the same run on another flavor is the same run). Read from the same YAML file."""
+    """Where a job runs, apart from what it computes: the same fields, flags and rules for every job-running stage
+    (train, eval, merge), and none of them in a stage's config hash (the same run on another flavor is the same run).
+    Read from the same flat YAML file as the stage's config. A field left unset takes the stage's default
+    (`jobs.stages.StageJob.run_on`): its flavor, its timeout, the namespace of the repo it writes to."""
 
-    backend: str = field(default="local", metadata=flag("Where to run: local | hf-jobs."))
-    flavor: str = field(default="cpu-basic", metadata=flag("hf-jobs hardware, e.g. a10g-large, a100x4."))
-    # The service default of 30 min is too short for real runs.
-    timeout: str = field(default="4h", metadata=flag("hf-jobs time limit, e.g. 4h."))
+    backend: str | None = field(
+        default=None, metadata=flag("Run as a job: local | hf-jobs (eval, merge default: here, in this process).")
+    )
+    flavor: str | None = field(default=None, metadata=flag("hf-jobs hardware, e.g. a10g-small, a100-large."))
+    timeout: str | None = field(default=None, metadata=flag("hf-jobs time limit, e.g. 90m, 4h."))
     # Explicit, or taken from the repo the job pushes to: never a whoami call per request.
     namespace: str | None = field(default=None, metadata=flag("hf-jobs owner (default: the namespace of the repo)."))
 
     def validate(self, source: str = "config") -> None:
-        if self.backend not in BACKENDS:
+        if self.backend is not None and self.backend not in BACKENDS:
             raise _bad(source, "backend", f"{self.backend!r} is not one of {', '.join(BACKENDS)}")
-        try:
-            timeout_seconds(self.timeout)
-        except HubNameError as exc:
-            raise _bad(source, "timeout", str(exc)) from None
+        if self.timeout is not None:
+            try:
+                timeout_seconds(self.timeout)
+            except HubNameError as exc:
+                raise _bad(source, "timeout", str(exc)) from None
         if self.namespace is not None and not re.match(r"^[A-Za-z0-9][A-Za-z0-9_.-]*$", self.namespace):
             raise _bad(source, "namespace", f"{self.namespace!r} is not a valid user or organisation name")
 
@@ -77,6 +87,9 @@ class TrainConfig:
     model_id: str = field(default="tiny-model", metadata=flag("Base model: Hub id or local folder."))
     # A local folder with train.jsonl + validation.jsonl ({prompt, completion}) from `convert`, or a Hub dataset id.
     data_dir: str = field(default="data/converted", metadata=flag("Converted data: local folder or Hub dataset id."))
+    data_revision: str | None = field(
+        default=None, metadata=not_hashed(flag("Commit (or branch) of a Hub dataset data_dir (hf-jobs: set at submit)."))
+    )
     output_dir: str = field(default="runs/train", metadata=flag("Where the job writes its outputs."))
     # Where the adapter (or full model) is pushed; required on hf-jobs, whose disk is ephemeral.
     hub_model_id: str | None = field(default=None, metadata=flag("Repo the job pushes the model to."))
@@ -144,11 +157,6 @@ class TrainConfig:
         if re.search(r"lm_head", self.lora_target_modules):
             bad("lora_target_modules", "lm_head is tied to the embeddings: never target it")
 
-    def check_run_on(self, run_on: RunOn, source: str = "config") -> None:
-        """What a backend asks of the run: hf-jobs writes to an ephemeral disk, so the result must be pushed."""
-        if run_on.hf and not self.hub_model_id:
-            raise _bad(source, "hub_model_id", "hf-jobs writes to an ephemeral disk: give the repo the job pushes to")
-
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
 
@@ -164,8 +172,15 @@ class TrainConfig:
 
 
 def config_hash(cfg: Any) -> str:
-    """A short, stable hash of a config dataclass's resolved values."""
-    blob = json.dumps(dataclasses.asdict(cfg), sort_keys=True, default=str).encode()
+    """A short, stable hash of a config dataclass's resolved values (nested settings included), without the fields
+    marked `not_hashed`: the one hash of a stage's config, in its artifacts and in the ledger alike."""
+
+    def hashed(obj: Any) -> Any:
+        if dataclasses.is_dataclass(obj) and not isinstance(obj, type):
+            return {f.name: hashed(getattr(obj, f.name)) for f in fields(obj) if f.metadata.get("hashed", True)}
+        return obj
+
+    blob = json.dumps(hashed(cfg), sort_keys=True, default=str).encode()
     return hashlib.sha256(blob).hexdigest()[:16]
 
 
@@ -219,31 +234,56 @@ def load_config(
 def load_configs(path: str | Path | None, overrides: dict[str, Any] | None, *classes: type[Any]) -> tuple[Any, ...]:
     """One flat YAML file + overrides into several dataclasses, each field to the class that declares it (as TRL's
     parser fills its script, training and model arguments from one file): `load_configs(p, o, TrainConfig, RunOn)`.
-    A field no class declares is an error that names it."""
-    values, source = _read(path), str(path) if path else "config"
-    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
-    known = [f.name for cls in classes for f in fields(cls)]
+    A field whose type is itself a dataclass (`EvalConfig.decoding`) is read flat too (`temperature: 0.7`), or as a
+    mapping under its own name (how `--config-json` passes a config whole). A field no class declares is an error
+    that names it."""
+    source = str(path) if path else "config"
+    values = _flatten({**_read(path), **{k: v for k, v in (overrides or {}).items() if v is not None}}, classes)
+    known = [name for cls in classes for name in field_names(cls)]
     unknown = sorted(set(values) - set(known))
     if unknown:
         raise ConfigError(f"{source}: unknown field(s) {', '.join(map(repr, unknown))}; known: {', '.join(known)}")
-    built = []
+    return tuple(_build(cls, values, source) for cls in classes)
+
+
+def _nested(hint: Any) -> type | None:
+    """The dataclass a field holds whole (`decoding: Decoding`), or None for a plain value."""
+    return hint if isinstance(hint, type) and dataclasses.is_dataclass(hint) else None
+
+
+def field_names(cls: type[Any]) -> list[str]:
+    """The flat names of a config's fields: a nested dataclass's fields in its place."""
+    hints = typing.get_type_hints(cls)
+    names = []
+    for f in fields(cls):
+        sub = _nested(hints[f.name])
+        names += field_names(sub) if sub else [f.name]
+    return names
+
+
+def _flatten(values: dict[str, Any], classes: tuple[type[Any], ...]) -> dict[str, Any]:
+    """Mappings given under a nested dataclass field's name, merged into the flat values (a flat value wins)."""
+    out = dict(values)
     for cls in classes:
         hints = typing.get_type_hints(cls)
-        mine = {f.name for f in fields(cls)}
-        cfg = cls(**{k: _coerce(v, hints[k], k, source) for k, v in values.items() if k in mine})
-        if hasattr(cfg, "validate"):
-            cfg.validate(source)
-        built.append(cfg)
-    return tuple(built)
+        for f in fields(cls):
+            if (sub := _nested(hints[f.name])) and isinstance(out.get(f.name), dict):
+                out = {**_flatten(out.pop(f.name), (sub,)), **out}
+    return out
 
 
-def load_train_config(
-    path: str | Path | None = None, overrides: dict[str, Any] | None = None
-) -> tuple[TrainConfig, RunOn]:
-    """A training run from one file: what to train, and where (checked together: hf-jobs needs a repo to push to)."""
-    cfg, run_on = load_configs(path, overrides, TrainConfig, RunOn)
-    cfg.check_run_on(run_on, str(path) if path else "config")
-    return cfg, run_on
+def _build(cls: type[Any], values: dict[str, Any], source: str) -> Any:
+    hints = typing.get_type_hints(cls)
+    kwargs = {}
+    for f in fields(cls):
+        if sub := _nested(hints[f.name]):
+            kwargs[f.name] = _build(sub, values, source)
+        elif f.name in values:
+            kwargs[f.name] = _coerce(values[f.name], hints[f.name], f.name, source)
+    cfg = cls(**kwargs)
+    if hasattr(cfg, "validate"):
+        cfg.validate(source)
+    return cfg
 
 
 def _read(path: str | Path | None) -> dict[str, Any]:

@@ -15,15 +15,17 @@ from pathlib import Path
 from typing import Any, Callable
 
 from .model.card import folder_card
-from .config import load_train_config
+from .config import RunOn, TrainConfig, load_configs
 from .data.convert import convert_dir
 from .data.rows import read_rows
 from .eval.modes import EvalData
 from .eval.evaluate import EvalConfig, run_eval
-from .jobs.train import launch_train, plan_train
+from .jobs.stage import launch_job, plan_job
+from .jobs.train import TRAIN
 from .ledger import Ledger
 from .model.merge import MergeConfig
 from .model.merge import run as run_merge
+from .model.generation import Decoding
 from .model.load import load_for_inference
 from .data.records import read_input
 from .eval.run_report import run_verdict, write_run_report
@@ -88,8 +90,8 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     stage("train (local job)")
     overrides = {"model_id": str(TINY_MODEL), "data_dir": str(converted), "output_dir": str(out / "runs" / "train"),
                  **(config_overrides or {})}  # fmt: skip
-    cfg, run_on = load_train_config(TINY_CONFIG, overrides)
-    handle = launch_train(plan_train(cfg, run_on), ledger)
+    cfg, run_on = load_configs(TINY_CONFIG, overrides, TrainConfig, RunOn)
+    handle = launch_job(plan_job(TRAIN, cfg, run_on), ledger)
     status = wait_job(handle.job_id, ledger, on_log=on_log)
     if not status.ok:
         tail = "\n".join(status.log_tail)
@@ -99,7 +101,7 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     def evaluate(mode: str, values: bool = False, **ids: str) -> Any:
         model, tokenizer, description = load_for_inference(**ids)
         cfg = EvalConfig(data=str(split_dir / "test.jsonl"), out=str(out / "eval" / mode), constrained=values,
-                         distribution=values, batch_size=EVAL_BATCH_SIZE)  # fmt: skip
+                         distribution=values, decoding=Decoding(batch_size=EVAL_BATCH_SIZE))  # fmt: skip
         data = EvalData(test_rows, train_rows, split_dir / "train.jsonl", split_dir / "test.jsonl")
         report = run_eval(model, tokenizer, description, data, cfg, ledger=ledger).report
         result.valid[mode] = f"{report.valid_cases}/{report.total}"

@@ -18,12 +18,9 @@ from huggingface_hub.errors import RepositoryNotFoundError
 from .hub import is_local
 from .jobs import JobError, JobStage, JobStatus, backend_for
 from .jobs.base import RUNNING_STAGES
-from .jobs.eval import record_eval_result
-from .jobs.merge import record_merge_result
 from .jobs.estimate import billed, hardware_table
 from .jobs.hf import HUB_ERRORS, HfJobsBackend, hub_hardware
-from .jobs.smoke import record_smoke_result
-from .jobs.train import record_train_result
+from .jobs.stages import record_result
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
 
 
@@ -84,8 +81,8 @@ def read_repo(model_repo: str) -> RepoState:
 def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None:
     """Append a ledger line when the stage differs from the last one recorded: `state` while the job runs, `finished`
     for the first terminal stage (with the log tail and how to read the log when it failed, with the repo kind when
-    it completed), `model_pushed` when a completed job's Hub repo holds a model, and `trained` / `evaluated` / `merged` /
-    `smoke_passed` when a completed train / eval / merge / smoke job's log holds its results."""
+    it completed), `model_pushed` when a completed job's Hub repo holds a model, and its stage's event (`trained`,
+    `evaluated`, `merged`, `smoke_passed`: `jobs.stages.record_result`) when a completed job's log holds its results."""
     if entry.state == status.stage.value:
         return
     details: dict[str, Any] = {
@@ -108,12 +105,8 @@ def record_status(ledger: Ledger, entry: LedgerEntry, status: JobStatus) -> None
     entry.state, entry.last_time = status.stage.value, records[-1]["time"]
     entry.details.update(records[0]["details"])
     entry.events.extend(r["event"] for r in records)
-    if status.stage is JobStage.COMPLETED and entry.details.get("smoke"):
-        record_smoke_result(ledger, entry)
-    elif status.stage is JobStage.COMPLETED:
-        record_train_result(ledger, entry)
-        record_eval_result(ledger, entry)
-        record_merge_result(ledger, entry)
+    if status.stage is JobStage.COMPLETED:
+        record_result(ledger, entry)
 
 
 def _billing(entry: LedgerEntry, status: JobStatus) -> dict[str, Any] | None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import shutil
 from dataclasses import fields
@@ -12,11 +13,12 @@ import torch
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.config import config_hash
+from hiddenparams.config import config_hash, load_configs
 from hiddenparams.data.rows import Row
 from hiddenparams.eval.modes import evaluate
 from hiddenparams.eval.evaluate import EvalConfig
 from hiddenparams.model.generation import (
+    Decoding,
     MAX_NEW_TOKENS_MARGIN,
     context_warnings,
     generate_all,
@@ -45,8 +47,8 @@ def test_max_new_tokens_fits_the_longest_object(full_model):
 def test_batched_generation_equals_one_row_at_a_time(full_model, eval_rows):
     model, tokenizer, _ = full_model
     texts = [r.request_text for r in eval_rows[:6]]
-    batched = generate_all(model, tokenizer, texts, batch_size=64)
-    assert batched == generate_all(model, tokenizer, texts, batch_size=1)
+    batched = generate_all(model, tokenizer, texts, Decoding(batch_size=64))
+    assert batched == generate_all(model, tokenizer, texts, Decoding(batch_size=1))
     # Prompts of different lengths and outputs that differ per row: left padding really was exercised.
     assert len({len(prompt_ids(tokenizer, t)) for t in texts}) > 1 and len(set(batched)) == len(texts)
 
@@ -100,10 +102,11 @@ def test_eval_full_mode_writes_predictions_report_and_ledger(tiny_model_dir, eva
     )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval_report.json").read_text())
-    assert report["decoding"]["max_new_tokens"] == 12 == report["config"]["max_new_tokens"]
+    assert report["decoding"]["max_new_tokens"] == 12 == report["config"]["decoding"]["max_new_tokens"]
+    assert report["decoding"]["mode"] == "greedy" and report["decoding"]["temperature"] == 0
     provenance = report["provenance"]
     assert set(provenance) == {"config_hash", "data_sha256", "code_version"}
-    assert provenance["config_hash"] == config_hash(EvalConfig(**report["config"]))
+    assert provenance["config_hash"] == config_hash(load_configs(None, report["config"], EvalConfig)[0])
     assert provenance["data_sha256"] == {
         "data": file_sha256(eval_data_dir / "test.jsonl"), "train": file_sha256(eval_data_dir / "train.jsonl")}  # fmt: skip
     assert provenance["code_version"] == code_version()
@@ -167,7 +170,7 @@ def test_eval_adapter_mode_constrained_and_distribution_stay_apart(
         for key in KEYS:
             assert sum(case["probs"][key]) == pytest.approx(1.0, abs=1e-3)
         assert case["argmax"] == [c for c in constrained["cases"] if c["id"] == case["id"]][0]["prediction"]
-    assert "vs_greedy" in dist and "distribution (not the headline)" in said(result)
+    assert "vs_headline" in dist and "distribution (not the headline)" in said(result)
 
 
 def test_distribution_arithmetic_and_comparison_with_greedy():
@@ -183,12 +186,13 @@ def test_distribution_arithmetic_and_comparison_with_greedy():
 
     rows = [Row("a", "x", dict.fromkeys(KEYS, 5)), Row("b", "y", dict.fromkeys(KEYS, 2))]
     greedy = [Case("a", True, None, None, "", [5] * 6, [9] + [2] * 5), Case("b", False, "x", "x", "", [2] * 6, None)]
-    vs = distribution_report(rows, dist, greedy).vs_greedy
+    vs = distribution_report(rows, dist, greedy).vs_headline
     assert vs is not None and vs.rows == 1
-    assert vs.mae["greedy"] == pytest.approx((4 + 3 * 5) / 6)
+    assert vs.against == "greedy decoding"
+    assert vs.mae["headline"] == pytest.approx((4 + 3 * 5) / 6)
     assert vs.mae["expected"] == pytest.approx(3 * 5 / 6)
-    assert vs.expected_beats_greedy is True
-    assert "vs_greedy" not in distribution_report(rows, dist, None).to_json()
+    assert vs.expected_beats_headline is True
+    assert "vs_headline" not in distribution_report(rows, dist, None).to_json()
 
 
 def test_crash_mid_eval_keeps_the_finished_batches(full_model, eval_rows, tmp_path, monkeypatch):
@@ -205,7 +209,7 @@ def test_crash_mid_eval_keeps_the_finished_batches(full_model, eval_rows, tmp_pa
     monkeypatch.setattr(model, "generate", generate_then_fail)
     path = tmp_path / "predictions.jsonl"
     with pytest.raises(RuntimeError, match="simulated"):
-        evaluate(model, tokenizer, eval_rows, eval_rows, batch_size=4, predictions_path=path)
+        evaluate(model, tokenizer, eval_rows, eval_rows, Decoding(batch_size=4), predictions_path=path)
     kept = [json.loads(line) for line in path.read_text().splitlines()]
     assert len(kept) == 4
     monkeypatch.undo()
@@ -308,5 +312,20 @@ def test_eval_help_lists_the_flags_users_have_with_their_help():
              "--overwrite", "--max-new-tokens"]  # fmt: skip
     for flag in flags:
         assert f" {flag} " in result.stdout, flag
-    for f in fields(EvalConfig):  # every config field is a flag, with the help its field declares
+    for f in [*fields(EvalConfig), *fields(Decoding)]:  # every config field is a flag, with its field's help
+        if f.name == "decoding":
+            continue
         assert f.metadata["help"].split(" (")[0][:60] in result.stdout, f.name
+
+
+def test_sampling_is_seeded_and_never_shares_a_greedy_runs_hash(full_model, eval_rows):
+    model, tokenizer, _ = full_model
+    texts = [r.request_text for r in eval_rows[:6]]
+    sampled = Decoding(temperature=1.5, seed=3, batch_size=4)
+    first = generate_all(model, tokenizer, texts, sampled)
+    assert generate_all(model, tokenizer, texts, sampled) == first  # the seed repeats it
+    assert generate_all(model, tokenizer, texts, Decoding(temperature=1.5, seed=4, batch_size=4)) != first
+    assert generate_all(model, tokenizer, texts, Decoding(batch_size=4)) != first  # greedy is another answer
+    greedy = EvalConfig(data="t.jsonl", out="o", model_id="m")
+    assert config_hash(greedy) != config_hash(dataclasses.replace(greedy, decoding=sampled))
+    assert sampled.label() == "sampling (temperature=1.5, seed=3)" and Decoding().label() == "greedy decoding"

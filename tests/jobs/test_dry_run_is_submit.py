@@ -36,7 +36,7 @@ REFUSALS = {
     "namespace": (
         {"all": ["--namespace", "not a namespace"]},
         {"train": "field 'namespace': 'not a namespace' is not a valid user or organisation name",
-         "eval": "the dataset repo for the eval data 'not a namespace/ministral-hp-eval-data' is not a valid repo id",
+         "eval": "field 'namespace': 'not a namespace' is not a valid user or organisation name",
          "merge": "field 'namespace': 'not a namespace' is not a valid user or organisation name"},
     ),  # fmt: skip
     "pushed-to-repo": (

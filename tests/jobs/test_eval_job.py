@@ -8,14 +8,18 @@ import re
 
 import pytest
 from huggingface_hub import ModelCard, constants
-from test_jobs_hf import BASE, COMMIT, NS, TOKEN
+from test_jobs_hf import BASE, COMMIT, NS, TOKEN, job_config
 from typer.testing import CliRunner
 
 from hiddenparams.jobs import eval_job
 from hiddenparams.jobs import parse_summary
 from hiddenparams.cli import app
 from hiddenparams.eval.evaluate import EvalConfig
-from hiddenparams.jobs.eval import EvalJob, plan_eval
+from hiddenparams.config import RunOn
+from hiddenparams.jobs.eval import EVAL
+from hiddenparams.jobs.script import parse_job_args
+from hiddenparams.jobs.stage import plan_job
+from hiddenparams.model.generation import Decoding
 from hiddenparams.ledger import Ledger
 
 ADAPTER = f"{NS}/ministral-hp"
@@ -87,8 +91,8 @@ def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_fil
     assert spec["secrets"] == ["HF_TOKEN"] and "warnings" not in spec
     assert spec["script"]["name"] == "eval_job.py" and "transformers==5.24.0" in spec["script"]["dependencies"]
     assert spec["code"]["files"] == sorted(["test.jsonl", "train.jsonl", "code/eval_job.py", f"code/{spec['code']['wheel']}"])
-    command = spec["command"]
-    assert command[command.index("--data") + 1] == f"{ADAPTER}-eval-data" and "--train" not in command
+    job = job_config(spec["command"])
+    assert job["data"] == f"{ADAPTER}-eval-data" and job["train"] is None
     assert spec["data"]["uploaded_from"] == {
         "test.jsonl": str(eval_files / "test.jsonl"), "train.jsonl": str(eval_files / "train.jsonl")}  # fmt: skip
     assert spec["evaluates"] == {"base_model_id": BASE, "adapter_model_id": ADAPTER} and spec["results"] == ADAPTER
@@ -132,9 +136,10 @@ def test_hf_jobs_submit_uploads_the_data_then_posts_the_eval_job(hub, eval_files
     assert (body["flavor"], body["timeoutSeconds"], body["secrets"]) == ("a10g-large", 90 * 60, {"HF_TOKEN": TOKEN})
     assert all(TOKEN not in json.dumps(v) for k, v in body.items() if k != "secrets")
     command = body["command"]
-    assert command[command.index("--data") + 1] == f"{ADAPTER}-eval-data" and "--train" not in command
-    assert command[-2:] == ["--data-revision", COMMIT]  # the job reads exactly the uploaded commit
-    assert {"--constrained", "--push-results-to"} <= set(command)
+    job = job_config(command)
+    assert job["data"] == f"{ADAPTER}-eval-data" and job["train"] is None
+    assert command[-2:] == ["--set", f"data_revision={COMMIT}"]  # the job reads exactly the uploaded commit
+    assert job["constrained"] is True and job["push_results_to"] == ADAPTER
     resolve = f"https://huggingface.co/datasets/{ADAPTER}-eval-data/resolve/{COMMIT}/code"
     assert command[:3] == ["uv", "run", "--with"] and command[3].startswith(f"{resolve}/hiddenparams-")
     assert command[4] == f"{resolve}/eval_job.py" and body["environment"]["HIDDENPARAMS_FLAVOR"] == "a10g-large"
@@ -160,21 +165,21 @@ def test_an_eval_option_is_declared_once_and_reaches_the_job_unchanged(hub, eval
     flags = _dry_run("--data", str(eval_files / "test.jsonl"), "--push-results-to", ADAPTER, "--max-new-tokens", "7")
     assert flags.exit_code == 0, flags.output
     spec = json.loads(flags.stdout)
-    assert spec["job"]["config"]["max_new_tokens"] == 7
-    assert spec["command"][spec["command"].index("--max-new-tokens") + 1] == "7"
+    assert spec["config"]["decoding"]["max_new_tokens"] == 7
+    assert job_config(spec["command"])["decoding"]["max_new_tokens"] == 7
 
     config = tmp_path / "eval.yaml"
     config.write_text(f"data: {eval_files / 'test.jsonl'}\nmax_new_tokens: 5\nmax_rows: 4\n")
     from_file = _dry_run("--config", str(config), "--set", "max_rows=3", "--push-results-to", ADAPTER)
     assert from_file.exit_code == 0, from_file.output
-    cfg = json.loads(from_file.stdout)["job"]["config"]
-    assert (cfg["max_new_tokens"], cfg["max_rows"]) == (5, 3)
+    cfg = json.loads(from_file.stdout)["config"]
+    assert (cfg["decoding"]["max_new_tokens"], cfg["max_rows"]) == (5, 3)
 
-    job = EvalJob(EvalConfig(data=str(eval_files / "test.jsonl"), out=str(tmp_path / "e"), model_id=BASE,
-                             max_new_tokens=9, constrained=True))  # fmt: skip
-    plan = plan_eval(job)
-    assert eval_job.parse_args(plan.spec.args) == plan.job.config
-    assert plan.job.config.max_new_tokens == 9 and "--max-new-tokens" in plan.spec.args
+    cfg = EvalConfig(data=str(eval_files / "test.jsonl"), out=str(tmp_path / "e"), model_id=BASE,
+                     decoding=Decoding(max_new_tokens=9), constrained=True)  # fmt: skip
+    plan = plan_job(EVAL, cfg, RunOn(backend="hf-jobs", namespace=NS))
+    assert parse_job_args(EVAL, plan.spec.args) == plan.config
+    assert plan.config.decoding.max_new_tokens == 9
 
 
 def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir, eval_files, tmp_path, capsys,
@@ -186,8 +191,8 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     hub.committed[f"{ADAPTER}@main"] = {"README.md": card.encode()}  # the repo's card before the results
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
-    code = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/hp-eval-data", "--data-revision", COMMIT,
-                          "--out", str(out), "--push-results-to", ADAPTER])  # fmt: skip
+    job = {"model_id": str(tiny_model_dir), "data": f"{NS}/hp-eval-data", "out": str(out), "push_results_to": ADAPTER}
+    code = eval_job.main(["--config-json", json.dumps(job), "--set", f"data_revision={COMMIT}"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
     assert hub.calls("GET", rf"/datasets/{NS}/hp-eval-data/resolve/{COMMIT}/test.jsonl")
@@ -203,10 +208,11 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     assert metrics["valid_rate"] == report["valid_cases"] / 8 and metrics["mae_over_all"] == report["metrics"]["over_all"]["mae"]
     assert {r.dataset_type for r in new_card.data.eval_results} == {f"{NS}/hp-eval-data"}
     last = printed.out.rstrip().splitlines()[-1]
-    summary = parse_summary(last, eval_job.SUMMARY_MARKER)
+    summary = parse_summary(last, EVAL.marker)
     assert summary["repo_kind"] == "full" and summary["details"]["valid_cases"] == report["valid_cases"]
     assert summary["details"]["pushed"]["repo"] == ADAPTER and summary["details"]["pushed"]["commit"] == COMMIT
     assert f"valid_cases={report['valid_cases']}/8" in printed.out
 
-    missing = eval_job.main(["--model-id", str(tiny_model_dir), "--data", f"{NS}/other", "--out", str(tmp_path / "e2")])
+    other = {"model_id": str(tiny_model_dir), "data": f"{NS}/other", "out": str(tmp_path / "e2")}
+    missing = eval_job.main(["--config-json", json.dumps(other)])
     assert missing == 1 and "cannot download test.jsonl" in capsys.readouterr().err

@@ -12,6 +12,7 @@ object never uploaded, is refused.
 from __future__ import annotations
 
 import base64
+import dataclasses
 import fnmatch
 import hashlib
 import importlib
@@ -411,6 +412,17 @@ def config_3b(tmp_path, data_dir):
     return path
 
 
+def job_config(command: list[str]) -> dict:
+    """The config a job command line hands its script: `--config-json`, then each `--set` after it (as the job reads
+    them, jobs/script.py)."""
+    config = json.loads(command[command.index("--config-json") + 1])
+    for i, arg in enumerate(command):
+        if arg == "--set":
+            key, value = command[i + 1].split("=", 1)
+            config[key] = value
+    return config
+
+
 def _cli(*args: str):
     result = CliRunner().invoke(app, list(args))
     assert TOKEN not in "".join(result.output.split())  # rich wraps long lines: a split token must not hide
@@ -452,7 +464,7 @@ def test_dry_run_prints_the_full_spec_offline_without_the_token(hub, config_3b, 
     resolve = f"https://huggingface.co/datasets/{NS}/ministral-hp-data/resolve/{AT_SUBMIT}/code"
     assert spec["command"][:5] == ["uv", "run", "--with", f"{resolve}/{code['wheel'].replace('+', '%2B')}",
                                    f"{resolve}/train_job.py"]  # fmt: skip
-    assert spec["command"][-2:] == ["--data-revision", AT_SUBMIT]
+    assert spec["command"][-2:] == ["--set", f"data_revision={AT_SUBMIT}"]
     assert spec["env"]["HIDDENPARAMS_FLAVOR"] == "a100-large"
     config = json.loads(spec["command"][spec["command"].index("--config-json") + 1])
     assert config["data_dir"] == f"{NS}/ministral-hp-data" and config["model_id"] == BASE
@@ -711,10 +723,12 @@ def test_the_job_boots_the_wheel_of_the_submitting_checkout(hub, hub_files, tmp_
 
 
 def test_the_training_job_takes_the_data_revision_it_was_given(config_3b):
-    from hiddenparams.jobs.train_job import parse_args
+    from hiddenparams.jobs.script import parse_job_args
+    from hiddenparams.jobs.train import TRAIN
 
-    cfg, revision = parse_args(["--config", str(config_3b), "--data-revision", COMMIT])
-    assert revision == COMMIT and cfg.hub_model_id == f"{NS}/ministral-hp"
+    cfg = parse_job_args(TRAIN, ["--config", str(config_3b), "--set", f"data_revision={COMMIT}"])
+    assert cfg.data_revision == COMMIT and cfg.hub_model_id == f"{NS}/ministral-hp"
+    assert cfg.config_hash() == dataclasses.replace(cfg, data_revision=None).config_hash()  # the data's sha256 says
 
 
 def test_the_wheel_ships_through_lfs_and_the_rest_inline_as_the_hub_takes_them(hub, config_3b, tmp_path):

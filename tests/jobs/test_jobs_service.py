@@ -10,7 +10,7 @@ import logging
 
 import pytest
 from huggingface_hub import constants
-from test_jobs_hf import BASE, NS, TOKEN, _cli, _err
+from test_jobs_hf import BASE, NS, TOKEN, _cli, _err, job_config
 
 from hiddenparams.jobs import HfJobsBackend, JobError, JobSpec, JobStage
 from hiddenparams.jobs.base import EXIT_UNKNOWN
@@ -185,8 +185,7 @@ def test_a_flavor_typo_is_refused_before_anything_is_sent(hub, config_3b, root):
 def test_an_eval_job_writes_under_an_absolute_folder_of_its_container(hub):
     result = _cli(*EVAL_DRY_RUN, "--out", "runs/eval-3b", "--json")
     assert result.exit_code == 0, result.output
-    command = json.loads(result.stdout)["command"]
-    assert command[command.index("--out") + 1] == "/tmp/hiddenparams/eval-3b"
+    assert job_config(json.loads(result.stdout)["command"])["out"] == "/tmp/hiddenparams/eval-3b"
 
 
 def test_job_and_model_urls_follow_hf_endpoint(hub, config_3b, root, monkeypatch):

@@ -7,18 +7,20 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import httpx2
 import pytest
 from huggingface_hub import constants, set_client_factory
-from test_jobs_hf import BASE, COMMIT, NS, TOKEN, _cli, _err
+from test_jobs_hf import BASE, COMMIT, NS, TOKEN, _cli, _err, job_config
 
 from hiddenparams.jobs import eval_job, merge_job, train_job
 from hiddenparams.jobs import parse_summary
 from hiddenparams.jobs.smoke import SMOKE_FLAVOR, SMOKE_TIMEOUT
 from hiddenparams.hub import timeout_seconds
 from hiddenparams.ledger import Ledger
+from hiddenparams.jobs import stage as stage_module
 from hiddenparams.jobs.smoke_checks import SMOKE_MARKER
 
 MODEL_REPO = f"{NS}/ministral-hp"  # the training's hub_model_id in config_3b, and the adapter eval and merge read
@@ -157,7 +159,7 @@ def test_train_smoke_runs_the_real_job_on_cpu_basic_up_to_the_weights(hub, job_s
     assert out["real_run"] == f"hiddenparams train --config {config_3b} --json --artifacts-dir {root}"
     assert _err(result).endswith(f"the real run: {out['real_run']}")
     body, args = check_submitted_smoke(hub, root, "hiddenparams.jobs.train_job", "train_job.py")
-    # The same code and data commit as the real run: the wheel, the script and the rows, then --data-revision.
+    # The same code and data commit as the real run: the wheel, the script and the rows, then the data revision.
     assert sorted(hub.committed[f"{NS}/ministral-hp-data@{COMMIT}"]) == dry["code"]["files"]
     assert [a for a in args if a != "--smoke"] == [part.replace("SET-AT-SUBMIT", COMMIT) for part in dry["command"][5:]]
 
@@ -220,7 +222,7 @@ def test_eval_smoke_reads_the_uploaded_rows_and_renders_prompts(hub, job_side, e
     assert result.exit_code == 0, result.output
     assert "the real run: hiddenparams eval --base-model-id" in _err(result) and "--smoke" not in _err(result)
     body, args = check_submitted_smoke(hub, root, "hiddenparams.jobs.eval_job", "eval_job.py")
-    assert args[args.index("--data") + 1] == f"{MODEL_REPO}-eval-data" and args[-2:] == ["--data-revision", COMMIT]
+    assert job_config(args)["data"] == f"{MODEL_REPO}-eval-data" and args[-3:] == ["--smoke", "--set", f"data_revision={COMMIT}"]
 
     code, printed, err = run_job_here(eval_job, args, body, capsys, monkeypatch)
     assert code == 0, err
@@ -232,7 +234,7 @@ def test_eval_smoke_reads_the_uploaded_rows_and_renders_prompts(hub, job_side, e
     adapter_files = [p.rsplit("/", 1)[1] for p in job_side.downloaded() if p.startswith(f"/{MODEL_REPO}/resolve/")]
     assert "adapter_config.json" in adapter_files
     assert not [p for p in job_side.downloaded() if p.endswith(".safetensors")]
-    assert not Path(args[args.index("--out") + 1]).exists()  # nothing written
+    assert not Path(job_config(args)["out"]).exists()  # nothing written
     check_recorded_smoke(hub, root, printed, "eval")
 
 
@@ -268,3 +270,35 @@ def test_a_completed_smoke_job_without_its_summary_line_did_not_pass(hub, config
     assert [e["event"] for e in Ledger(root).read()] == ["submitted", "finished"]
     submitted = Ledger(root).read()[0]
     assert submitted["details"].get("estimate") is None  # the real run's estimate is not a cpu-basic job's
+
+
+def test_an_evals_config_hash_is_one_in_the_ledger_and_in_its_report(hub, job_side, eval_data_dir, tmp_path, capsys,
+                                                                    monkeypatch):  # fmt: skip
+    """Where a job runs is not part of what it computes: on either flavor the ledger's `submitted` and `evaluated`
+    lines carry the hash the job's own eval_report.json records, and it is the same hash on both flavors."""
+    monkeypatch.setattr(stage_module, "JOB_OUT_ROOT", str(tmp_path / "container"))  # the job's folder, here
+    monkeypatch.delenv("HIDDENPARAMS_FLAVOR", raising=False)  # the jobs run here, on this machine's CPU
+    hashes = {}
+    for flavor in ("a10g-small", "a100-large"):
+        root, out = str(tmp_path / flavor), tmp_path / "container" / "eval"
+        hub.requests.clear()
+        result = _cli(
+            "eval", "--base-model-id", BASE, "--adapter-model-id", MODEL_REPO, "--data",
+            str(eval_data_dir / "test.jsonl"), "--out", "eval", "--backend", "hf-jobs", "--flavor", flavor,
+            "--namespace", NS, "--max-rows", "3", "--temperature", "0.7", "--seed", "3", "--artifacts-dir", root,
+        )  # fmt: skip
+        assert result.exit_code == 0, result.output
+        body, args = posted_job(hub)
+        assert body["flavor"] == flavor
+        shutil.rmtree(out, ignore_errors=True)
+        assert eval_job.main(args) == 0
+        printed = capsys.readouterr().out
+        report = json.loads((out / "eval_report.json").read_text())
+        assert report["decoding"]["mode"] == "sampling" and report["decoding"]["seed"] == 3
+        hub.stages, hub.log_lines = ["COMPLETED"], printed.rstrip().splitlines()
+        _cli("status", "--artifacts-dir", root)
+        submitted, *_, evaluated = Ledger(root).read()
+        assert submitted["flavor"] == flavor and evaluated["event"] == "evaluated"
+        assert submitted["config_hash"] == evaluated["config_hash"] == report["provenance"]["config_hash"]
+        hashes[flavor] = submitted["config_hash"]
+    assert len(set(hashes.values())) == 1, hashes

@@ -45,7 +45,7 @@ def workspace(tmp_path, monkeypatch):
     (tmp_path / "run.yaml").write_text("model_id: model\ndata_dir: data\noutput_dir: runs/a\nbackend: local\n")
     stand_in = tmp_path / "stand_in_train.py"
     stand_in.write_text(STAND_IN_TRAIN)
-    monkeypatch.setattr(train_module, "TRAIN_ENTRY", str(stand_in))
+    monkeypatch.setattr(train_module.TRAIN, "entry", str(stand_in))
     return tmp_path
 
 

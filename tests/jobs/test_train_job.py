@@ -180,7 +180,7 @@ def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_
     cfg = {"model_id": str(TINY), "data_dir": data_repo, "output_dir": str(out), "hub_model_id": model_repo,
            "max_steps": 1, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 64, "report_to": "none",
            "lora_r": 4}  # fmt: skip
-    code = main(["--config-json", json.dumps(cfg), "--data-revision", shipped.revision])
+    code = main(["--config-json", json.dumps(cfg), "--set", f"data_revision={shipped.revision}"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
 

@@ -253,7 +253,7 @@ def test_merge_runs_as_a_local_job_and_the_ledger_records_it(tiny_model_dir, tin
     [
         (("--backend", "hf-jobs", "--dry-run"), "--push-to"),
         (("--backend", "hf-jobs", "--dry-run", "--push-to", "me/merged"), "local folder the job cannot see"),
-        (("--backend", "nowhere", "--dry-run"), "unknown backend"),
+        (("--backend", "nowhere", "--dry-run"), "field 'backend': 'nowhere' is not one of local, hf-jobs"),
         (("--wait",), "only with --backend"),
         (("--flavor", "a10g-small"), "--flavor: only with --backend"),
     ],

@@ -8,8 +8,8 @@ import pytest
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.model.generation import generate_all
-from hiddenparams.model.predict import Predictor, prediction
+from hiddenparams.model.generation import Decoding, generate_all
+from hiddenparams.model.predict import PredictConfig, Predictor, prediction
 from hiddenparams.schema import KEYS, parse_strict, to_json
 
 runner = CliRunner()
@@ -24,7 +24,7 @@ def test_prediction_shapes():
 
 
 def test_predictor_loads_once_and_predicts_what_eval_generates(tiny_model_dir, full_model):
-    predictor = Predictor.load(model_id=str(tiny_model_dir), batch_size=2)
+    predictor = Predictor.load(PredictConfig(model_id=str(tiny_model_dir), decoding=Decoding(batch_size=2)))
     results = predictor.predict(TEXTS)
     outputs = generate_all(full_model[0], full_model[1], TEXTS)
     assert [r["request_text"] for r in results] == TEXTS

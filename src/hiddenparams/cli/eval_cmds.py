@@ -5,7 +5,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Optional
@@ -19,24 +19,16 @@ from rich.progress import (
     TimeElapsedColumn,
 )
 
-from ..config import load_config, parse_overrides
+from ..config import RunOn, load_config, load_configs, parse_overrides
 from ..errors import HiddenParamsError
 from ..eval.evaluate import EvalConfig, EvalResult, run
-from ..jobs import BACKENDS
-from ..jobs.eval import (
-    DEFAULT_FLAVOR,
-    DEFAULT_TIMEOUT,
-    EvalJob,
-    describe_eval,
-    evaluated_of,
-    launch_eval,
-    plan_eval,
-)
+from ..jobs.eval import EVAL
+from ..jobs.stage import plan_job
 from ..ledger import Ledger
 from ..model.predict import PredictConfig, Predictor, check_texts, read_requests
 from ..eval.value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail, say
-from .jobs_cmds import ArtifactsOpt, SmokeOpt, refuse_job_flags, run_as_job
+from .jobs_cmds import ArtifactsOpt, DryRunOpt, SmokeOpt, WaitOpt, refuse_job_flags, run_as_job
 from .options import config_options
 from .score_cmds import print_summary
 
@@ -57,32 +49,21 @@ def _progress() -> Iterator[Any]:
 
 
 @app.command("eval")
-@config_options(EvalConfig)
+@config_options((EvalConfig, RunOn), shown_defaults=EVAL.shown_defaults())
 def eval_cmd(
     overrides: dict[str, Any],
     config: Optional[Path] = typer.Option(
         None, "--config", "-c", help="YAML file of eval settings (the fields behind these flags); flags win."
     ),
     set_values: list[str] = typer.Option([], "--set", help="Override any eval setting, e.g. --set max_rows=8."),
-    backend: Optional[str] = typer.Option(
-        None, "--backend", help=f"Run as a job: {' | '.join(BACKENDS)} (default: here, in this process)."
-    ),
-    flavor: Optional[str] = typer.Option(
-        None, "--flavor", help=f"hf-jobs hardware, e.g. a10g-small, a100-large (default: {DEFAULT_FLAVOR})."
-    ),
-    namespace: Optional[str] = typer.Option(
-        None, "--namespace", help="hf-jobs owner (default: the namespace of --push-results-to)."
-    ),
-    timeout: Optional[str] = typer.Option(
-        None, "--timeout", help=f"hf-jobs time limit, e.g. 90m (default: {DEFAULT_TIMEOUT})."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
-    wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
+    dry_run: bool = DryRunOpt,
+    wait: bool = WaitOpt,
     smoke: bool = SmokeOpt,
     artifacts_dir: Optional[Path] = ArtifactsOpt,
     as_json: bool = JsonOpt,
 ) -> None:
-    """Generate real answers (batched greedy decoding) and score them strictly against the baselines.
+    """Generate real answers (batched; greedy unless --temperature samples) and score them strictly against the
+    baselines.
 
     Full-model mode (--model-id) or base+adapter mode (--base-model-id and --adapter-model-id). Prints
     `valid_cases=X/Y` on stdout (with --json: on stderr, and the report without per-row cases on stdout), a few
@@ -94,12 +75,11 @@ def eval_cmd(
     --data may be a Hub dataset holding test.jsonl and train.jsonl; local data files are uploaded first to a private
     dataset repo, and the models must be on the Hub.
     """
-    cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=EvalConfig)
-    if backend is not None:
-        job = EvalJob(cfg, backend, flavor or DEFAULT_FLAVOR, timeout or DEFAULT_TIMEOUT, namespace)
-        _eval_as_job(job, dry_run, wait, artifacts_dir, as_json, smoke)
+    cfg, run_on = load_configs(config, {**parse_overrides(set_values), **overrides}, EvalConfig, RunOn)
+    if run_on.backend is not None:
+        run_as_job(plan_job(EVAL, cfg, run_on), dry_run, wait, artifacts_dir, as_json, smoke, _show_evaluated(as_json))
         return
-    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait, smoke=smoke)
+    refuse_job_flags(run_on, dry_run=dry_run, wait=wait, smoke=smoke)
     predictions = Path(cfg.out or "") / "predictions.jsonl"
     try:
         with _progress() as on_rows:
@@ -134,15 +114,9 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
         say(f"results: {result.pushed['url']}")
 
 
-def _eval_as_job(
-    job: EvalJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool
-) -> None:
-    def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
-        evaluated = evaluated_of(ledger, job_id)
-        if evaluated is None:
-            say(f"the job completed but its log has no EVAL_SUMMARY line: hiddenparams logs {job_id}")
-            return
-        details = result["evaluated"] = evaluated["details"]
+def _show_evaluated(as_json: bool) -> Callable[[dict[str, Any]], None]:
+    def show(record: dict[str, Any]) -> None:
+        details = record["details"]
         verdict = f"valid_cases={details['valid_cases']}/{details['total']}"
         if as_json:
             say(verdict)
@@ -151,8 +125,7 @@ def _eval_as_job(
         if details.get("pushed"):
             say(f"results: {details['pushed']['url']}")
 
-    run_as_job(plan_eval(job), describe_eval, launch_eval, dry_run, wait, artifacts_dir, as_json, on_completed,
-               smoke=smoke)
+    return show
 
 
 def _print_distribution(dist: DistributionReport, path: Path) -> None:
@@ -161,14 +134,14 @@ def _print_distribution(dist: DistributionReport, path: Path) -> None:
         f"distribution (not the headline): MAE expected {mae['expected']:.3f}, rounded {mae['expected_rounded']:.3f},"
         f" argmax {mae['argmax']:.3f} over all {dist.total} rows -> {path}"
     )
-    vs = dist.vs_greedy
-    if vs is None or vs.expected_beats_greedy is None:
-        say("  greedy decoding gave no valid object: nothing to compare the expected value with")
+    vs = dist.vs_headline
+    if vs is None or vs.expected_beats_headline is None:
+        say(f"  {vs.against if vs else 'the headline'} gave no valid object: nothing to compare the expected value with")
         return
     say(
-        f"  on the {vs.rows} rows where greedy is valid: expected {vs.mae['expected']:.3f}"
-        f" (rounded {vs.mae['expected_rounded']:.3f}) vs greedy {vs.mae['greedy']:.3f}:"
-        f" the expected value {'beats' if vs.expected_beats_greedy else 'does not beat'} greedy decoding on MAE"
+        f"  on the {vs.rows} rows where {vs.against} is valid: expected {vs.mae['expected']:.3f}"
+        f" (rounded {vs.mae['expected_rounded']:.3f}) vs {vs.mae['headline']:.3f}:"
+        f" the expected value {'beats' if vs.expected_beats_headline else 'does not beat'} {vs.against} on MAE"
     )
 
 
@@ -206,7 +179,7 @@ def predict(
         if "error" in entry:
             say(f"error: {entry['error']} (its output line is an error object; the other lines are answered)")
     with console.status("loading the model"):
-        predictor = Predictor.load(**dataclasses.asdict(cfg))
+        predictor = Predictor.load(cfg)
     results = predictor.predict_requests(requests)
     for warning in predictor.warnings:
         say(f"warning: {warning}")

@@ -11,12 +11,15 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ..config import RunOn, TrainConfig, load_train_config, parse_overrides
+from ..config import RunOn, TrainConfig, load_configs, parse_overrides
 from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.estimate import summary_lines
-from ..jobs.smoke import smoke_of, smoke_plan
-from ..jobs.train import TrainPlan, describe_train, launch_train, plan_train, trained_of
-from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, redact, redact_obj
+from ..jobs.smoke import smoke_plan
+from ..jobs.smoke_checks import SMOKE_MARKER
+from ..jobs.stage import JobPlan, describe_job, launch_job, plan_job
+from ..jobs.stages import result_of
+from ..jobs.train import TRAIN
+from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, LedgerEvent, redact, redact_obj
 from ..jobs.progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail, invoked_args, say
@@ -45,15 +48,19 @@ def _print_failure(status: JobStatus) -> None:
     say(f"full log: hiddenparams logs {status.job_id}")
 
 
+DryRunOpt = typer.Option(False, "--dry-run", help="Job: check, print the full job spec, submit nothing (offline).")
+WaitOpt = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed.")
+
+
 @app.command()
-@config_options((TrainConfig, RunOn))
+@config_options((TrainConfig, RunOn), shown_defaults=TRAIN.shown_defaults())
 def train(
     overrides: dict[str, Any],
     config: Optional[Path] = typer.Option(
         None, "--config", "-c", help="YAML run config (fields of TrainConfig and RunOn)."
     ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Check, print the full job spec, submit nothing (offline)."),
-    wait: bool = typer.Option(False, "--wait", help="Follow the job's log to its end; exit non-zero if it failed."),
+    dry_run: bool = DryRunOpt,
+    wait: bool = WaitOpt,
     set_values: list[str] = typer.Option(
         [], "--set", help="Override any config field, e.g. --set lora_r=8 (repeatable)."
     ),
@@ -73,69 +80,62 @@ def train(
     run is estimated for its flavor and the flavors that hold it (GPU memory, minutes, dollars) and refused when the
     flavor cannot hold it. Every submission writes a line to the ledger, with the estimate.
     """
-    values = parse_overrides(set_values) | overrides
-    plan = plan_train(*load_train_config(config, values), num_processes=num_processes, allow_cpu=allow_cpu)
-    run_as_job(plan, describe_train, _launch_with_estimate(as_json), dry_run, wait, artifacts_dir, as_json,
-               _train_completed, result={"model_repo": plan.spec.model_repo}, smoke=smoke)  # fmt: skip
+    cfg, run_on = load_configs(config, parse_overrides(set_values) | overrides, TrainConfig, RunOn)
+    plan = plan_job(TRAIN, cfg, run_on, num_processes=num_processes, allow_cpu=allow_cpu)
+    run_as_job(plan, dry_run, wait, artifacts_dir, as_json, smoke, _show_trained)
 
-def _train_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
-    trained = trained_of(ledger, job_id)
-    if trained is None:
-        return  # the job's log had no TRAIN_SUMMARY line: `status` has logged why
-    details = result["trained"] = trained["details"]
+
+def _show_trained(record: dict[str, Any]) -> None:
+    details = record["details"]
     say(f"trained: {details.get('global_step')} steps, eval loss {details.get('eval_loss')}")
 
 
-def _launch_with_estimate(as_json: bool) -> Callable[[TrainPlan, Ledger], JobHandle]:
-    """`launch_train`, then the estimate it made at the Hub's prices on stderr (in the --json result it is in the
-    ledger's submitted line)."""
-
-    def launch(plan: TrainPlan, ledger: Ledger) -> JobHandle:
-        handle = launch_train(plan, ledger)
-        if plan.estimate is not None and not plan.spec.smoke and not as_json:
-            for line in summary_lines(plan.estimate.to_dict()):
-                say(line)
-        return handle
-
-    return launch
-
-
-def refuse_job_flags(**given: Any) -> None:
+def refuse_job_flags(run_on: RunOn, **given: Any) -> None:
     """Job flags (`--flavor`, `--wait`, ...) given without `--backend` would be ignored without a word: refuse them."""
+    given |= {name: getattr(run_on, name) for name in ("flavor", "timeout", "namespace")}
     named = [f"--{name.replace('_', '-')}" for name, value in given.items() if value not in (None, False)]
     if named:
         fail(f"{', '.join(named)}: only with --backend {' or '.join(BACKENDS)}")
 
 
 def run_as_job(
-    plan: Any,
-    describe: Callable[[Any, Path | None], dict[str, Any]],
-    launch: Callable[[Any, Ledger], JobHandle],
+    plan: JobPlan,
     dry_run: bool,
     wait: bool,
     artifacts_dir: Path | None,
     as_json: bool,
-    on_completed: Callable[[Ledger, str, dict[str, Any]], None] | None = None,
-    result: dict[str, Any] | None = None,
-    smoke: bool = False,
+    smoke: bool,
+    show: Callable[[dict[str, Any]], None],
 ) -> None:
-    """A stage's job after its plan (`plan_train`, `plan_eval`, `plan_merge`): the dry run, or the submit and
-    `follow_submission` with `result` (after the config hash); `on_completed(ledger, job_id, result)` adds the job's own
-    result when it is seen completed. With `smoke`, the smoke job of that plan (`jobs.smoke`), and last the command
-    line of the real run."""
+    """A stage's job after its plan (`jobs.stage.plan_job`): the dry run, or the submit and `follow_submission`; when
+    the job is seen completed, its stage's ledger event goes into the result and `show(record)` says what it found.
+    With `smoke`, the smoke job of that plan (`jobs.smoke`), and last the command line of the real run."""
+    stage, event = plan.stage, plan.stage.event
+    result: dict[str, Any] = {"model_repo": plan.spec.model_repo}
     if smoke:
-        plan, on_completed = smoke_plan(plan), _smoke_completed
-        result = {**(result or {}), "model_repo": None, "smoke": True, "real_run": real_run_command()}
+        plan, event, show = smoke_plan(plan), LedgerEvent.SMOKE_PASSED, _show_smoke
+        result = {"model_repo": None, "smoke": True, "real_run": real_run_command()}
     if dry_run:
-        show_dry_run(describe(plan, artifacts_dir), as_json)
+        show_dry_run(describe_job(plan, artifacts_dir), as_json)
         return
     ledger = Ledger(artifacts_dir)
-    handle = launch(plan, ledger)
-    completed = None if on_completed is None else (lambda out: on_completed(ledger, handle.job_id, out))
-    result = {"config_hash": plan.spec.config_hash, **(result or {})}
-    follow_submission(handle, ledger, wait, as_json, result, completed)
+    handle = launch_job(plan, ledger)
+    if plan.estimate is not None and not smoke and not as_json:  # the estimate at the Hub's prices, on stderr
+        for line in summary_lines(plan.estimate.to_dict()):
+            say(line)
+
+    def completed(out: dict[str, Any]) -> None:
+        record = result_of(ledger, event, handle.job_id)
+        if record is None:
+            marker = SMOKE_MARKER if smoke else stage.marker
+            say(f"the job completed but its log has no {marker.strip()} line: hiddenparams logs {handle.job_id}")
+            return
+        out[event.value] = record["details"]
+        show(record)
+
+    follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash, **result}, completed)
     if smoke:  # a failed smoke job exited above
-        if wait and smoke_of(ledger, handle.job_id) is None:  # completed, yet its log does not say the checks passed
+        if wait and result_of(ledger, event, handle.job_id) is None:  # completed, yet its log does not say it passed
             raise typer.Exit(1)
         after = "smoke passed;" if wait else "once `hiddenparams status` shows smoke_passed,"
         say(f"{after} the real run: {result['real_run']}")
@@ -146,12 +146,8 @@ def real_run_command() -> str:
     return shlex.join(["hiddenparams", *(arg for arg in invoked_args() if arg != "--smoke")])
 
 
-def _smoke_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
-    smoke = smoke_of(ledger, job_id)
-    if smoke is None:
-        say(f"the smoke job completed but its log has no SMOKE_SUMMARY line: hiddenparams logs {job_id}")
-        return
-    details = result["smoke_summary"] = smoke["details"]
+def _show_smoke(record: dict[str, Any]) -> None:
+    details = record["details"]
     data = details.get("data") or {}
     push = details.get("push_to") or {}
     say(

@@ -3,31 +3,23 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any
 
 import typer
 
-from ..config import load_config, parse_overrides
-from ..jobs import BACKENDS
-from ..jobs.merge import (
-    DEFAULT_FLAVOR,
-    DEFAULT_TIMEOUT,
-    MergeJob,
-    describe_merge,
-    launch_merge,
-    merged_of,
-    plan_merge,
-)
+from ..config import RunOn, load_configs, parse_overrides
+from ..jobs.merge import MERGE
+from ..jobs.stage import plan_job
 from ..ledger import Ledger
 from ..model.merge import MERGE_NOTE, MergeConfig, run
 from ..model.merge_check import MergeRefused
 from .app import JsonOpt, app, console, emit_json, say
-from .jobs_cmds import ArtifactsOpt, SmokeOpt, refuse_job_flags, run_as_job
+from .jobs_cmds import ArtifactsOpt, DryRunOpt, SmokeOpt, WaitOpt, refuse_job_flags, run_as_job
 from .options import config_options
 
 
 @app.command("merge")
-@config_options(MergeConfig)
+@config_options((MergeConfig, RunOn), shown_defaults=MERGE.shown_defaults())
 def merge_cmd(
     overrides: dict[str, Any],
     config: Path | None = typer.Option(
@@ -37,20 +29,8 @@ def merge_cmd(
     private: bool | None = typer.Option(
         None, "--private/--public", help="Visibility of a repo created by --push-to (default: private)."
     ),
-    backend: str | None = typer.Option(
-        None, "--backend", help=f"Run as a job: {' | '.join(BACKENDS)} (default: here, in this process)."
-    ),
-    flavor: Optional[str] = typer.Option(
-        None, "--flavor", help=f"hf-jobs hardware, e.g. cpu-upgrade, a10g-small (default: {DEFAULT_FLAVOR})."
-    ),
-    namespace: str | None = typer.Option(
-        None, "--namespace", help="hf-jobs owner (default: the namespace of --push-to)."
-    ),
-    timeout: Optional[str] = typer.Option(
-        None, "--timeout", help=f"hf-jobs time limit, e.g. 90m (default: {DEFAULT_TIMEOUT})."
-    ),
-    dry_run: bool = typer.Option(False, "--dry-run", help="Job: check, print the job spec, submit nothing (offline)."),
-    wait: bool = typer.Option(False, "--wait", help="Job: follow its log to the end; exit non-zero if it failed."),
+    dry_run: bool = DryRunOpt,
+    wait: bool = WaitOpt,
     smoke: bool = SmokeOpt,
     artifacts_dir: Path | None = ArtifactsOpt,
     as_json: bool = JsonOpt,
@@ -59,19 +39,18 @@ def merge_cmd(
 
     Merging simplifies deployment; it does not improve quality.
 
-    With --backend the same merge runs as a job (`hiddenparams.jobs.merge_job`) and the command prints its id; the `merged`
-    event is recorded when the job is seen completed (--wait, or `hiddenparams status`). On hf-jobs the models must
-    be on the Hub and --push-to is required (the job's disk is ephemeral).
+    With --backend the same merge runs as a job (`hiddenparams.jobs.merge_job`) and the command prints its id; the
+    `merged` event is recorded when the job is seen completed (--wait, or `hiddenparams status`). On hf-jobs the
+    models must be on the Hub and --push-to is required (the job's disk is ephemeral).
     """
     say(MERGE_NOTE)
     if private is not None:
         overrides["private"] = private
-    cfg = load_config(config, {**parse_overrides(set_values), **overrides}, cls=MergeConfig)
-    if backend is not None:
-        job = MergeJob(cfg, backend, flavor or DEFAULT_FLAVOR, timeout or DEFAULT_TIMEOUT, namespace)
-        _merge_as_job(job, dry_run, wait, artifacts_dir, as_json, smoke)
+    cfg, run_on = load_configs(config, {**parse_overrides(set_values), **overrides}, MergeConfig, RunOn)
+    if run_on.backend is not None:
+        run_as_job(plan_job(MERGE, cfg, run_on), dry_run, wait, artifacts_dir, as_json, smoke, _show_merged)
         return
-    refuse_job_flags(flavor=flavor, timeout=timeout, namespace=namespace, dry_run=dry_run, wait=wait, smoke=smoke)
+    refuse_job_flags(run_on, dry_run=dry_run, wait=wait, smoke=smoke)
     try:
         with console.status("merging") as status:
             result = run(cfg, Ledger(artifacts_dir), on_stage=status.update)
@@ -87,16 +66,5 @@ def merge_cmd(
         say(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})")
 
 
-def _merge_as_job(
-    job: MergeJob, dry_run: bool, wait: bool, artifacts_dir: Path | None, as_json: bool, smoke: bool
-) -> None:
-    def on_completed(ledger: Ledger, job_id: str, result: dict[str, Any]) -> None:
-        merged = merged_of(ledger, job_id)
-        if merged is None:
-            say(f"the job completed but its log has no MERGE_SUMMARY line: hiddenparams logs {job_id}")
-            return
-        details = result["merged"] = merged["details"]
-        say(f"merged: {merged['model_repo']} (max |logit difference| {details['max_abs_logit_diff']:.3g})")
-
-    run_as_job(plan_merge(job), describe_merge, launch_merge, dry_run, wait, artifacts_dir, as_json, on_completed,
-               smoke=smoke)
+def _show_merged(record: dict[str, Any]) -> None:
+    say(f"merged: {record['model_repo']} (max |logit difference| {record['details']['max_abs_logit_diff']:.3g})")

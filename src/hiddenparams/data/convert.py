@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from ..config import ConfigError, flag
+from ..errors import HiddenParamsError
 from ..files import staged_folder
 from ..prompt import completion_messages, prompt_messages
 from ..provenance import provenance
@@ -118,3 +119,37 @@ def check_lengths(rows: dict[str, list[Row]], model_id: str, max_length: int | N
 def convert_dir(src: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, int]:
     """`run` for a library caller holding two paths: rows written per split."""
     return run(ConvertConfig(str(src), str(out), overwrite)).rows
+
+
+TRAIN_SPLITS = ("train", "validation")  # the training job trains on the first and evaluates on the second: both need rows
+
+
+class TrainDataError(HiddenParamsError, ValueError):
+    """The training data would fail the job: found before it is submitted, and again as it starts."""
+
+
+def check_data_dir(data_dir: Path) -> dict[str, int]:
+    """Rows per split of a local folder from `hiddenparams convert`, as the training job reads it (checked before a job
+    is submitted, and again as it starts). Train and validation must each hold rows, the
+    first a {prompt, completion} record; anything else is an error naming the file, never a traceback in the job."""
+    rows: dict[str, int] = {}
+    for split in TRAIN_SPLITS:
+        path = data_dir / f"{split}.jsonl"
+        if not path.is_file():
+            raise TrainDataError(f"{path}: no such file; data_dir must hold the output of `hiddenparams convert`")
+        with open(path, encoding="utf-8-sig") as f:
+            lines = [(number, line) for number, line in enumerate(f, start=1) if line.strip()]
+        if not lines:
+            raise TrainDataError(
+                f"{path}: empty {'training' if split == 'train' else 'validation'} set (no rows): split with more "
+                "rows or larger fractions, then `hiddenparams convert` again"
+            )
+        number, line = lines[0]
+        try:
+            row = json.loads(line)
+        except json.JSONDecodeError as exc:
+            raise TrainDataError(f"{path}:{number}: not JSON ({exc})") from None
+        if not isinstance(row, dict) or not {"prompt", "completion"} <= row.keys():
+            raise TrainDataError(f"{path}:{number}: expected a {{prompt, completion}} row; run `hiddenparams convert`")
+        rows[split] = len(lines)
+    return rows

@@ -2,15 +2,17 @@
 The `score` command is the same stage for generations made elsewhere: `ScoreConfig` -> `run_score(cfg)` ->
 `ScoreResult`, the same eval_report.json (with its provenance) and report.md/.html under `cfg.out`.
 
-`EvalConfig` is the one declaration of every eval option: the `eval` command's flags are made from its fields
-(cli/options.py), a `--config eval.yaml` holds the same names, and a job receives it whole (`to_args`, read back
-by eval_job.py with `HfArgumentParser`). The three ways of reading the model are in eval_modes.py.
+`EvalConfig` is the one declaration of every eval option: the `eval` command's flags are made from its fields and
+those of its `Decoding` (cli/options.py), a `--config eval.yaml` holds the same names, and a job receives it whole
+(`--config-json`, read back by jobs/eval_job.py with `config.job_configs`). The three ways of reading the model are in
+eval/modes.py.
 
 Files written under `cfg.out`:
     predictions.jsonl             {"id", "output"} per row; written batch by batch (rows sorted by prompt length,
                                   so a crash keeps every finished batch, each line naming its row), then rewritten
                                   in data order once all rows are done
-    eval_report.json              score.py's report + `model` (what was evaluated), `decoding`, `inputs`,
+    eval_report.json              score.py's report + `model` (what was evaluated), `decoding` (its settings, seed),
+                                  `inputs`,
                                   `provenance` (config hash, data sha256, code version) and `config` (resolved)
     report.md, report.html        report.py's rendering
     constrained/                  the same three files for constrained decoding (with --constrained)
@@ -28,10 +30,10 @@ from pathlib import Path
 from typing import Any
 
 from ..model.card import hub_card, with_eval_results
-from ..config import ConfigError, flag
+from ..config import ConfigError, flag, not_hashed
 from ..data.rows import DataError
 from .modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
-from ..model.generation import context_warnings, max_new_tokens_for
+from ..model.generation import context_warnings
 from ..ledger import Ledger, LedgerEvent, RepoKind
 from ..hub import is_local, push_folder
 from ..model.load import load_for_inference
@@ -49,15 +51,17 @@ RowsProgress = Callable[[str, int, int], None]  # (stage, rows just finished, ro
 
 @dataclass
 class EvalConfig(PredictConfig):
-    """What to evaluate (the model and how it generates, as `predict` has them), on what, and how. A field here is an
-    `eval` flag (`--max-new-tokens` for `max_new_tokens`), a key of `--config eval.yaml`, and an argument of the eval
-    job."""
+    """What to evaluate (the model and how it generates, as `predict` has them), on what, and how. A field here (and
+    one of its `Decoding`) is an `eval` flag (`--max-rows` for `max_rows`), a key of `--config eval.yaml`, and a field
+    of the eval job's config."""
 
     data: str | None = field(
         default=None,
         metadata=flag("Canonical rows to evaluate on, e.g. test.jsonl, or a Hub dataset holding test.jsonl (required)."),
     )
-    data_revision: str | None = field(default=None, metadata=flag("Commit (or branch) of a Hub dataset --data."))
+    data_revision: str | None = field(
+        default=None, metadata=not_hashed(flag("Commit (or branch) of a Hub dataset --data (hf-jobs: set at submit)."))
+    )
     train: str | None = field(
         default=None,
         metadata=flag(
@@ -70,10 +74,6 @@ class EvalConfig(PredictConfig):
     )
     overwrite: bool = field(default=False, metadata=flag("Write into a non-empty --out (its eval files are replaced)."))
     max_rows: int | None = field(default=None, metadata=flag("Evaluate only the first N rows."))
-    max_new_tokens: int | None = field(
-        default=None,
-        metadata=flag("Tokens generated per row at most (default: the longest valid object, its EOS and a margin)."),
-    )
     constrained: bool = field(
         default=False,
         metadata=flag("Also decode with the JSON text forced, values only (constrained/, not the headline)."),
@@ -95,27 +95,14 @@ class EvalConfig(PredictConfig):
             if not getattr(self, name):
                 raise ConfigError(f"{source}: field '{name}': required (--{name} or `{name}:` in --config)")
         super().validate(source)
-        for name in ("max_rows", "max_new_tokens"):
-            value = getattr(self, name)
-            if value is not None and value < 1:
-                raise ConfigError(f"{source}: field '{name}': must be >= 1, got {value}")
-
-    def to_args(self) -> list[str]:
-        """The eval job's command line: every field that differs from its default, as `--field-name value`."""
-        args: list[str] = []
-        for f in dataclasses.fields(self):
-            value = getattr(self, f.name)
-            if value == f.default:
-                continue
-            option = "--" + f.name.replace("_", "-")
-            args += [option] if value is True else [option, str(value)]
-        return args
+        if self.max_rows is not None and self.max_rows < 1:
+            raise ConfigError(f"{source}: field 'max_rows': must be >= 1, got {self.max_rows}")
 
 
 @dataclass
 class EvalResult:
     out_dir: Path
-    report: EvalReport  # the headline (greedy decoding)
+    report: EvalReport  # the headline: free generation as `cfg.decoding` says (greedy by default)
     constrained: EvalReport | None = None
     distribution: DistributionReport | None = None
     files: dict[str, Path] = field(default_factory=dict)
@@ -294,32 +281,31 @@ def run_eval(
         "provenance": provenance(cfg, read),
         "config": dataclasses.asdict(cfg),
     }
-    max_new_tokens = cfg.max_new_tokens or max_new_tokens_for(tokenizer)
-    decoding = {"batch_size": cfg.batch_size, "max_new_tokens": max_new_tokens}
+    decoding = cfg.decoding.to_dict(tokenizer)
     texts = [r.request_text for r in rows]
-    warnings = context_warnings(model, tokenizer, texts, [f"row {r.id}" for r in rows], max_new_tokens)
+    warnings = context_warnings(model, tokenizer, texts, [f"row {r.id}" for r in rows], decoding["max_new_tokens"])
 
     def progress(stage: str) -> Callable[[int], None] | None:
         return (lambda n: on_rows(stage, n, len(rows))) if on_rows else None
 
+    predictions = out_dir / "predictions.jsonl"
     report = evaluate(
-        model, tokenizer, rows, train_rows, cfg.batch_size, out_dir / "predictions.jsonl", progress("greedy"),
-        max_new_tokens, data.no_train,
-    )  # fmt: skip
-    report = dataclasses.replace(report, decoding={"mode": "greedy", **decoding}, **context)
+        model, tokenizer, rows, train_rows, cfg.decoding, predictions, progress(decoding["mode"]), data.no_train
+    )
+    report = dataclasses.replace(report, decoding=decoding, **context)
     result = EvalResult(out_dir, report, files={"predictions": out_dir / "predictions.jsonl"}, warnings=warnings)
     subject = "model" if description["mode"] == "full" else "fine-tuned model"
     result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", subject)
 
     if cfg.constrained or cfg.distribution:
         constrained, distribution, outputs = evaluate_values(
-            model, tokenizer, rows, train_rows, report, cfg.batch_size, progress("values"), data.no_train
+            model, tokenizer, rows, train_rows, report, cfg.decoding, progress("values"), data.no_train
         )
         if cfg.constrained:
             sub = out_dir / "constrained"
             sub.mkdir(exist_ok=True)
             write_jsonl_atomic(sub / "predictions.jsonl", [{"id": r.id, "output": o} for r, o in zip(rows, outputs)])
-            decoding_c = {"mode": "constrained", "batch_size": cfg.batch_size}
+            decoding_c = {"mode": "constrained", "batch_size": cfg.decoding.batch_size}
             result.constrained = dataclasses.replace(constrained, decoding=decoding_c, **context)
             written = _write_report(
                 result.constrained, sub, f"Constrained decoding of {label} (not the headline)", subject
@@ -342,14 +328,15 @@ def evaluated_record(description: Mapping[str, Any], result: EvalResult) -> dict
     """The fields of the `evaluated` ledger event: what `run_eval` appends, and what an eval job prints on its
     EVAL_SUMMARY line for the CLI to append (a job on hf-jobs cannot reach this machine's ledger)."""
     repo, kind = model_repo(description)
+    config_hash = (result.report.provenance or {}).get("config_hash")
     details = {"mode": description["mode"], **result.report.summary(), "out": str(result.out_dir)}
     if result.constrained:
         details["constrained_mae"] = result.constrained.mae
-    if result.distribution and result.distribution.vs_greedy:
-        details["expected_beats_greedy"] = result.distribution.vs_greedy.expected_beats_greedy
+    if result.distribution and result.distribution.vs_headline:
+        details["expected_beats_headline"] = result.distribution.vs_headline.expected_beats_headline
     if result.pushed:
         details["pushed"] = result.pushed
-    return {"model_repo": repo, "repo_kind": kind.value, "details": details}
+    return {"model_repo": repo, "repo_kind": kind.value, "config_hash": config_hash, "details": details}
 
 
 def summarize(report: EvalReport | Mapping[str, Any]) -> dict[str, Any]:

@@ -1,11 +1,12 @@
 """The evaluation's three ways of reading the model, each scored strictly (`score.py`), reported apart:
 
-- greedy (the headline): free generation (`generation.py`), scored strictly. This is what a deployment gets.
+- the headline: free generation (`generation.py`, greedy unless the `Decoding` settings sample), scored strictly.
+  This is what a deployment gets.
 - constrained: only the values are chosen; the constant JSON text is forced, so every output is the valid object.
   Each value is the candidate 0..10 whose whole continuation the model finds most probable (`value_scores.py`).
   Shows what the model knows when formatting cannot fail.
 - distribution: the same candidate probabilities, normalised over 0..10: argmax, expected value and its spread per
-  key, and whether the expected value beats greedy decoding on MAE.
+  key, and whether the expected value beats the headline's generations on MAE.
 Constrained and distribution come from one pass of `value_scores.score_values`.
 """
 
@@ -20,7 +21,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from ..data.rows import DataError, Row, read_rows
-from ..model.generation import DEFAULT_BATCH_SIZE, Batch, generate_all
+from ..model.generation import DEFAULT_BATCH_SIZE, Batch, Decoding, generate_all
 from ..schema import KEYS, VALUES, to_json
 from .score import EvalReport, score
 from .value_scores import DistributionReport, ValueDistribution, distribution_report, score_values
@@ -69,13 +70,12 @@ def evaluate(
     tokenizer: Any,
     rows: Sequence[Row],
     train_rows: Sequence[Row] | None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    decoding: Decoding | None = None,
     predictions_path: Path | None = None,
     on_rows: Progress | None = None,
-    max_new_tokens: int | None = None,
     no_train: str = "no train split was given",
 ) -> EvalReport:
-    """Greedy generations for `rows`, scored strictly (the headline).
+    """Generations for `rows` as `decoding` says (greedy by default), scored strictly (the headline).
 
     With `predictions_path`, each batch's `{"id", "output"}` lines are appended and flushed as soon as the batch is
     done, so a crash keeps them; the finished file is rewritten in data order.
@@ -98,7 +98,7 @@ def evaluate(
 
     texts = [r.request_text for r in rows]
     try:
-        outputs = generate_all(model, tokenizer, texts, batch_size, on_batch, max_new_tokens)
+        outputs = generate_all(model, tokenizer, texts, decoding, on_batch)
     finally:
         if sink:
             sink.close()
@@ -112,8 +112,8 @@ def evaluate_values(
     tokenizer: Any,
     rows: Sequence[Row],
     train_rows: Sequence[Row] | None,
-    greedy: EvalReport | None = None,
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    headline: EvalReport | None = None,
+    decoding: Decoding | None = None,
     on_rows: Progress | None = None,
     no_train: str = "no train split was given",
 ) -> tuple[EvalReport, DistributionReport, list[str]]:
@@ -123,11 +123,13 @@ def evaluate_values(
     """
     _check_rows(rows)
     logprobs = np.empty((len(rows), len(KEYS), len(VALUES)))
-    for batch in score_values(model, tokenizer, [r.request_text for r in rows], batch_size):
+    decoding = decoding or Decoding()
+    for batch in score_values(model, tokenizer, [r.request_text for r in rows], decoding.batch_size):
         logprobs[batch.indices] = np.stack(batch.outputs)
         if on_rows:
             on_rows(len(batch.indices))
     dist = ValueDistribution.from_logprobs(logprobs)
     outputs = [to_json(dict(zip(KEYS, values))) for values in dist.argmax.tolist()]
     constrained = score(rows, outputs, train_rows, no_train)
-    return constrained, distribution_report(rows, dist, greedy.cases if greedy else None), outputs
+    against = decoding.label()
+    return constrained, distribution_report(rows, dist, headline.cases if headline else None, against), outputs

@@ -23,6 +23,7 @@ import yaml
 
 from ..errors import HiddenParamsError
 from ..ledger import Ledger
+from ..model.generation import Decoding
 from ..hub import is_local
 from .report import (BASELINES, Block, Code, Details, Image, Link, Section, Table, eval_sections, num,
                      pct, render_eval_report, verdict, write_report, figure, png_bytes)  # fmt: skip
@@ -87,8 +88,9 @@ def headline_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
     for name, baseline in (first.get("baselines") or {}).items():
         rows.append([BASELINES.get(name, name), f"{first['total']}/{first['total']}", num(baseline["mae"]),
                      num(baseline["mae"]), _pct(baseline["all_exact"])])  # fmt: skip
+    decodings = sorted({Decoding.recorded(report.get("decoding") or {}).label() for report in modes.values()})
     return Section(
-        "Headline: strict, unconstrained greedy generations",
+        f"Headline: strict, unconstrained generations ({'; '.join(decodings)})",
         [
             "Each mode generated every test row; the strict scorer accepts only one JSON object with exactly the six "
             "integer keys in range. MAE over all counts an invalid output as the worst possible answer per key.",
@@ -108,12 +110,12 @@ def side_modes_section(run_dir: Path) -> Section | None:
             label = f"{name}: constrained decoding"
             rows.append([Link(label, page.relative_to(run_dir).as_posix()) if page.is_file() else label,
                          f"{constrained['valid_cases']}/{constrained['total']}", num(constrained["metrics"]["mae"])])  # fmt: skip
-        if distribution and "vs_greedy" in distribution:
-            vs = distribution["vs_greedy"]
+        if distribution and "vs_headline" in distribution:
+            vs = distribution["vs_headline"]
             for reading in ("argmax", "expected", "expected_rounded"):
                 rows.append([f"{name}: value distribution, {reading.replace('_', ' ')}", "—",
-                             f"{num(vs['mae'].get(reading))} (greedy decoding {num(vs['mae'].get('greedy'))}, same rows)"])  # fmt: skip
-            rows.append([f"{name}: expected value beats greedy decoding on MAE", "—", num(vs["expected_beats_greedy"])])
+                             f"{num(vs['mae'].get(reading))} ({vs['against']} {num(vs['mae'].get('headline'))}, same rows)"])  # fmt: skip
+            rows.append([f"{name}: expected value beats {vs['against']} on MAE", "—", num(vs["expected_beats_headline"])])
     if not rows:
         return None
     return Section(

@@ -213,14 +213,17 @@ def _mae(pred: np.ndarray, target: np.ndarray) -> tuple[float | None, dict[str, 
 
 
 @dataclass
-class VsGreedy:
-    """The readings against greedy decoding, on the rows where greedy decoding gave a valid object."""
+class VsHeadline:
+    """The readings against the evaluation's headline (its free generations, as its decoding settings say), on the
+    rows where the headline gave a valid object. `against` names that reference: `greedy decoding`, or the sampling
+    settings and seed."""
 
+    against: str
     rows: int
     note: str
-    mae: dict[str, float | None]  # greedy, argmax, expected, expected_rounded
-    expected_beats_greedy: bool | None  # None: greedy decoding produced no valid object to compare with
-    expected_rounded_beats_greedy: bool | None
+    mae: dict[str, float | None]  # headline, argmax, expected, expected_rounded
+    expected_beats_headline: bool | None  # None: the headline produced no valid object to compare with
+    expected_rounded_beats_headline: bool | None
 
 
 @dataclass
@@ -234,36 +237,37 @@ class DistributionReport:
     mae_per_key: dict[str, dict[str, float | None]]
     mean_std: dict[str, float]
     mean_valid_mass: dict[str, float]
-    vs_greedy: VsGreedy | None
+    vs_headline: VsHeadline | None
     cases: list[dict[str, Any]]
     context: dict[str, Any] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
-        own = {k: v for k, v in asdict(self).items() if k != "context" and not (k == "vs_greedy" and v is None)}
+        own = {k: v for k, v in asdict(self).items() if k != "context" and not (k == "vs_headline" and v is None)}
         return {**self.context, **own}
 
 
 def distribution_report(
-    rows: Sequence[Row], dist: ValueDistribution, greedy: Sequence[Case] | None
+    rows: Sequence[Row], dist: ValueDistribution, headline: Sequence[Case] | None, against: str = "greedy decoding"
 ) -> DistributionReport:
-    """The distribution against the targets and, on the rows where greedy decoding gave a valid object, against
-    greedy decoding."""
+    """The distribution against the targets and, on the rows where the headline (`against`: how it decoded) gave a
+    valid object, against the headline."""
     targets = np.array([[r.hidden_params[k] for k in KEYS] for r in rows], dtype=np.float64)
     readings = {"argmax": dist.argmax, "expected": dist.expected, "expected_rounded": to_scale(dist.expected)}
     maes = {name: _mae(pred, targets) for name, pred in readings.items()}
-    vs_greedy = None
-    if greedy is not None:
-        valid = np.array([c.valid for c in greedy])
-        greedy_pred = np.array([c.prediction for c in greedy if c.valid], dtype=np.float64)
-        on_valid = {"greedy": _mae(greedy_pred.reshape(-1, len(KEYS)), targets[valid])[0]}
+    vs_headline = None
+    if headline is not None:
+        valid = np.array([c.valid for c in headline])
+        headline_pred = np.array([c.prediction for c in headline if c.valid], dtype=np.float64)
+        on_valid = {"headline": _mae(headline_pred.reshape(-1, len(KEYS)), targets[valid])[0]}
         on_valid |= {name: _mae(pred[valid], targets[valid])[0] for name, pred in readings.items()}
-        greedy_mae = on_valid["greedy"]
-        vs_greedy = VsGreedy(
+        headline_mae = on_valid["headline"]
+        vs_headline = VsHeadline(
+            against=against,
             rows=int(valid.sum()),
-            note="MAE on the rows where greedy decoding produced a valid object (the same rows for each reading)",
+            note=f"MAE on the rows where {against} produced a valid object (the same rows for each reading)",
             mae=on_valid,
-            expected_beats_greedy=None if greedy_mae is None else on_valid["expected"] < greedy_mae,
-            expected_rounded_beats_greedy=None if greedy_mae is None else on_valid["expected_rounded"] < greedy_mae,
+            expected_beats_headline=None if headline_mae is None else on_valid["expected"] < headline_mae,
+            expected_rounded_beats_headline=None if headline_mae is None else on_valid["expected_rounded"] < headline_mae,
         )
     cases = [
         {
@@ -283,6 +287,6 @@ def distribution_report(
         mae_per_key={name: per_key for name, (_, per_key) in maes.items()},
         mean_std={k: float(v) for k, v in zip(KEYS, dist.std.mean(0))},
         mean_valid_mass={k: float(v) for k, v in zip(KEYS, dist.mass.mean(0))},
-        vs_greedy=vs_greedy,
+        vs_headline=vs_headline,
         cases=cases,
     )

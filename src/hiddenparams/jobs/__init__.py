@@ -2,6 +2,7 @@
 
     backend = LocalBackend(artifacts_dir)                  # or HfJobsBackend(namespace)
     handle = submit(JobSpec(entry="hiddenparams.jobs.train_job", args=[...]), backend, Ledger(artifacts_dir))
+    # a stage's job is planned, described and launched by jobs/stage.py; the stages are listed in jobs/stages.py
     status = hiddenparams.status.wait_job(handle.job_id, Ledger(artifacts_dir), on_log=print)
 
 The backends run jobs and report on them; `submit` here and `hiddenparams.status` record what happened in the ledger.
@@ -143,13 +144,11 @@ def summary_in_log(entry: LedgerEntry, artifacts: str | Path | None, marker: str
     return summary
 
 
-def record_job_result(
-    ledger: Ledger, entry: LedgerEntry, entry_name: str, marker: str, event: LedgerEvent
-) -> dict[str, Any] | None:
-    """For a completed job of `entry_name` (`hiddenparams.jobs.eval_job`, ...): append `event` with the model repo, its
-    kind, config hash and details its log's last `marker` line holds, update `entry` to match, and return the record.
-    None for another kind of job, or (with a logged warning) when the log has no such line."""
-    if entry.job_id is None or entry.details.get("entry") != entry_name:
+def record_job_result(ledger: Ledger, entry: LedgerEntry, marker: str, event: LedgerEvent) -> dict[str, Any] | None:
+    """For a completed job: append `event` with the model repo, its kind, config hash and details its log's last
+    `marker` line holds, update `entry` to match, and return the record. None (with a logged warning) when the log has
+    no such line."""
+    if entry.job_id is None:
         return None
     summary = summary_in_log(entry, ledger.root, marker)
     if summary is None:

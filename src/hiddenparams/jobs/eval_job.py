@@ -25,33 +25,30 @@
 """The eval job: `evaluate.run(EvalConfig)`, as one plain script that runs unchanged as
 `python -m hiddenparams.jobs.eval_job` (the local backend) and as the uv script of a Hugging Face job.
 
-    python -m hiddenparams.jobs.eval_job (--model-id M | --base-model-id B --adapter-model-id A)
-        --data test.jsonl | --data NAMESPACE/DATASET [--data-revision COMMIT] --out DIR  [any other EvalConfig field]
+    python -m hiddenparams.jobs.eval_job --config-json '{"model_id": ..., "data": "test.jsonl", "out": "eval"}'
+    python -m hiddenparams.jobs.eval_job --config eval.yaml [--set field=value ...] [--smoke]
 
-Its arguments are `EvalConfig`'s fields, read with transformers' `HfArgumentParser`: the CLI hands a job the config
-whole (`EvalConfig.to_args`), so an eval option is declared once, in the dataclass. `--data` is a local file of
-canonical rows, or a Hub dataset repo holding `test.jsonl` and `train.jsonl` (the train rows feed the baselines).
-Writes what `run` writes under `--out`; with `--push-results-to`, uploads that folder to `eval/<UTC time>/` of that
-model repo (a job's disk is gone when it ends). With `--smoke`, only the checks before the weights
-(`smoke_checks`), then a SMOKE_SUMMARY line. Prints `valid_cases=X/Y`, a few malformed outputs, and last an
-`EVAL_SUMMARY {json}` line: the `evaluated` ledger event, which the CLI appends to its ledger when it sees the job
-completed (a job on Hugging Face cannot write to this machine's ledger).
+Its arguments are read as every job script reads them (jobs/script.py): the CLI hands the job its `EvalConfig` whole,
+so an eval option is declared once, in the dataclass. `data` is a local file of canonical rows, or a Hub dataset repo
+holding `test.jsonl` and `train.jsonl` (the train rows feed the baselines). Writes what `run` writes under `out`;
+with `push_results_to`, uploads that folder to `eval/<UTC time>/` of that model repo (a job's disk is gone when it
+ends). With `--smoke`, only the checks before the weights (`smoke_checks`), then a SMOKE_SUMMARY line. Prints
+`valid_cases=X/Y`, a few malformed outputs, and last an `EVAL_SUMMARY {json}` line: the `evaluated` ledger event.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from collections.abc import Callable
 from typing import Any
 
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.eval.evaluate import EvalConfig, evaluated_record, run
-from hiddenparams.jobs.preflight import job_start
+from hiddenparams.jobs.eval import EVAL
+from hiddenparams.jobs.script import job_main
 from hiddenparams.eval.score import representative_failures
-from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable, run_smoke, take_smoke_flag, token_counts
+from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable, token_counts
 
-SUMMARY_MARKER = "EVAL_SUMMARY "
 
 
 def _progress() -> Callable[[str, int, int], None]:
@@ -63,15 +60,6 @@ def _progress() -> Callable[[str, int, int], None]:
         print(f"{stage}: {done[stage]}/{total} rows", flush=True)
 
     return on_rows
-
-
-def parse_args(argv: list[str] | None) -> EvalConfig:
-    from transformers import HfArgumentParser
-
-    parser = HfArgumentParser(EvalConfig, prog="hiddenparams.jobs.eval_job", description=__doc__.split("\n\n")[0])
-    (cfg,) = parser.parse_args_into_dataclasses(args=argv)
-    cfg.validate("eval job arguments")
-    return cfg
 
 
 def smoke_checks(cfg: EvalConfig) -> dict[str, Any]:
@@ -95,22 +83,14 @@ def smoke_checks(cfg: EvalConfig) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_job(cfg: EvalConfig) -> dict[str, Any]:
+    """The evaluation, its verdict and a few malformed outputs in the log; returns the `evaluated` record."""
     from huggingface_hub.errors import HfHubHTTPError
 
-    job_start()
-    argv, smoke = take_smoke_flag(argv)
     try:
-        cfg = parse_args(argv)
-        if smoke:
-            return run_smoke("eval", lambda: smoke_checks(cfg))
         result = run(cfg, on_rows=_progress())
-    except HiddenParamsError as exc:
-        print(f"error: {exc}", file=sys.stderr, flush=True)
-        return 1
     except HfHubHTTPError as exc:  # the upload of the results: the job must not look like it succeeded
-        print(f"error: uploading the results to {cfg.push_results_to}: {exc}", file=sys.stderr, flush=True)
-        return 1
+        raise ResultsNotPushed(f"uploading the results to {cfg.push_results_to}: {exc}") from None
     report = result.report
     print(f"valid_cases={report.valid_cases}/{report.total}", flush=True)
     for case in representative_failures(report.cases):
@@ -119,9 +99,15 @@ def main(argv: list[str] | None = None) -> int:
         print(f"warning: {warning}", file=sys.stderr, flush=True)
     if result.pushed:
         print(f"results uploaded: {result.pushed['url']}", flush=True)
-    record = evaluated_record(report.model or {}, result)
-    print(SUMMARY_MARKER + json.dumps(record, ensure_ascii=False), flush=True)
-    return 0
+    return evaluated_record(report.model or {}, result)
+
+
+class ResultsNotPushed(HiddenParamsError):
+    """The evaluation ran, but its results could not be uploaded where the job was told to put them."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(EVAL, argv, run_job, smoke_checks)
 
 
 if __name__ == "__main__":

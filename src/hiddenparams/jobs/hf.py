@@ -141,7 +141,8 @@ class HfJobsBackend:
                 raise JobError(
                     f"job argument {arg!r} looks like a local file, which the job cannot see: pass its content"
                 )
-        data_revision = ["--data-revision", shipped.revision] if spec.upload else []
+        # The job's config reads its data at the commit that uploaded it (a field outside the config hash).
+        data_revision = ["--set", f"data_revision={shipped.revision}"] if spec.upload else []
         env = {FLAVOR_ENV: spec.flavor, PROCESSES_ENV: str(flavor_gpus(spec.flavor))}
         return {
             "script": shipped.script_url,

@@ -25,34 +25,25 @@ unchanged as `python -m hiddenparams.jobs.merge_job` (the local backend) and as 
     python -m hiddenparams.jobs.merge_job --config merge.yaml [--set field=value ...]
     python -m hiddenparams.jobs.merge_job --config-json '{"base_model_id": ..., ...}'
 
-Prints the merge note, the equivalence check, and last a `MERGE_SUMMARY {json}` line: the `merged` ledger event,
-which the CLI appends to its ledger when it sees the job completed (a job on Hugging Face cannot write to this
-machine's ledger). Exits 1, writing nothing, when the merge is refused or cannot run. With `--smoke`, only the
-checks before the weights (`smoke_checks`), then a SMOKE_SUMMARY line.
+Its arguments are read as every job script reads them (jobs/script.py). Prints the merge note, the equivalence check,
+and last a `MERGE_SUMMARY {json}` line: the `merged` ledger event. Exits 1, writing nothing, when the merge is
+refused or cannot run. With `--smoke`, only the checks before the weights (`smoke_checks`), then a SMOKE_SUMMARY line.
 """
 
 from __future__ import annotations
 
-import json
 import sys
 from typing import Any
 
-from hiddenparams.config import config_hash, job_configs, job_parser
-from hiddenparams.errors import HiddenParamsError
-from hiddenparams.ledger import redact
+from hiddenparams.config import config_hash
 from hiddenparams.model.merge import MERGE_NOTE, MergeConfig, merged_event, run, stored_dtype
 from hiddenparams.model.merge_check import MergeRefused, probe_sequences
 from hiddenparams.model.load import inference_tokenizer
-from hiddenparams.jobs.preflight import job_start
+from hiddenparams.jobs.merge import MERGE
+from hiddenparams.jobs.script import job_main
 from hiddenparams.data.rows import read_rows
-from hiddenparams.jobs.smoke_checks import check_repo_writable, run_smoke, take_smoke_flag, token_counts
+from hiddenparams.jobs.smoke_checks import check_repo_writable, token_counts
 
-SUMMARY_MARKER = "MERGE_SUMMARY "
-
-
-def parse_args(argv: list[str] | None) -> MergeConfig:
-    args = job_parser("hiddenparams.jobs.merge_job", __doc__.split("\n\n")[0]).parse_args(argv)
-    return job_configs(args, MergeConfig)[0]
 
 
 def smoke_checks(cfg: MergeConfig) -> dict[str, Any]:
@@ -70,26 +61,23 @@ def smoke_checks(cfg: MergeConfig) -> dict[str, Any]:
     }
 
 
-def main(argv: list[str] | None = None) -> int:
-    job_start()
-    argv, smoke = take_smoke_flag(argv)
-    if smoke:
-        return run_smoke("merge", lambda: smoke_checks(parse_args(argv)))
+def run_job(cfg: MergeConfig) -> dict[str, Any]:
+    """The merge, with the note and the equivalence check in the log (the check's figures too when it refuses);
+    returns the `merged` record."""
     print(MERGE_NOTE, flush=True)
     try:
-        cfg = parse_args(argv)
         result = run(cfg, on_stage=lambda stage: print(stage, flush=True))
-    except HiddenParamsError as exc:  # the job's log shows what to fix, not a traceback
-        if isinstance(exc, MergeRefused):
-            print(exc.check.line(), flush=True)
-        hint = getattr(exc, "hint", None)
-        print(redact(f"error: {exc}" + (f"\n  hint: {hint}" if hint else "")), file=sys.stderr, flush=True)
-        return 1
+    except MergeRefused as exc:
+        print(exc.check.line(), flush=True)
+        raise
     print(result.equivalence.line(), flush=True)
     if result.pushed:
         print(f"uploaded: {result.pushed['url']} (commit {result.pushed['commit']})", flush=True)
-    print(SUMMARY_MARKER + json.dumps(merged_event(result, cfg)), flush=True)
-    return 0
+    return merged_event(result, cfg)
+
+
+def main(argv: list[str] | None = None) -> int:
+    return job_main(MERGE, argv, run_job, smoke_checks)
 
 
 if __name__ == "__main__":

@@ -29,7 +29,7 @@
     python -m hiddenparams.jobs.train_job --config run.yaml [--set field=value ...]
     python -m hiddenparams.jobs.train_job --config-json '{"model_id": ..., ...}'
 
-    python -m hiddenparams.jobs.train_job ... --smoke   # everything before the weights, then SMOKE_SUMMARY (smoke.py)
+    python -m hiddenparams.jobs.train_job ... --smoke   # everything before the weights, then SMOKE_SUMMARY (jobs/smoke_checks.py)
 
 Checks before any weight is loaded (`prepare`): the data rows, the model's config, tokenizer and chat format, every
 row rendered. Writes under `output_dir`: `checkpoints/` (resumable), `tb/` (TensorBoard), and `adapter/` (or `model/`
@@ -52,51 +52,22 @@ from typing import Any
 
 from hiddenparams.model.card import folder_card
 from hiddenparams.model.chat_format import ChatFormatError, check_chat_format, render_ids
-from hiddenparams.config import RunOn, TrainConfig, job_configs, job_parser
+from hiddenparams.config import TrainConfig
+from hiddenparams.data.convert import TRAIN_SPLITS as SPLITS
+from hiddenparams.data.convert import TrainDataError, check_data_dir
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.model.filemodes import ordinary_modes
 from hiddenparams.hub import push_folder
-from hiddenparams.jobs.preflight import job_start
+from hiddenparams.jobs.script import job_main
 from hiddenparams.provenance import code_version, file_sha256
-from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable, run_smoke, take_smoke_flag
+from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable
+from hiddenparams.jobs.train import TRAIN
 
-SPLITS = ("train", "validation")  # the job trains on the first and evaluates on the second: both need rows
 # TrainConfig fields that share a name with an SFTConfig field but are ours alone: the job pushes its final folder
 # itself (one commit with card and provenance), not every checkpoint as TRL's hub_model_id would.
 NOT_FOR_TRL = frozenset({"hub_model_id"})
 TB_ENV = "TENSORBOARD_LOGGING_DIR"  # where transformers' TensorBoard callback writes (default: output_dir/tb)
 TB_IN_MODEL_DIR = "runs"  # the TensorBoard logs' copy in the pushed folder: the Hub shows them in its Metrics tab
-SUMMARY_MARKER = "TRAIN_SUMMARY "
-
-
-class TrainDataError(HiddenParamsError, ValueError):
-    """The training data would fail the job: found before it is submitted, and again as it starts."""
-
-
-def check_data_dir(data_dir: Path) -> dict[str, int]:
-    """Rows per split of a local folder from `hiddenparams convert`. Train and validation must each hold rows, the
-    first a {prompt, completion} record; anything else is an error naming the file, never a traceback in the job."""
-    rows: dict[str, int] = {}
-    for split in SPLITS:
-        path = data_dir / f"{split}.jsonl"
-        if not path.is_file():
-            raise TrainDataError(f"{path}: no such file; data_dir must hold the output of `hiddenparams convert`")
-        with open(path, encoding="utf-8-sig") as f:
-            lines = [(number, line) for number, line in enumerate(f, start=1) if line.strip()]
-        if not lines:
-            raise TrainDataError(
-                f"{path}: empty {'training' if split == 'train' else 'validation'} set (no rows): split with more "
-                "rows or larger fractions, then `hiddenparams convert` again"
-            )
-        number, line = lines[0]
-        try:
-            row = json.loads(line)
-        except json.JSONDecodeError as exc:
-            raise TrainDataError(f"{path}:{number}: not JSON ({exc})") from None
-        if not isinstance(row, dict) or not {"prompt", "completion"} <= row.keys():
-            raise TrainDataError(f"{path}:{number}: expected a {{prompt, completion}} row; run `hiddenparams convert`")
-        rows[split] = len(lines)
-    return rows
 
 
 def download_data(dataset_id: str, revision: str | None) -> Path:
@@ -174,24 +145,24 @@ class Prepared:
     first_rows_tokens: list[int]
 
 
-def prepare(cfg: TrainConfig, data_revision: str | None = None) -> Prepared:
+def prepare(cfg: TrainConfig) -> Prepared:
     """Every check that needs no weights, cheapest first: the data rows, the model's config, its tokenizer and chat
     template (on a probe, then on the data's first rows), and every row rendered for the longest one. A job that
     would fail here fails before the checkpoint's gigabytes are downloaded; the smoke job stops here."""
     from hiddenparams.model.load import load_config as load_model_config
     from hiddenparams.model.load import load_tokenizer
 
-    train_ds, eval_ds, data_summary = load_data(cfg.data_dir, data_revision)
+    train_ds, eval_ds, data_summary = load_data(cfg.data_dir, cfg.data_revision)
     tokenizer = load_tokenizer(cfg.model_id, load_model_config(cfg.model_id))
     first_rows = check_rows(tokenizer, train_ds)
     max_length = sequence_budget(tokenizer, {"train": train_ds, "validation": eval_ds}, cfg.max_length)
     return Prepared(train_ds, eval_ds, data_summary, tokenizer, max_length, first_rows)
 
 
-def smoke_checks(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
+def smoke_checks(cfg: TrainConfig) -> dict[str, Any]:
     """The smoke job of a training run (`hiddenparams.jobs.smoke_checks`): `prepare`, then whether the token may write the repo
     the adapter is pushed to."""
-    prepared = prepare(cfg, data_revision)
+    prepared = prepare(cfg)
     return {
         "model_id": cfg.model_id,
         "data": prepared.data_summary,
@@ -233,7 +204,7 @@ def score_only_completion_positions_on_cpu() -> bool:
     return True
 
 
-def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[Any, Any, dict[str, Any]]:
+def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     """The SFTTrainer for a config, and what the summary needs to know about how it was built."""
     import torch
     from datasets.utils.logging import disable_progress_bar
@@ -246,7 +217,7 @@ def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[A
     if cfg.torch_threads:
         torch.set_num_threads(cfg.torch_threads)
 
-    prepared = prepare(cfg, data_revision)
+    prepared = prepare(cfg)
     train_ds, eval_ds, tokenizer = prepared.train_ds, prepared.eval_ds, prepared.tokenizer
     max_length = prepared.max_length
     cuda = torch.cuda.is_available()
@@ -303,11 +274,11 @@ def build_trainer(cfg: TrainConfig, data_revision: str | None = None) -> tuple[A
     return trainer, tokenizer, info
 
 
-def train(cfg: TrainConfig, data_revision: str | None = None) -> dict[str, Any]:
+def train(cfg: TrainConfig) -> dict[str, Any]:
     started = time.time()
     out = Path(cfg.output_dir)
     final_dir = cfg.model_dir()
-    trainer, tokenizer, info = build_trainer(cfg, data_revision)
+    trainer, tokenizer, info = build_trainer(cfg)
     from hiddenparams.jobs.train_progress import attach_progress  # here: transformers is imported with the trainer
 
     attach_progress(trainer)
@@ -384,27 +355,12 @@ def trained_record(cfg: TrainConfig, summary: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def parse_args(argv: list[str] | None) -> tuple[TrainConfig, str | None]:
-    parser = job_parser("hiddenparams.jobs.train_job", __doc__.split("\n\n")[0])
-    parser.add_argument("--data-revision", help="commit of the data_dir dataset to read (set by the hf-jobs submit)")
-    args = parser.parse_args(argv)
-    # A run file may also say where it runs (RunOn): read, and not needed here, where it already runs.
-    return job_configs(args, TrainConfig, RunOn)[0], args.data_revision
+def run(cfg: TrainConfig) -> dict[str, Any]:
+    return trained_record(cfg, train(cfg))
 
 
 def main(argv: list[str] | None = None) -> int:
-    job_start()
-    argv, smoke = take_smoke_flag(argv)
-    try:
-        cfg, data_revision = parse_args(argv)
-        if smoke:
-            return run_smoke("train", lambda: smoke_checks(cfg, data_revision))
-        summary = train(cfg, data_revision)
-    except HiddenParamsError as exc:  # the job's log shows what to fix, not a traceback
-        sys.exit(f"error: {exc}")
-    if int(os.environ.get("RANK", "0")) == 0:  # under accelerate/torchrun every rank returns here; one line is enough
-        print(SUMMARY_MARKER + json.dumps(trained_record(cfg, summary)), flush=True)
-    return 0
+    return job_main(TRAIN, argv, run, smoke_checks)
 
 
 if __name__ == "__main__":

@@ -115,13 +115,13 @@ def snippet(facts: CardFacts) -> str:
     """Python that loads the model, generates for one request and prints its six integers, or the strict parser's
     reason when the output is not exactly one valid object."""
     if facts.kind == "adapter-only":
-        load = f"Predictor.load(base_model_id={facts.base_model!r}, adapter_model_id={facts.model_ref!r})"
+        load = f"PredictConfig(base_model_id={facts.base_model!r}, adapter_model_id={facts.model_ref!r})"
     else:
-        load = f"Predictor.load(model_id={facts.model_ref!r})"
+        load = f"PredictConfig(model_id={facts.model_ref!r})"
     return "\n".join([
-        "from hiddenparams.model.predict import Predictor  # generation + the strict JSON parser the scores used",
+        "from hiddenparams.model.predict import PredictConfig, Predictor  # generation + the strict parser the scores used",
         "",
-        f"predictor = {load}",
+        f"predictor = Predictor.load({load})",
         'answer = predictor.predict(["rainy sunday morning, some soft jazz to read by"])[0]',
         'print(list(answer["params"].values()) if "params" in answer else answer["error"])',
     ])  # fmt: skip

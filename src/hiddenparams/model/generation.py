@@ -1,5 +1,7 @@
-"""Batched greedy generation: what eval, predict and merge's checks all decode with, so a prediction is exactly
-what the evaluation scored.
+"""Batched generation: what eval, predict and merge's checks all decode with, so a prediction is exactly what the
+evaluation scored. How it decodes is one settings object, `Decoding` (greedy by default), passed whole from
+`PredictConfig` / `EvalConfig` to `generate_outputs`: a new setting is a field there and a line in
+`Decoding.generation_config`, nothing between.
 
 Rows are sorted by prompt length (little padding per batch, and the batch that needs the most memory runs first, so
 an out-of-memory batch size fails at once); prompts are left-padded so every row's next token is predicted at the
@@ -9,9 +11,10 @@ same position; `generate` stops a batch as soon as every row has emitted EOS.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
+from ..config import ConfigError, flag
 from .chat_format import render_ids
 from ..prompt import prompt_messages
 from ..schema import KEYS, MAX_VALUE, to_json
@@ -20,6 +23,73 @@ from ..schema import KEYS, MAX_VALUE, to_json
 # what it would have added (trailing text makes the output invalid), small enough to stop a rambling model early.
 MAX_NEW_TOKENS_MARGIN = 8
 DEFAULT_BATCH_SIZE = 64
+
+
+@dataclass
+class Decoding:
+    """How answers are generated. Greedy by default (temperature 0): the headline of an evaluation, and what a
+    deployment gets. A temperature above 0 samples, seeded, so a sampled evaluation can be repeated to the token on the
+    same device, batch size and versions. Each field is a flag of `eval` and `predict` and part of their config hash:
+    a sampled run never shares a greedy run's hash."""
+
+    temperature: float = field(default=0.0, metadata=flag("Sampling temperature; 0 decodes greedily (the default)."))
+    seed: int = field(default=0, metadata=flag("Seed of the sampling (with --temperature above 0)."))
+    max_new_tokens: int | None = field(
+        default=None,
+        metadata=flag("Tokens generated per row at most (default: the longest valid object, its EOS and a margin)."),
+    )
+    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
+
+    def validate(self, source: str = "config") -> None:
+        limits = {"temperature": self.temperature >= 0, "batch_size": self.batch_size >= 1,
+                  "max_new_tokens": self.max_new_tokens is None or self.max_new_tokens >= 1}  # fmt: skip
+        for name, ok in limits.items():
+            if not ok:
+                raise ConfigError(f"{source}: field '{name}': out of range: {getattr(self, name)}")
+
+    @classmethod
+    def recorded(cls, decoding: dict[str, Any]) -> Decoding:
+        """The settings a report's `decoding` records (a report from before sampling existed was greedy)."""
+        return cls(**{f.name: decoding[f.name] for f in fields(cls) if f.name in decoding})
+
+    @property
+    def greedy(self) -> bool:
+        return self.temperature == 0
+
+    def sampling(self) -> dict[str, Any]:
+        """The settings that shape a sampled answer (what a report names); empty when decoding greedily."""
+        if self.greedy:
+            return {}
+        return {k: v for k, v in asdict(self).items() if k not in ("max_new_tokens", "batch_size")}
+
+    def label(self) -> str:
+        """`greedy decoding`, or `sampling (temperature=0.7, seed=0)`: what a comparison names as its reference."""
+        if self.greedy:
+            return "greedy decoding"
+        return "sampling (" + ", ".join(f"{k}={v}" for k, v in self.sampling().items()) + ")"
+
+    def to_dict(self, tokenizer: Any = None) -> dict[str, Any]:
+        """What a report records: every setting, the mode, and the token budget in effect (`max_new_tokens_for` when
+        unset and a tokenizer is given)."""
+        budget = self.max_new_tokens or (max_new_tokens_for(tokenizer) if tokenizer is not None else None)
+        return {"mode": "greedy" if self.greedy else "sampling", **asdict(self), "max_new_tokens": budget}
+
+    def generation_config(self, tokenizer: Any) -> Any:
+        """An explicit generation config, so a repo's own defaults (its `generation_config.json` may sample) cannot
+        leak into what is evaluated."""
+        from transformers import GenerationConfig
+
+        sampled = {} if self.greedy else {"temperature": self.temperature}
+        return GenerationConfig(
+            max_new_tokens=self.max_new_tokens or max_new_tokens_for(tokenizer),
+            do_sample=not self.greedy,
+            num_beams=1,
+            use_cache=True,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            bos_token_id=tokenizer.bos_token_id,
+            **sampled,
+        )
 
 
 def prompt_ids(tokenizer: Any, request_text: str) -> list[int]:
@@ -107,31 +177,18 @@ def _decode(tokenizer: Any, tokens: Sequence[int]) -> str:
 
 
 def generate_outputs(
-    model: Any,
-    tokenizer: Any,
-    texts: Sequence[str],
-    batch_size: int = DEFAULT_BATCH_SIZE,
-    max_new_tokens: int | None = None,
+    model: Any, tokenizer: Any, texts: Sequence[str], decoding: Decoding | None = None
 ) -> Iterator[Batch]:
-    """Greedy generations for `texts`, one `Batch` at a time as each finishes (rows sorted by prompt length).
-
-    An explicit generation config, so a repo's sampling defaults (temperature, top_p) cannot leak into the
-    evaluation. `max_new_tokens` defaults to just enough for the longest valid object (`max_new_tokens_for`).
-    """
+    """The generations for `texts` as `decoding` says (greedy by default), one `Batch` at a time as each finishes
+    (rows sorted by prompt length)."""
     import torch
-    from transformers import GenerationConfig
 
-    config = GenerationConfig(
-        max_new_tokens=max_new_tokens or max_new_tokens_for(tokenizer),
-        do_sample=False,
-        num_beams=1,
-        use_cache=True,
-        eos_token_id=tokenizer.eos_token_id,
-        pad_token_id=tokenizer.pad_token_id,
-        bos_token_id=tokenizer.bos_token_id,
-    )
+    decoding = decoding or Decoding()
+    config = decoding.generation_config(tokenizer)
+    if not decoding.greedy:
+        torch.manual_seed(decoding.seed)
     device = model_device(model)
-    for indices, prompts in sorted_batches(tokenizer, texts, batch_size):
+    for indices, prompts in sorted_batches(tokenizer, texts, decoding.batch_size):
         ids, mask = left_pad(prompts, tokenizer.pad_token_id, device)
         with torch.inference_mode():
             generated = model.generate(input_ids=ids, attention_mask=mask, generation_config=config)
@@ -142,13 +199,12 @@ def generate_all(
     model: Any,
     tokenizer: Any,
     texts: Sequence[str],
-    batch_size: int = DEFAULT_BATCH_SIZE,
+    decoding: Decoding | None = None,
     on_batch: Callable[[Batch], None] | None = None,
-    max_new_tokens: int | None = None,
 ) -> list[str]:
     """Every generation, in the order of `texts`; `on_batch` sees each batch as soon as it is done."""
     outputs: list[str] = [""] * len(texts)
-    for batch in generate_outputs(model, tokenizer, texts, batch_size, max_new_tokens):
+    for batch in generate_outputs(model, tokenizer, texts, decoding):
         for i, output in zip(batch.indices, batch.outputs):
             outputs[i] = output
         if on_batch:

@@ -1,9 +1,9 @@
 """What a deployment calls: load a model once, turn request texts into parameters many times.
 
-Same batched greedy generation (`generation.py`) and the same strict parser as the evaluation, so a prediction here
-is exactly what `hiddenparams eval` scored.
+Same batched generation (`generation.py`, greedy unless `Decoding` says otherwise) and the same strict parser as the
+evaluation, so a prediction here is exactly what `hiddenparams eval` scored.
 
-    predictor = Predictor.load(model_id="user/merged")           # or base_model_id=..., adapter_model_id=...
+    predictor = Predictor.load(PredictConfig(model_id="user/merged"))  # or base_model_id=..., adapter_model_id=...
     predictor.predict(["rainy-day jazz"])
     # [{"request_text": "rainy-day jazz", "params": {"energy": 2, ...}}]
     # or, when the output is not a valid object: {"request_text": ..., "error": "<reason>", "output": "<raw text>"}
@@ -21,7 +21,7 @@ from typing import Any
 
 from ..config import ConfigError, flag
 from ..errors import HiddenParamsError
-from .generation import DEFAULT_BATCH_SIZE, context_warnings, generate_all
+from .generation import Decoding, context_warnings, generate_all
 from .load import check_model_mode, load_for_inference
 from ..schema import parse_strict
 
@@ -72,21 +72,20 @@ def prediction(request_text: str, output: str) -> dict[str, Any]:
 
 @dataclass
 class PredictConfig:
-    """Which model answers (a full model, or a base and its adapter), how many requests it generates for together,
-    on which device. A field here is a `predict` (and `eval`) flag."""
+    """Which model answers (a full model, or a base and its adapter), how it decodes (`Decoding`: greedy by default,
+    the batch size), on which device. A field here, and one of `Decoding`, is a `predict` (and `eval`) flag."""
 
     model_id: str | None = field(default=None, metadata=flag("Full model: Hub repo id or local folder."))
     base_model_id: str | None = field(
         default=None, metadata=flag("Base model of the adapter: Hub repo id or local folder.")
     )
     adapter_model_id: str | None = field(default=None, metadata=flag("PEFT adapter: Hub repo id or local folder."))
-    batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
     device: str | None = field(default=None, metadata=flag("cpu, cuda, cuda:1 ... (default: cuda when available)."))
+    decoding: Decoding = field(default_factory=Decoding)
 
     def validate(self, source: str = "config") -> None:
         check_model_mode(self.model_id, self.base_model_id, self.adapter_model_id)
-        if self.batch_size < 1:
-            raise ConfigError(f"{source}: field 'batch_size': must be >= 1, got {self.batch_size}")
+        self.decoding.validate(source)
 
     def model_args(self) -> dict[str, str]:
         """The model fields that are set: what answers."""
@@ -98,29 +97,21 @@ class Predictor:
     model: Any
     tokenizer: Any
     description: dict[str, Any]
-    batch_size: int = DEFAULT_BATCH_SIZE
+    decoding: Decoding = field(default_factory=Decoding)
     warnings: list[str] = field(default_factory=list)  # of the last call: requests too long for the model
 
     @classmethod
-    def load(
-        cls,
-        model_id: str | None = None,
-        base_model_id: str | None = None,
-        adapter_model_id: str | None = None,
-        device: str | None = None,
-        batch_size: int = DEFAULT_BATCH_SIZE,
-    ) -> Predictor:
+    def load(cls, cfg: PredictConfig) -> Predictor:
         """Full-model mode (`model_id`) or base+adapter mode; raises `model.ModelLoadError` with what to do."""
-        model, tokenizer, description = load_for_inference(model_id, base_model_id, adapter_model_id, device)
-        return cls(model, tokenizer, description, batch_size)
+        model, tokenizer, description = load_for_inference(cfg.model_id, cfg.base_model_id, cfg.adapter_model_id, cfg.device)
+        return cls(model, tokenizer, description, cfg.decoding)
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:
         """One result per text, in order (see the module docstring for its shape)."""
         check_texts(texts)
-        self.warnings = context_warnings(
-            self.model, self.tokenizer, texts, [f"request {i}" for i in range(1, len(texts) + 1)]
-        )
-        outputs = generate_all(self.model, self.tokenizer, list(texts), self.batch_size)
+        names = [f"request {i}" for i in range(1, len(texts) + 1)]
+        self.warnings = context_warnings(self.model, self.tokenizer, texts, names, self.decoding.max_new_tokens)
+        outputs = generate_all(self.model, self.tokenizer, list(texts), self.decoding)
         return [prediction(text, output) for text, output in zip(texts, outputs)]
 
     def predict_requests(self, entries: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
