@@ -328,4 +328,19 @@ def test_sampling_is_seeded_and_never_shares_a_greedy_runs_hash(full_model, eval
     assert generate_all(model, tokenizer, texts, Decoding(batch_size=4)) != first  # greedy is another answer
     greedy = EvalConfig(data="t.jsonl", out="o", model_id="m")
     assert config_hash(greedy) != config_hash(dataclasses.replace(greedy, decoding=sampled))
-    assert sampled.label() == "sampling (temperature=1.5, seed=3)" and Decoding().label() == "greedy decoding"
+    assert sampled.label() == "sampling (temperature=1.5, top_p=1.0, seed=3)" and Decoding().label() == "greedy decoding"
+    nucleus = Decoding(temperature=1.5, top_p=0.5, seed=3, batch_size=4)  # the same seed, a narrower nucleus
+    assert nucleus.generation_config(tokenizer).top_p == 0.5
+    assert generate_all(model, tokenizer, texts, nucleus) != first
+    assert config_hash(dataclasses.replace(greedy, decoding=nucleus)) != config_hash(dataclasses.replace(greedy, decoding=sampled))
+
+
+def test_top_p_reaches_the_eval_job_and_its_report_from_the_flag(tmp_path):
+    from hiddenparams.config import RunOn
+    from hiddenparams.model.generation import Decoding as D
+
+    cfg, _ = load_configs(None, {"data": "t.jsonl", "out": "o", "model_id": "m", "temperature": 0.9, "top_p": 0.8},
+                          EvalConfig, RunOn)  # fmt: skip
+    assert cfg.decoding == D(temperature=0.9, top_p=0.8)
+    with pytest.raises(Exception, match="field 'top_p'"):
+        load_configs(None, {"data": "t.jsonl", "out": "o", "model_id": "m", "top_p": 0}, EvalConfig, RunOn)

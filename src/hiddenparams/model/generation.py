@@ -33,6 +33,7 @@ class Decoding:
     a sampled run never shares a greedy run's hash."""
 
     temperature: float = field(default=0.0, metadata=flag("Sampling temperature; 0 decodes greedily (the default)."))
+    top_p: float = field(default=1.0, metadata=flag("Sample from the smallest set of tokens this probable (nucleus)."))
     seed: int = field(default=0, metadata=flag("Seed of the sampling (with --temperature above 0)."))
     max_new_tokens: int | None = field(
         default=None,
@@ -41,7 +42,7 @@ class Decoding:
     batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
 
     def validate(self, source: str = "config") -> None:
-        limits = {"temperature": self.temperature >= 0, "batch_size": self.batch_size >= 1,
+        limits = {"temperature": self.temperature >= 0, "top_p": 0 < self.top_p <= 1, "batch_size": self.batch_size >= 1,
                   "max_new_tokens": self.max_new_tokens is None or self.max_new_tokens >= 1}  # fmt: skip
         for name, ok in limits.items():
             if not ok:
@@ -79,7 +80,7 @@ class Decoding:
         leak into what is evaluated."""
         from transformers import GenerationConfig
 
-        sampled = {} if self.greedy else {"temperature": self.temperature}
+        sampled = {} if self.greedy else {"temperature": self.temperature, "top_p": self.top_p}
         return GenerationConfig(
             max_new_tokens=self.max_new_tokens or max_new_tokens_for(tokenizer),
             do_sample=not self.greedy,
