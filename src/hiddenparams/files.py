@@ -1,6 +1,11 @@
-"""Output folders: a non-empty one is refused unless the user says `--overwrite`, and a folder is written whole or not
-at all (built in a hidden folder beside the target, then renamed into place), so a failure never leaves a
-half-written folder or destroys the old one."""
+"""Files and folders written whole or not at all, the one way everything here writes them.
+
+- `atomic_file` / `write_atomic`: a file is written to a hidden temporary file beside it and renamed over it, so a
+  reader (or a crash) never sees half of it.
+- `staged_folder`: an output folder is built in a hidden folder beside the target and renamed into place, so a
+  failure never leaves a half-written folder or destroys the old one; a non-empty target is refused unless the user
+  says `--overwrite` (`check_out`, made before any work).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,31 @@ import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any, TextIO
 
 from .errors import HiddenParamsError
+
+
+@contextmanager
+def atomic_file(path: str | Path, **open_args: Any) -> Iterator[TextIO]:
+    """Write `path` (UTF-8, `\n` newlines, its folder created) through a hidden temporary file beside it, renamed over
+    `path` when the block succeeds and removed when it fails. `open_args` go to `open` (`errors=...`)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{uuid.uuid4().hex[:8]}.tmp")
+    try:
+        with tmp.open("w", encoding="utf-8", newline="\n", **open_args) as fh:
+            yield fh
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def write_atomic(path: str | Path, text: str) -> None:
+    """Readers see the whole file or none of it."""
+    with atomic_file(path) as fh:
+        fh.write(text)
 
 
 class OutputError(HiddenParamsError):
@@ -36,13 +64,14 @@ def check_out(out: Path, overwrite: bool, flag: str = "--out") -> None:
 @contextmanager
 def staged_folder(out: Path, overwrite: bool = False) -> Iterator[Path]:
     """Yield an empty hidden folder beside `out` to write into; on success it replaces `out`, on failure it is removed
-    and `out` is left as it was."""
+    and `out` is left as it was. The folder is made with a plain mkdir (the umask's modes, unlike `mkdtemp`'s 0700):
+    it becomes the user's output folder."""
     out = Path(out)
     check_out(out, overwrite)
     stage = out.with_name(f".{out.name}.{uuid.uuid4().hex[:8]}.tmp")
     try:
         out.parent.mkdir(parents=True, exist_ok=True)
-        stage.mkdir()  # not mkdtemp: that makes the folder 0700, and it becomes the user's output folder
+        stage.mkdir()
     except OSError as exc:
         raise OutputError(f"--out {out}: cannot create a folder there ({exc.strerror or exc})") from exc
     try:

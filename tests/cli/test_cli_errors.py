@@ -265,7 +265,8 @@ CASES = [
     Case("merge-out-not-empty", lambda t: [
         "merge", "--base-model-id", str(TINY), "--adapter-model-id", str(t / "no-adapter"),
         "--out", str(_precious(t / "m" / "model.safetensors").parent), "--device", "cpu"], NONZERO,
-         ("m already exists and is not an empty folder: pick a new --out",), keep=("m/model.safetensors",)),
+         ("m: the folder is not empty (model.safetensors); pass --overwrite to replace it",),
+         keep=("m/model.safetensors",)),
     # --- status / logs / cancel ---
     Case("logs-unknown-job", lambda t: ["logs", "local-nope", "--artifacts-dir", str(t / "artifacts")], NONZERO,
          ("no local job 'local-nope' under",)),

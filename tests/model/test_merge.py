@@ -123,7 +123,7 @@ def test_merge_into_a_used_folder_is_refused_before_loading(tmp_path, said):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     result = runner.invoke(app, merge_args("no/such-base", "no/such-adapter", out, tmp_path / "artifacts"))
-    assert result.exit_code != 0 and "not an empty folder" in said(result)
+    assert result.exit_code != 0 and "the folder is not empty (keep.txt); pass --overwrite to replace it" in said(result)
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
@@ -329,3 +329,14 @@ def test_embeddings_trained_in_full_without_the_tie_are_saved_untied(tiny_model_
     ids = torch.tensor([tokenizer("quiet piano for a rainy night")["input_ids"]])
     with torch.no_grad():
         torch.testing.assert_close(reloaded(input_ids=ids).logits, reference(input_ids=ids).logits, atol=1e-3, rtol=0)
+
+
+def test_overwrite_replaces_a_used_folder_only_once_the_merge_passed(tiny_model_dir, tiny_adapter_dir, tmp_path, said):
+    out = tmp_path / "merged"
+    out.mkdir()
+    (out / "old.txt").write_text("an earlier merge")
+    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, out, tmp_path / "a", "--overwrite"))
+    assert result.exit_code == 0, said(result)
+    names = {p.name for p in out.iterdir()}
+    assert "old.txt" not in names and {"config.json", "merge_info.json"} <= names
+    assert not [p for p in tmp_path.iterdir() if p.name.startswith(".merged.")]  # no staging folder left behind

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ..data.sample import generate_rows
+from ..files import atomic_file
 from .app import JsonOpt, app, console, emit_json, fail
 
 # Rows are serialised and written in blocks so the progress bar costs nothing per row.
@@ -30,22 +31,16 @@ def make_sample(
     """
     with console.status(f"Generating {n:,} requests (seed {seed})"):
         rows = generate_rows(n, seed)
-    tmp = out.with_name(out.name + ".tmp")
     try:
-        out.parent.mkdir(parents=True, exist_ok=True)
         columns = (TextColumn("Writing"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-        with Progress(*columns, console=console, transient=True) as progress, tmp.open(
-            "w", encoding="utf-8", newline="\n"
-        ) as fh:
+        # A crash mid-write must not leave a truncated file that looks like a finished dataset.
+        with Progress(*columns, console=console, transient=True) as progress, atomic_file(out) as fh:
             task = progress.add_task("write", total=n)
             for start in range(0, n, _BLOCK):
                 block = rows[start : start + _BLOCK]
                 fh.write("".join(json.dumps(row, ensure_ascii=False) + "\n" for row in block))
                 progress.advance(task, len(block))
-        # A crash mid-write must not leave a truncated file that looks like a finished dataset.
-        os.replace(tmp, out)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
         fail(f"cannot write {out}: {exc.strerror or exc}. Check the path and its permissions.")
     if json_output:
         emit_json({"out": str(out), "rows": n, "seed": seed})

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import HiddenParamsError
+from ..files import atomic_file
 from ..schema import Params, validate_params
 
 SPLITS: tuple[str, ...] = ("train", "validation", "test")
@@ -83,18 +84,10 @@ def read_rows(path: str | Path) -> list[Row]:
 
 def write_jsonl(path: str | Path, rows: Iterable[Mapping[str, Any]]) -> int:
     """Write rows as UTF-8 JSON lines, atomically; creates the parent folder. Returns how many were written."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     count = 0
-    try:
-        # A lone surrogate (from a JSON escape in a rejected record) is written as its JSON escape \udXXX: lossless.
-        with tmp.open("w", encoding="utf-8", errors="backslashreplace", newline="\n") as fh:
-            for row in rows:
-                fh.write(json.dumps(row, ensure_ascii=False) + "\n")
-                count += 1
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
+    # A lone surrogate (from a JSON escape in a rejected record) is written as its JSON escape \udXXX: lossless.
+    with atomic_file(path, errors="backslashreplace") as fh:
+        for row in rows:
+            fh.write(json.dumps(row, ensure_ascii=False) + "\n")
+            count += 1
     return count

@@ -31,8 +31,8 @@ from typing import Any
 
 from ..model.card import hub_card, with_eval_results
 from ..config import ConfigError, flag, not_hashed
-from ..data.rows import DataError
-from .modes import EvalData, evaluate, evaluate_values, read_eval_data, write_jsonl_atomic
+from ..data.rows import DataError, write_jsonl
+from .modes import EvalData, evaluate, evaluate_values, read_eval_data
 from ..model.generation import context_warnings
 from ..ledger import Ledger, LedgerEvent, RepoKind
 from ..hub import is_local, push_folder
@@ -304,7 +304,7 @@ def run_eval(
         if cfg.constrained:
             sub = out_dir / "constrained"
             sub.mkdir(exist_ok=True)
-            write_jsonl_atomic(sub / "predictions.jsonl", [{"id": r.id, "output": o} for r, o in zip(rows, outputs)])
+            write_jsonl(sub / "predictions.jsonl", [{"id": r.id, "output": o} for r, o in zip(rows, outputs)])
             decoding_c = {"mode": "constrained", "batch_size": cfg.decoding.batch_size}
             result.constrained = dataclasses.replace(constrained, decoding=decoding_c, **context)
             written = _write_report(

@@ -20,7 +20,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from ..data.rows import DataError, Row, read_rows
+from ..data.rows import DataError, Row, read_rows, write_jsonl
 from ..model.generation import DEFAULT_BATCH_SIZE, Batch, Decoding, generate_all
 from ..schema import KEYS, VALUES, to_json
 from .score import EvalReport, score
@@ -57,12 +57,6 @@ def read_eval_data(data: Path, train: Path | None = None, max_rows: int | None =
 def _check_rows(rows: Sequence[Row]) -> None:
     if not rows:
         raise DataError("no rows to evaluate: the test set is empty")
-
-
-def write_jsonl_atomic(path: Path, records: Sequence[Mapping[str, Any]]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(json.dumps(r, ensure_ascii=False) + "\n" for r in records), encoding="utf-8")
-    os.replace(tmp, path)
 
 
 def evaluate(
@@ -103,7 +97,7 @@ def evaluate(
         if sink:
             sink.close()
     if predictions_path is not None:
-        write_jsonl_atomic(predictions_path, [{"id": r.id, "output": o} for r, o in zip(rows, outputs)])
+        write_jsonl(predictions_path, [{"id": r.id, "output": o} for r, o in zip(rows, outputs)])
     return score(rows, outputs, train_rows, no_train)
 
 

@@ -21,7 +21,8 @@ from huggingface_hub import HfApi
 from ..config import RunOn
 from ..hub import is_local
 from ..ledger import LedgerEvent
-from ..model.merge import MergeConfig, check_out_dir
+from ..files import check_out
+from ..model.merge import MergeConfig
 from .hub import PreflightError, check_model_on_hub, valid_repo_id
 from .stage import JobPlan, Prepared, StageJob, job_output
 
@@ -53,7 +54,7 @@ def prepare(cfg: MergeConfig, run_on: RunOn) -> Prepared:
     if cfg.push_to:
         valid_repo_id(cfg.push_to, "push_to")
     if not run_on.hf:
-        check_out_dir(Path(cfg.out))
+        check_out(Path(cfg.out), cfg.overwrite)
         absolute = {n: str(Path(v).resolve()) for n in ("out", "probe_data", "eval_report") if (v := getattr(cfg, n))}
         cfg = dataclasses.replace(cfg, **absolute)
         return Prepared(cfg, model_repo=cfg.push_to or cfg.out, data=cfg.adapter_model_id)

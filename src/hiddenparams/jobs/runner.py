@@ -15,12 +15,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-
-def write_atomic(path: Path, text: str) -> None:
-    """Readers see the whole file or none of it."""
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(text)
-    os.replace(tmp, path)
+from ..files import write_atomic
 
 
 def _keep_running(signum: int, frame: object) -> None:

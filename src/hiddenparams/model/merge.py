@@ -18,10 +18,7 @@ provenance, and the adapter's own `resolved_config.yaml` and `train_summary.json
 from __future__ import annotations
 
 import json
-import shutil
-import tempfile
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,6 +28,7 @@ import yaml
 from .card import folder_card
 from ..config import ConfigError, flag
 from ..errors import HiddenParamsError
+from ..files import check_out, staged_folder
 from .filemodes import ordinary_modes
 from ..hub import is_local, push_folder
 from ..ledger import Ledger, LedgerEvent, RepoKind
@@ -58,6 +56,7 @@ class MergeConfig:
         default="", metadata=flag("PEFT adapter: Hub repo id or local folder (required).")
     )
     out: str = field(default="", metadata=flag("New (or empty) folder for the merged model (required)."))
+    overwrite: bool = field(default=False, metadata=flag("Replace a non-empty --out folder (once the merge passed)."))
     push_to: str | None = field(default=None, metadata=flag("Hub repo to upload the folder to, in one commit."))
     private: bool = True  # visibility of a repo created by push_to: the command's --private/--public
     tolerance: float | None = field(
@@ -170,27 +169,6 @@ def save_merged(
     folder_card(out, eval_report, model_ref, extra=MERGE_NOTE).save(out / "README.md")
 
 
-def check_out_dir(out: Path) -> None:
-    if out.exists() and (not out.is_dir() or any(out.iterdir())):
-        raise MergeError(f"{out} already exists and is not an empty folder: pick a new --out")
-
-
-@contextmanager
-def staged(out: Path) -> Iterator[Path]:
-    """A hidden folder beside `out`, renamed into place when the block succeeds and removed when it fails: `out`
-    appears complete or not at all."""
-    out.parent.mkdir(parents=True, exist_ok=True)
-    staging = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
-        yield staging
-        ordinary_modes(staging)  # mkdtemp made it 0700: the model folder is for others to read
-        if out.exists():
-            out.rmdir()  # empty, as checked before loading
-        staging.rename(out)
-    finally:
-        shutil.rmtree(staging, ignore_errors=True)
-
-
 def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str], None] | None = None) -> MergeResult:
     """Load, merge, verify, then write `cfg.out` (and upload it, and record a `merged` ledger event).
 
@@ -199,7 +177,7 @@ def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str]
 
     stage = on_stage or (lambda _: None)
     out = Path(cfg.out)
-    check_out_dir(out)
+    check_out(out, cfg.overwrite)
     probe_rows = read_rows(cfg.probe_data) if cfg.probe_data else []
     summary = eval_summary(cfg.eval_report)
     stage("loading base + adapter")
@@ -210,7 +188,7 @@ def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str]
         dtype=stored_dtype(cfg.base_model_id) if cfg.dtype is None else getattr(torch, cfg.dtype),
     )
     files = adapter_files(cfg.adapter_model_id)
-    with staged(out) as folder:
+    with staged_folder(out, cfg.overwrite) as folder:
         sequences = probe_sequences(tokenizer, probe_rows)
         tokenizer.save_pretrained(folder)
         special_ids = {f"{k}_token_id": getattr(tokenizer, f"{k}_token_id") for k in ("eos", "pad", "bos")}
@@ -235,6 +213,7 @@ def run(cfg: MergeConfig, ledger: Ledger | None = None, on_stage: Callable[[str]
         stage(f"writing {out}")
         report = json.loads(Path(cfg.eval_report).read_text(encoding="utf-8")) if summary else None  # checked above
         save_merged(merged, special_ids, folder, info, report, cfg.push_to or str(out))
+        ordinary_modes(folder)  # safetensors writes its files 0600: the model folder is for others to read
     result = MergeResult(str(out), check, info)
     if cfg.push_to:
         stage(f"uploading to {cfg.push_to}")
