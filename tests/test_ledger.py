@@ -8,18 +8,9 @@ from datetime import datetime
 
 import pytest
 
-from hiddenparams import ledger as ledger_module
-from hiddenparams.ledger import (
-    ARTIFACTS_ENV,
-    LEDGER_PATH,
-    REDACTED,
-    Ledger,
-    artifacts_root,
-    fold,
-    redact,
-    redact_obj,
-    register_secret,
-)
+from hiddenparams import redact as redact_module
+from hiddenparams.ledger import ARTIFACTS_ENV, LEDGER_PATH, Ledger, artifacts_root, fold
+from hiddenparams.redact import REDACTED, redact, redact_obj, register_secret
 
 KEYS = {
     "time",
@@ -101,7 +92,7 @@ def test_a_token_never_lands_in_the_ledger(tmp_path, monkeypatch):
 
 def test_redact_covers_registered_secrets_and_leaves_plain_text(monkeypatch):
     monkeypatch.delenv("HF_TOKEN", raising=False)
-    monkeypatch.setattr(ledger_module, "_registered_secrets", set())
+    monkeypatch.setattr(redact_module, "_registered_secrets", set())
     register_secret("oauth-access-value-from-a-file")
     assert redact("use oauth-access-value-from-a-file now") == f"use {REDACTED} now"
     assert redact("hf_short and hf_jobs and plain words") == "hf_short and hf_jobs and plain words"

@@ -1,4 +1,6 @@
-"""Hub helpers every stage shares: local path or Hub id, the repo-id rule, job durations, and pushing a folder.
+"""Hub helpers every stage shares, in one place: local path or Hub id, the repo-id rule, job durations, pushing a
+folder, the checks made before a job is submitted (a model or dataset on the Hub), and Hub failures turned into
+errors that say what to do.
 
 A model, adapter or dataset is named by one string that is either a local path or a Hub repo id. The rule is here
 once, so the loader, the job checks and `status` agree on which one a string is (docs/ARCHITECTURE.md).
@@ -10,12 +12,17 @@ import re
 from collections.abc import Mapping
 from pathlib import Path
 
+import httpx2
+from huggingface_hub import HfApi, constants, try_to_load_from_cache
+from huggingface_hub.errors import GatedRepoError, OfflineModeIsEnabled, RepositoryNotFoundError
 from huggingface_hub.utils import HFValidationError, validate_repo_id
 
-from .errors import HiddenParamsError
+from .errors import HiddenParamsError, JobError
 
 _DURATION = re.compile(r"^(\d+(?:\.\d+)?)([smhd]?)$")
 _SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+HUB_URL = "https://huggingface.co"
+HUB_ERRORS = (httpx2.HTTPError, OfflineModeIsEnabled)  # what a Hub request raises when it gets no good answer
 
 
 class HubNameError(HiddenParamsError, ValueError):
@@ -82,3 +89,61 @@ def push_folder(
         )
     url = f"{api.endpoint}/{repo_id}" + (f"/tree/main/{path_in_repo}" if path_in_repo else "")
     return {"repo": repo_id, "url": url, "commit": commit.oid} | ({"path": path_in_repo} if path_in_repo else {})
+
+
+def http_status(exc: Exception) -> int | None:
+    """The HTTP status of the Hub's answer; None when there was no answer."""
+    return getattr(getattr(exc, "response", None), "status_code", None)
+
+
+def hub_error(exc: Exception, doing: str) -> NoReturn:
+    """Turn a Hub failure into a JobError that says what to do. Never includes the request headers."""
+    if isinstance(exc, OfflineModeIsEnabled):
+        raise JobError(f"{doing}: HF_HUB_OFFLINE is set; unset it to reach the Hub") from None
+    status = http_status(exc)
+    if status is None:
+        raise JobError(f"{doing}: cannot reach the Hub ({type(exc).__name__}: {exc})") from None
+    server = getattr(exc, "server_message", None) or ""
+    hint = {
+        401: "the Hub refused the token: check `hf auth whoami`, and that the token may write and run Jobs",
+        403: "the token is not allowed to do this in that namespace (a fine-grained token needs Jobs + write)",
+        404: "not found: check the namespace, the job id or the repo id",
+        429: "rate limited by the Hub: wait a minute and retry",
+    }.get(status or 0, "the Hub failed: retry later" if status and status >= 500 else "")
+    detail = f" ({server.strip()})" if server.strip() else ""
+    raise JobError(f"{doing}: HTTP {status}: {hint or str(exc).splitlines()[0]}{detail}") from None
+
+
+class PreflightError(JobError):
+    """The run would fail: found before any job is submitted or any GPU second is spent."""
+
+
+def valid_repo_id(repo_id: str, what: str) -> None:
+    if why := repo_id_problem(repo_id):
+        raise PreflightError(f"{what} {repo_id!r} is not a valid repo id: {why}")
+
+
+def check_model_on_hub(api: HfApi, model_id: str, what: str = "model_id") -> None:
+    if constants.is_offline_mode():
+        if isinstance(try_to_load_from_cache(model_id, "config.json"), str):
+            return
+        raise PreflightError(f"{what} {model_id!r}: HF_HUB_OFFLINE is set and the model is not in the local cache")
+    try:
+        api.model_info(model_id)
+    except RepositoryNotFoundError:
+        raise PreflightError(
+            f"{what} {model_id!r}: no such local folder, and no such model on the Hub (or private to another account)"
+        ) from None
+    except GatedRepoError:
+        raise PreflightError(f"{what} {model_id!r} is gated: accept its terms at {HUB_URL}/{model_id}") from None
+    except HUB_ERRORS as exc:
+        hub_error(exc, f"checking {what} {model_id}")
+
+
+def check_dataset_on_hub(api: HfApi, dataset_id: str, what: str) -> None:
+    try:
+        api.dataset_info(dataset_id)
+    except RepositoryNotFoundError:
+        raise PreflightError(f"{what} {dataset_id!r}: no such local folder, and no such dataset on the Hub") from None
+    except HUB_ERRORS as exc:
+        hub_error(exc, f"checking {what} {dataset_id}")

@@ -4,7 +4,7 @@ Every line has the same keys (`time`, `event`, `job_id`, `backend`, `job_url`, `
 `repo_kind`, `state`, `details`), null when unknown, so a line can be read on its own. Appends are atomic under
 concurrent writers (several jobs, CLIs and the demo may write at once): each line is written by one `os.write` on an
 O_APPEND descriptor while holding an exclusive `flock`. Nothing token-like ever reaches the file: every record passes
-through `redact` first, which is also what the CLI applies to log lines, reports and error messages.
+through `redact.redact` first, which is also what the CLI applies to log lines, reports and error messages.
 """
 
 from __future__ import annotations
@@ -13,24 +13,18 @@ import fcntl
 import json
 import logging
 import os
-import re
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from enum import Enum
 from pathlib import Path
 from typing import Any
 
+from .redact import redact_obj
+
 logger = logging.getLogger(__name__)
 
 ARTIFACTS_ENV = "HIDDENPARAMS_ARTIFACTS"
 LEDGER_PATH = Path("hf_jobs") / "submissions.jsonl"
-
-# Hugging Face user access tokens. The exact value of the current token is redacted too, whatever its shape.
-TOKEN_PATTERN = re.compile(r"hf_[A-Za-z0-9]{20,}")
-REDACTED = "hf_***REDACTED***"
-_MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words
-_registered_secrets: set[str] = set()
-
 
 class LedgerEvent(str, Enum):
     SUBMITTED = "submitted"
@@ -54,39 +48,6 @@ class RepoKind(str, Enum):
 def artifacts_root(override: str | Path | None = None) -> Path:
     """`--artifacts-dir`, else $HIDDENPARAMS_ARTIFACTS, else ./artifacts."""
     return Path(override or os.environ.get(ARTIFACTS_ENV) or "artifacts")
-
-
-def register_secret(value: str | None) -> None:
-    """Redact this exact value from now on (the token a backend resolved, wherever it came from)."""
-    if value and len(value) >= _MIN_SECRET_LENGTH:
-        _registered_secrets.add(value)
-
-
-def redact(text: str) -> str:
-    """`text` with every token-like string and every known secret value replaced."""
-    secrets = set(_registered_secrets)
-    for name in ("HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):  # the variables huggingface_hub reads a token from
-        value = os.environ.get(name)
-        if value and len(value) >= _MIN_SECRET_LENGTH:
-            secrets.add(value)
-    for secret in sorted(secrets, key=len, reverse=True):
-        text = text.replace(secret, REDACTED)
-    return TOKEN_PATTERN.sub(REDACTED, text)
-
-
-def redact_obj(obj: Any) -> Any:
-    """`redact` applied to every string (keys included) of a JSON-like structure."""
-    if isinstance(obj, Enum):
-        obj = obj.value
-    if isinstance(obj, str):
-        return redact(obj)
-    if isinstance(obj, dict):
-        return {redact(str(k)): redact_obj(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [redact_obj(v) for v in obj]
-    if obj is None or isinstance(obj, (bool, int, float)):
-        return obj
-    return redact(str(obj))
 
 
 def utc_now() -> str:

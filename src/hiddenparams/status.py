@@ -21,7 +21,8 @@ from .jobs.base import RUNNING_STAGES
 from .jobs.estimate import billed, hardware_table
 from .jobs.hf import HUB_ERRORS, HfJobsBackend, hub_hardware
 from .jobs.stages import record_result
-from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind, redact
+from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind
+from .redact import redact
 
 
 def kind_from_files(files: Iterable[str]) -> RepoKind | None:

@@ -15,7 +15,8 @@ from typer.testing import CliRunner
 
 from hiddenparams.cli import app
 from hiddenparams.jobs import JobError, JobSpec, JobStage, LocalBackend, submit
-from hiddenparams.ledger import REDACTED, Ledger
+from hiddenparams.ledger import Ledger
+from hiddenparams.redact import REDACTED
 from hiddenparams.status import wait_job
 
 STAND_IN_JOB = """\

@@ -20,7 +20,7 @@ from typer.core import TyperGroup, TyperOption
 from typer.exceptions import Abort, Exit, TyperException
 
 from ..errors import HiddenParamsError
-from ..ledger import redact
+from ..redact import redact
 
 DEBUG_ENV = "HIDDENPARAMS_DEBUG"
 EXIT_BUG = 70  # sysexits.h EX_SOFTWARE: not the user's fault, unlike the 1 (or the error's own code) of a user error

@@ -19,7 +19,8 @@ from ..jobs.smoke_checks import SMOKE_MARKER
 from ..jobs.stage import JobPlan, describe_job, launch_job, plan_job
 from ..jobs.stages import result_of
 from ..jobs.train import TRAIN
-from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, LedgerEvent, redact, redact_obj
+from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, LedgerEvent
+from ..redact import redact, redact_obj
 from ..jobs.progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail, invoked_args, say

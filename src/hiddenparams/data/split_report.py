@@ -6,15 +6,13 @@ from __future__ import annotations
 import json
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from .records import SourceStats
 from .rows import SPLITS
 from ..schema import KEYS, VALUES
 from .split_checks import Divergence, Leakage
 
-if TYPE_CHECKING:
-    from .split import SplitConfig
 
 
 @dataclass
@@ -63,7 +61,7 @@ class NearDuplicates:
 
 @dataclass
 class SplitReport:
-    params: SplitConfig
+    params: Any  # the split's config dataclass (split.SplitConfig): the report does not depend on the splitter
     inputs: list[SourceStats]
     counts: Counts
     rejected_by_reason: dict[str, int]

@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass, field
 from enum import Enum
 from typing import Any, Protocol
 
-from ..errors import HiddenParamsError
-from ..ledger import redact
+from ..errors import JobError
+from ..redact import redact
 
 
 class JobStage(str, Enum):
@@ -46,13 +46,6 @@ class JobStage(str, Enum):
 TERMINAL_STAGES = frozenset({JobStage.COMPLETED, JobStage.CANCELED, JobStage.ERROR, JobStage.DELETED})
 RUNNING_STAGES = frozenset({JobStage.RUNNING, JobStage.UPDATING})
 LOG_TAIL_LINES = 20
-
-
-class JobError(HiddenParamsError, RuntimeError):
-    """A job could not be submitted, found or controlled. The message says what to do and never holds a secret."""
-
-    def __init__(self, message: str) -> None:
-        super().__init__(redact(message))
 
 
 # sysexits.h EX_TEMPFAIL: the job's outcome is unknown (contact lost), unlike 0 (completed) and 1 (failed).

@@ -26,7 +26,7 @@ from ..files import check_out
 from ..hub import is_local
 from ..ledger import LedgerEvent
 from ..model.load import check_adapter
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
+from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 from .stage import JobPlan, Prepared, StageJob, job_output
 
 _MODEL_FLAGS = (

@@ -26,8 +26,8 @@ import httpx2
 from huggingface_hub import HfApi, JobHardware, JobInfo, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
-from ..hub import timeout_seconds  # re-exported: jobs.eval and the tests import it from here
-from ..ledger import redact, redact_obj, register_secret
+from ..hub import HUB_ERRORS, HUB_URL, http_status, hub_error, timeout_seconds  # re-exported: the tests import them from here
+from ..redact import redact, redact_obj, register_secret
 from .preflight import FLAVOR_ENV, PROCESSES_ENV
 from ..provenance import code_version
 from .torch_builds import driver_needed, index_url
@@ -46,7 +46,6 @@ from .ship import (
     wheel_name,
 )
 
-HUB_URL = "https://huggingface.co"
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs, named here
 AT_SUBMIT = "SET-AT-SUBMIT"  # the dry run's stand-in for the commit the submit will make
 # Arguments run_uv_job would upload through the jobs-artifacts bucket (existing files) or reject as missing files.
@@ -54,7 +53,6 @@ _FILE_LIKE_SUFFIXES = (".py", ".sh", ".yaml", ".yml", ".toml")
 NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write token with access to Jobs)"
 _MULTI_GPU_FLAVOR = re.compile(r"x(\d+)$")  # a10g-largex2, l4x4, h200x8; `cpu-xl` has no count
 # What a Hub call raises when it fails: an HTTP error answer (HfHubHTTPError is one), no network, or offline mode.
-HUB_ERRORS = (httpx2.HTTPError, OfflineModeIsEnabled)
 # `cancel_job` returns at once and the job stops later: how long `cancel` watches for CANCELED before it says
 # "cancelling" and leaves the final state to the next `status`.
 CANCEL_POLLS, CANCEL_POLL_SECONDS = 15, 2.0
@@ -97,24 +95,6 @@ def require_token() -> str:
         raise JobError(NO_TOKEN)
     register_secret(token)
     return token
-
-
-def hub_error(exc: Exception, doing: str) -> NoReturn:
-    """Turn a Hub failure into a JobError that says what to do. Never includes the request headers."""
-    if isinstance(exc, OfflineModeIsEnabled):
-        raise JobError(f"{doing}: HF_HUB_OFFLINE is set; unset it to reach the Hub") from None
-    status = _http_status(exc)
-    if status is None:
-        raise JobError(f"{doing}: cannot reach the Hub ({type(exc).__name__}: {exc})") from None
-    server = getattr(exc, "server_message", None) or ""
-    hint = {
-        401: "the Hub refused the token: check `hf auth whoami`, and that the token may write and run Jobs",
-        403: "the token is not allowed to do this in that namespace (a fine-grained token needs Jobs + write)",
-        404: "not found: check the namespace, the job id or the repo id",
-        429: "rate limited by the Hub: wait a minute and retry",
-    }.get(status or 0, "the Hub failed: retry later" if status and status >= 500 else "")
-    detail = f" ({server.strip()})" if server.strip() else ""
-    raise JobError(f"{doing}: HTTP {status}: {hint or str(exc).splitlines()[0]}{detail}") from None
 
 
 class HfJobsBackend:
@@ -322,18 +302,13 @@ class HfJobsBackend:
         return status
 
 
-def _http_status(exc: Exception) -> int | None:
-    """The HTTP status of the Hub's answer; None when there was no answer."""
-    return getattr(getattr(exc, "response", None), "status_code", None)
-
-
 def _what_failed(exc: Exception) -> str:
-    status = _http_status(exc)
+    status = http_status(exc)
     first_line = str(exc).splitlines()[0] if str(exc) else "no answer"
     return f"HTTP {status}" if status else f"{type(exc).__name__}: {first_line}"
 
 
 def _retryable(exc: Exception) -> bool:
     """No answer (a dropped connection), rate limiting or a server error: worth asking again."""
-    status = _http_status(exc)
+    status = http_status(exc)
     return not isinstance(exc, OfflineModeIsEnabled) and (status is None or status == 429 or status >= 500)

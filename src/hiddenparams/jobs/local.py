@@ -21,7 +21,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..ledger import artifacts_root, redact, redact_obj, utc_now
+from ..ledger import artifacts_root, utc_now
+
+from ..redact import redact, redact_obj
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
 
 _JOB_ID = re.compile(r"^local-\d{8}T\d{6}Z-[0-9a-f]{6}$")

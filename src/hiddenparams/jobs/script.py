@@ -18,7 +18,7 @@ from typing import Any
 
 from ..config import RunOn, job_configs, job_parser
 from ..errors import HiddenParamsError
-from ..ledger import redact
+from ..redact import redact
 from .preflight import job_start
 from .smoke_checks import run_smoke, take_smoke_flag
 from .stage import StageJob

@@ -19,7 +19,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from ..errors import HiddenParamsError
-from ..ledger import redact
+from ..redact import redact
 
 SMOKE_MARKER = "SMOKE_SUMMARY "
 SMOKE_FLAG = "--smoke"

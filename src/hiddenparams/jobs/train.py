@@ -32,7 +32,7 @@ from .estimate import (
     model_shape,
 )  # fmt: skip
 from .hf import hub_hardware
-from .hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
+from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 from .stage import JobPlan, Prepared, StageJob
 
 

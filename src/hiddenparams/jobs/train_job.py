@@ -149,11 +149,11 @@ def prepare(cfg: TrainConfig) -> Prepared:
     """Every check that needs no weights, cheapest first: the data rows, the model's config, its tokenizer and chat
     template (on a probe, then on the data's first rows), and every row rendered for the longest one. A job that
     would fail here fails before the checkpoint's gigabytes are downloaded; the smoke job stops here."""
-    from hiddenparams.model.load import load_config as load_model_config
+    from hiddenparams.model.load import model_config
     from hiddenparams.model.load import load_tokenizer
 
     train_ds, eval_ds, data_summary = load_data(cfg.data_dir, cfg.data_revision)
-    tokenizer = load_tokenizer(cfg.model_id, load_model_config(cfg.model_id))
+    tokenizer = load_tokenizer(cfg.model_id, model_config(cfg.model_id))
     first_rows = check_rows(tokenizer, train_ds)
     max_length = sequence_budget(tokenizer, {"train": train_ds, "validation": eval_ds}, cfg.max_length)
     return Prepared(train_ds, eval_ds, data_summary, tokenizer, max_length, first_rows)

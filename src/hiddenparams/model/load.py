@@ -41,7 +41,7 @@ class LoadReport:
     warnings: list[str] = field(default_factory=list)
 
 
-def load_config(model_id: str) -> Any:
+def model_config(model_id: str) -> Any:
     from transformers import AutoConfig
 
     try:
@@ -139,7 +139,7 @@ def load_model(model_id: str, dtype: Any = None, device_map: Any = None) -> tupl
     import torch
     from safetensors import SafetensorError
 
-    config = load_config(model_id)
+    config = model_config(model_id)
     if is_local(model_id):
         check_weight_files(model_id)
     dtype = dtype or default_dtype()
@@ -190,7 +190,7 @@ def load_tokenizer(model_id: str, config: Any = None) -> Any:
     """The HF (fast) tokenizer with a chat template that keeps the prompt a prefix and ends turns with EOS."""
     from transformers import AutoTokenizer
 
-    config = config or load_config(model_id)
+    config = config or model_config(model_id)
     try:
         tokenizer = AutoTokenizer.from_pretrained(model_id)
     except (OSError, ValueError) as exc:
@@ -256,7 +256,7 @@ def inference_tokenizer(model_id: str | None = None, base_model_id: str | None =
     assert base_model_id is not None and adapter_id is not None  # check_model_mode guarantees both
     check_adapter(adapter_id)  # before the base: a bad adapter must not cost a base model's load
     check_adapter_base(adapter_id, base_model_id)
-    return load_tokenizer(_tokenizer_source(adapter_id, base_model_id), load_config(base_model_id))
+    return load_tokenizer(_tokenizer_source(adapter_id, base_model_id), model_config(base_model_id))
 
 
 def _tokenizer_source(adapter_id: str, base_model_id: str) -> str:
@@ -300,11 +300,11 @@ def check_adapter_base(adapter_id: str, base_model_id: str) -> None:
     )
     if not same:
         try:
-            recorded_cfg = load_config(recorded).to_dict()
+            recorded_cfg = model_config(recorded).to_dict()
         except ModelLoadError:
             return  # the recorded base is not reachable (offline, renamed): PEFT still checks every shape
         ignore = ("_name_or_path", "transformers_version")
-        base_cfg = load_config(base_model_id).to_dict()
+        base_cfg = model_config(base_model_id).to_dict()
         if {k: v for k, v in recorded_cfg.items() if k not in ignore} != {k: v for k, v in base_cfg.items() if k not in ignore}:
             raise ModelLoadError(
                 f"adapter {adapter_id} was trained on {recorded!r}, not on {base_model_id!r}; pass the matching base"

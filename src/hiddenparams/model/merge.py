@@ -33,7 +33,7 @@ from .filemodes import ordinary_modes
 from ..hub import is_local, push_folder
 from ..ledger import Ledger, LedgerEvent, RepoKind
 from .merge_check import PROBE_REQUESTS, Equivalence, lean_heap, merge_verified, probe_sequences
-from .load import load_config, load_for_inference
+from .load import load_for_inference, model_config
 from ..provenance import provenance
 from ..data.rows import read_rows
 
@@ -107,7 +107,7 @@ def stored_dtype(model_id: str) -> Any:
     neither says (then `--dtype` chooses)."""
     import torch
 
-    config = load_config(model_id)
+    config = model_config(model_id)
     stored = getattr(config, "dtype", None) or getattr(getattr(config, "text_config", None), "dtype", None)
     dtype = getattr(torch, str(stored).removeprefix("torch."), None) if stored else None
     return dtype if isinstance(dtype, torch.dtype) else torch.float32
