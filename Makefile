@@ -1,5 +1,5 @@
 # The two commands a fresh machine needs: `make demo` and `make test`.
-.PHONY: setup demo test test-fast bench-tiny
+.PHONY: setup demo test lint test-fast bench-tiny
 
 VENV := .venv/bin
 
@@ -14,9 +14,13 @@ demo: setup
 	rm -rf demo-out
 	HF_HUB_OFFLINE=1 $(VENV)/hiddenparams demo --out demo-out
 
-# Every tier that runs without a GPU: the fast unit tier and the slow end-to-end tier.
-test: setup
+# The style (ruff owns it), then every tier that runs without a GPU: the fast unit tier and the slow end-to-end tier.
+test: setup lint
 	HF_HUB_OFFLINE=1 $(VENV)/python -m pytest -m "not gpu" -q
+
+lint: setup
+	$(VENV)/ruff format --check src tests bench scripts
+	$(VENV)/ruff check src tests bench scripts
 
 test-fast: setup
 	$(VENV)/python -m pytest -q

@@ -73,7 +73,9 @@ def saved_bytes(config: Any, lora_r: int, tokens: int, checkpointing: bool) -> i
     finally:
         torch.set_default_dtype(torch.float32)
     targets = r".*\.(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
-    model = get_peft_model(model, LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.05, target_modules=targets))
+    model = get_peft_model(
+        model, LoraConfig(r=lora_r, lora_alpha=2 * lora_r, lora_dropout=0.05, target_modules=targets)
+    )
     model.train()
     weights = {p.untyped_storage().data_ptr() for p in model.parameters()}
     x = torch.randn(2, tokens // 2, config.hidden_size, dtype=torch.bfloat16, requires_grad=True)
@@ -99,12 +101,14 @@ def per_token(config: Any, lora_r: int, checkpointing: bool) -> float:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model-id", action="append", help=f"local folder or shipped config (default: {DEFAULT_MODEL})")
+    parser.add_argument(
+        "--model-id", action="append", help=f"local folder or shipped config (default: {DEFAULT_MODEL})"
+    )
     parser.add_argument("--lora-r", type=int, default=16)
     parser.add_argument("--record", action="store_true", help="write the figures into docs/BENCHMARKS.md")
     args = common.parse_args(parser, model_id=[str(common.ROOT / "models" / "tiny-ministral3")])
     torch.set_num_threads(1)
-    from hiddenparams.jobs.estimate import checkpointed_layer_bytes, layer_activation_bytes, model_shape, full_config
+    from hiddenparams.jobs.estimate import checkpointed_layer_bytes, full_config, layer_activation_bytes, model_shape
 
     rows, checks = [], {}
     for model_id in args.model_id or [DEFAULT_MODEL]:
@@ -120,33 +124,33 @@ def main() -> None:
             f" | {seconds:.0f} s |"
         )
         print(rows[-1], flush=True)
-        checks[f"{model_id}: the estimate's formulas give the measured bytes"] = (
-            round(plain) == layer_activation_bytes(shape, args.lora_r)
-            and round(checkpointed) == checkpointed_layer_bytes(shape)
-        )
+        checks[f"{model_id}: the estimate's formulas give the measured bytes"] = round(plain) == layer_activation_bytes(
+            shape, args.lora_r
+        ) and round(checkpointed) == checkpointed_layer_bytes(shape)
     command = " ".join(["python bench/activation_memory.py", *sys.argv[1:]])
-    text = "\n".join([
-        SECTION,
-        "",
-        f"`{command}` — {dt.date.today().isoformat()}, {common.machine(note='shared with other agents')},"
-        f" torch {torch.__version__}.",
-        "",
-        "Bytes one decoder layer saves for backward per token: LoRA r={r} on the seven projections (dropout 0.05), bf16"
-        " weights under bf16 autocast (as the Trainer runs a bf16 model), SDPA attention, no padding; every saved"
-        " tensor counted once per storage, weights excluded; the slope between {a} and {b} tokens. The estimate"
-        " (`hiddenparams.jobs.estimate`) multiplies the figure by the layers and the tokens of the longest batch. A Hub"
-        " id is read from the config.json hiddenparams ships for it (src/hiddenparams/jobs/known_configs, assembled from"
-        " the published shape, not downloaded)."
-        .format(r=args.lora_r, a=TOKENS[0], b=TOKENS[1]),
-        "",
-        "| model (shape from its config) | hidden / MLP / q heads / kv heads | measured, bytes/token/layer"
-        " | estimate's formula | with activation checkpointing, measured | formula | time |",
-        "|---|---|---|---|---|---|---|",
-        *rows,
-        "",
-        "Measured on CPU: on a GPU the same Python code saves the same tensors, except that SDPA's CUDA kernels may keep"
-        " a different log-sum-exp layout (4 bytes per head per token here); not yet checked on a GPU.",
-    ])  # fmt: skip
+    text = "\n".join(
+        [
+            SECTION,
+            "",
+            f"`{command}` — {dt.date.today().isoformat()}, {common.machine(note='shared with other agents')},"
+            f" torch {torch.__version__}.",
+            "",
+            "Bytes one decoder layer saves for backward per token: LoRA r={r} on the seven projections (dropout 0.05), bf16"
+            " weights under bf16 autocast (as the Trainer runs a bf16 model), SDPA attention, no padding; every saved"
+            " tensor counted once per storage, weights excluded; the slope between {a} and {b} tokens. The estimate"
+            " (`hiddenparams.jobs.estimate`) multiplies the figure by the layers and the tokens of the longest batch. A Hub"
+            " id is read from the config.json hiddenparams ships for it (src/hiddenparams/jobs/known_configs, assembled from"
+            " the published shape, not downloaded).".format(r=args.lora_r, a=TOKENS[0], b=TOKENS[1]),
+            "",
+            "| model (shape from its config) | hidden / MLP / q heads / kv heads | measured, bytes/token/layer"
+            " | estimate's formula | with activation checkpointing, measured | formula | time |",
+            "|---|---|---|---|---|---|---|",
+            *rows,
+            "",
+            "Measured on CPU: on a GPU the same Python code saves the same tensors, except that SDPA's CUDA kernels may keep"
+            " a different log-sum-exp layout (4 bytes per head per token here); not yet checked on a GPU.",
+        ]
+    )
     print("\n" + text)
     if args.record:
         common.record(SECTION, text)

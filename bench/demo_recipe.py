@@ -25,19 +25,25 @@ from profile_train_step import DEFAULT_CONFIG, TINY_ROWS, converted_sample  # no
 
 def trial(args: argparse.Namespace) -> dict[str, object]:
     from hiddenparams.config import RunOn, TrainConfig, load_configs, parse_overrides
-    from hiddenparams.demo import TINY_MODEL
-    from hiddenparams.eval.modes import EvalData
-    from hiddenparams.eval.evaluate import EvalConfig, run_eval
-    from hiddenparams.model.load import load_for_inference
     from hiddenparams.data.rows import read_rows
+    from hiddenparams.demo import TINY_MODEL
+    from hiddenparams.eval.evaluate import EvalConfig, run_eval
+    from hiddenparams.eval.modes import EvalData
     from hiddenparams.jobs.train_job import train
+    from hiddenparams.model.load import load_for_inference
 
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = converted_sample(work, TINY_ROWS if args.tiny else None)
         steps = {"max_steps": args.max_steps} if args.max_steps else {}
-        overrides = {"model_id": str(TINY_MODEL), "data_dir": str(data), "output_dir": str(work / "run"),
-                     "report_to": "none", **steps, **parse_overrides(args.set)}  # fmt: skip
+        overrides = {
+            "model_id": str(TINY_MODEL),
+            "data_dir": str(data),
+            "output_dir": str(work / "run"),
+            "report_to": "none",
+            **steps,
+            **parse_overrides(args.set),
+        }
         cfg, _ = load_configs(args.config, overrides, TrainConfig, RunOn)
         started = time.perf_counter()
         summary = train(cfg)

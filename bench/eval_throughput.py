@@ -25,9 +25,9 @@ from pathlib import Path
 import torch
 
 from hiddenparams.data.rows import read_rows
+from hiddenparams.eval.value_scores import score_values
 from hiddenparams.model.generation import DEFAULT_BATCH_SIZE, Decoding, generate_all
 from hiddenparams.model.load import load_for_inference
-from hiddenparams.eval.value_scores import score_values
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/common.py, also when this file is loaded by path
 from common import BENCHMARKS, ROOT, machine, parse_args, record, verdict  # noqa: E402
@@ -66,7 +66,9 @@ def timed(fn) -> tuple[float, object]:
 
 
 def measure(model, tokenizer, texts: list[str], batch_size: int) -> dict:
-    generate_all(model, tokenizer, texts[:2], Decoding(batch_size=2))  # warm-up: first-call allocations and lazy imports
+    generate_all(
+        model, tokenizer, texts[:2], Decoding(batch_size=2)
+    )  # warm-up: first-call allocations and lazy imports
     batched_s, batched = timed(lambda: generate_all(model, tokenizer, texts, Decoding(batch_size=batch_size)))
     single_s, single = timed(lambda: generate_all(model, tokenizer, texts, Decoding(batch_size=1)))
     values_s, _ = timed(lambda: list(score_values(model, tokenizer, texts, batch_size=batch_size)))

@@ -77,13 +77,29 @@ def run(layers: int, work: Path, tiny: bool = False) -> dict[str, Any]:
     base, adapter = build(work, layers, tiny)
     build_s = time.perf_counter() - start
     command = [
-        sys.executable, "-c", REPORT_PEAK + "from hiddenparams.cli import main; main()", "merge",
-        "--base-model-id", str(base), "--adapter-model-id", str(adapter), "--out", str(work / "merged"),
-        "--artifacts-dir", str(work / "artifacts"), "--device", "cpu", "--tolerance", "1e9", "--json",
-    ]  # fmt: skip
+        sys.executable,
+        "-c",
+        REPORT_PEAK + "from hiddenparams.cli import main; main()",
+        "merge",
+        "--base-model-id",
+        str(base),
+        "--adapter-model-id",
+        str(adapter),
+        "--out",
+        str(work / "merged"),
+        "--artifacts-dir",
+        str(work / "artifacts"),
+        "--device",
+        "cpu",
+        "--tolerance",
+        "1e9",
+        "--json",
+    ]
     peak_file = work / "peak_kb"
     start = time.perf_counter()
-    done = subprocess.run(command, capture_output=True, text=True, check=False, env={**os.environ, "PEAK_FILE": str(peak_file)})
+    done = subprocess.run(
+        command, capture_output=True, text=True, check=False, env={**os.environ, "PEAK_FILE": str(peak_file)}
+    )
     merge_s = time.perf_counter() - start
     if done.returncode != 0:
         raise SystemExit(f"the merge failed (exit {done.returncode}):\n{done.stderr[-4000:]}")
@@ -186,7 +202,8 @@ def main() -> None:
     # The ratio's goal and the default tolerance's verdict are findings the table reports (meets / misses, passes /
     # REFUSED), not reasons to fail; what must hold at any size is that the merge ran and was measured.
     checks = {
-        f"{r['layers']} layers: merged checkpoint written and measured": r["merged_gb"] > 0 and r["peak_rss_gb"] > 0
+        f"{r['layers']} layers: merged checkpoint written and measured": r["merged_gb"] > 0
+        and r["peak_rss_gb"] > 0
         and 0 <= r["argmax_agreement"] <= 1
         for r in rows
     }

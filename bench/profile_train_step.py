@@ -34,9 +34,9 @@ PHASES = (
 def converted_sample(work: Path, rows: int | None) -> Path:
     """The demo's split + convert of the shipped sample (its first `rows` records when given)."""
     from hiddenparams.data.convert import convert_dir
-    from hiddenparams.demo import SAMPLE
     from hiddenparams.data.records import read_input
     from hiddenparams.data.split import SplitConfig, split_records, write_split
+    from hiddenparams.demo import SAMPLE
 
     source = SAMPLE
     if rows:
@@ -58,9 +58,16 @@ def profile(args: argparse.Namespace) -> dict[str, float]:
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         data = converted_sample(work, TINY_ROWS if args.tiny else None)
-        overrides = {"data_dir": str(data), "output_dir": str(work / "run"), "max_steps": args.warmup + args.steps + 1,
-                     "eval_strategy": "no", "save_steps": 10**6, "eval_steps": 10**6, "report_to": "none",
-                     **parse_overrides(args.set)}  # fmt: skip
+        overrides = {
+            "data_dir": str(data),
+            "output_dir": str(work / "run"),
+            "max_steps": args.warmup + args.steps + 1,
+            "eval_strategy": "no",
+            "save_steps": 10**6,
+            "eval_steps": 10**6,
+            "report_to": "none",
+            **parse_overrides(args.set),
+        }
         overrides.pop("eval_strategy")
         cfg, _ = load_configs(args.config, overrides, TrainConfig, RunOn)
         trainer, _, info = build_trainer(cfg)

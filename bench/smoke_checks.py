@@ -26,9 +26,9 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=2)
     args = parse_args(parser, runs=1)
 
-    from hiddenparams.model.chat_format import load_tekken_tokenizer
     from hiddenparams.config import load_config
     from hiddenparams.jobs.train_job import smoke_checks
+    from hiddenparams.model.chat_format import load_tekken_tokenizer
 
     found = {}
     with tempfile.TemporaryDirectory() as folder:
@@ -44,8 +44,13 @@ def main() -> None:
             seconds = round(time.perf_counter() - started, 1)
             print(json.dumps({"seconds": seconds, "rows": found["data"]["rows"], "max_length": found["max_length"]}))
     rows = found.get("data", {}).get("rows", {})
-    verdict(args.tiny, {"train and validation rows read": rows.get("train", 0) > 0 and rows.get("validation", 0) > 0,
-                        "max_length from the rows": found.get("max_length", 0) > 0})  # fmt: skip
+    verdict(
+        args.tiny,
+        {
+            "train and validation rows read": rows.get("train", 0) > 0 and rows.get("validation", 0) > 0,
+            "max_length from the rows": found.get("max_length", 0) > 0,
+        },
+    )
 
 
 if __name__ == "__main__":

@@ -24,8 +24,8 @@ from __future__ import annotations
 
 import argparse
 import gc
-import json
 import importlib.util
+import json
 import os
 import re
 import sys
@@ -62,11 +62,16 @@ def ministral3_3b_shape() -> Any:
 
     shape = model_shape(full_config(known_config(MINISTRAL3_3B)))
     return TinySpec(
-        vocab_size=shape.vocab_size, hidden_size=shape.hidden_size, intermediate_size=shape.intermediate_size,
-        num_hidden_layers=shape.num_hidden_layers, num_attention_heads=shape.num_attention_heads,
-        num_key_value_heads=shape.num_key_value_heads, head_dim=shape.head_dim,
-        max_position_embeddings=shape.max_position_embeddings, pretrain_steps=0,
-    )  # fmt: skip
+        vocab_size=shape.vocab_size,
+        hidden_size=shape.hidden_size,
+        intermediate_size=shape.intermediate_size,
+        num_hidden_layers=shape.num_hidden_layers,
+        num_attention_heads=shape.num_attention_heads,
+        num_key_value_heads=shape.num_key_value_heads,
+        head_dim=shape.head_dim,
+        max_position_embeddings=shape.max_position_embeddings,
+        pretrain_steps=0,
+    )
 
 
 @dataclass(frozen=True)
@@ -83,8 +88,9 @@ def variants(cfg: TrainConfig, compile_: bool, cuda: bool) -> list[Variant]:
     rows = [
         Variant("TRL defaults", trl_defaults=True),
         Variant(f"TRL defaults, batch {batch}", trl_defaults=True, changes={"per_device_train_batch_size": batch}),
-        Variant("TRL defaults, no gradient checkpointing", trl_defaults=True,
-                changes={"activation_checkpointing": False}),
+        Variant(
+            "TRL defaults, no gradient checkpointing", trl_defaults=True, changes={"activation_checkpointing": False}
+        ),
         Variant("ours"),
         Variant("ours, random order (no length grouping)", changes={"group_by_length": False}),
         Variant("ours + padding_free", changes={"padding_free": True} | flash),
@@ -191,8 +197,11 @@ def prepare_model(args: argparse.Namespace, work: Path) -> tuple[str, str]:
         from hiddenparams.model.chat_format import load_tekken_tokenizer
 
         path = random_model_dir(work / "ministral3-3b-random", ministral3_3b_shape(), load_tekken_tokenizer(), "cuda")
-        return str(path), "random Ministral-3-3B-shaped Mistral3 (26 layers, hidden 3072, vocab 131072, tied, YaRN; " \
-                          "one-layer Pixtral), tekken tokenizer"  # fmt: skip
+        return (
+            str(path),
+            "random Ministral-3-3B-shaped Mistral3 (26 layers, hidden 3072, vocab 131072, tied, YaRN; "
+            "one-layer Pixtral), tekken tokenizer",
+        )
     if args.model_id:
         return args.model_id, f"`{args.model_id}`"
     if TINY_MODEL.is_dir():
@@ -208,20 +217,28 @@ def trl_defaults_trainer(cfg: TrainConfig, bf16: bool, changes: dict[str, Any]) 
     from peft import LoraConfig
     from trl import SFTConfig, SFTTrainer
 
-    from hiddenparams.model.load import load_model, load_tokenizer, lora_targets
     from hiddenparams.jobs.train_job import load_data
+    from hiddenparams.model.load import load_model, load_tokenizer, lora_targets
 
     model, _ = load_model(cfg.model_id, dtype=torch.bfloat16 if bf16 else torch.float32)
     tokenizer = load_tokenizer(cfg.model_id, model.config)
     train_ds, _, _ = load_data(cfg.data_dir)
     args = SFTConfig(
-        output_dir=cfg.output_dir, max_steps=cfg.max_steps, bf16=bf16, use_cpu=not torch.cuda.is_available(),
-        disable_tqdm=True, **changes,
-    )  # fmt: skip
+        output_dir=cfg.output_dir,
+        max_steps=cfg.max_steps,
+        bf16=bf16,
+        use_cpu=not torch.cuda.is_available(),
+        disable_tqdm=True,
+        **changes,
+    )
     adapter = LoraConfig(
-        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout,
-        target_modules=lora_targets(model.config), task_type="CAUSAL_LM", bias="none",
-    )  # fmt: skip
+        r=cfg.lora_r,
+        lora_alpha=cfg.lora_alpha,
+        lora_dropout=cfg.lora_dropout,
+        target_modules=lora_targets(model.config),
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
     return SFTTrainer(
         model=model, args=args, train_dataset=train_ds, processing_class=tokenizer, peft_config=adapter
     ), tokenizer
@@ -263,9 +280,12 @@ def run(variant: Variant, cfg: TrainConfig, bf16: bool, warmup_steps: int, cuda:
     trainer.train()
     lengths = [len(ids) for ids in trainer.train_dataset["input_ids"]]
     result = {
-        **settings(trainer), **meter.result(), "parameters": flop_parameters(trainer.model), "lengths": lengths,
+        **settings(trainer),
+        **meter.result(),
+        "parameters": flop_parameters(trainer.model),
+        "lengths": lengths,
         "memory_gb": torch.cuda.max_memory_allocated() / 1e9 if cuda else None,
-    }  # fmt: skip
+    }
     result["tokens_per_s"] = result["tokens"] / result["seconds"]
     return result
 
@@ -296,8 +316,10 @@ def versions() -> str:
 def table(results: dict[str, dict[str, Any]], peak: float | None, cuda: bool) -> list[str]:
     base = results.get("TRL defaults", {}).get("tokens_per_s")
     unit, scale = ("TFLOP/s", 1e12) if cuda else ("GFLOP/s", 1e9)
-    head = "| run | batch | grad. checkpointing | sampler | padding-free | attention | compile | padding fed " \
-           f"| **real tokens/s** | model {unit} | MFU | vs TRL defaults |"  # fmt: skip
+    head = (
+        "| run | batch | grad. checkpointing | sampler | padding-free | attention | compile | padding fed "
+        f"| **real tokens/s** | model {unit} | MFU | vs TRL defaults |"
+    )
     if cuda:
         head += " peak memory GB |"
     lines = [head, "|" + "---|" * (head.count("|") - 1)]
@@ -349,8 +371,17 @@ CPU_PLACEHOLDER = """### CPU
 Not yet measured."""
 
 
-def block(heading: str, command: str, cuda: bool, model_desc: str, results: dict[str, dict[str, Any]], cfg: TrainConfig,
-          args: argparse.Namespace, peak: float | None, rows: int) -> str:
+def block(
+    heading: str,
+    command: str,
+    cuda: bool,
+    model_desc: str,
+    results: dict[str, dict[str, Any]],
+    cfg: TrainConfig,
+    args: argparse.Namespace,
+    peak: float | None,
+    rows: int,
+) -> str:
     import datetime as dt
     import statistics
 
@@ -368,7 +399,8 @@ def block(heading: str, command: str, cuda: bool, model_desc: str, results: dict
         f"`generate_rows({rows}, seed={DATA_SEED})` converted by `hiddenparams.data.convert`, sequences {min(lengths)}-"
         f"{max(lengths)} tokens (mean {statistics.mean(lengths):.0f}). Each run: {args.warmup_steps} warm-up steps, "
         f"then {args.steps} measured steps; best of {args.repeats} run(s) per row, rows interleaved."
-        if done else "Every run failed.",
+        if done
+        else "Every run failed.",
         "",
         *table(results, peak, cuda),
         "",
@@ -381,14 +413,17 @@ def block(heading: str, command: str, cuda: bool, model_desc: str, results: dict
         if cuda and peak:
             share = mfu(ours["parameters"], ours["tokens_per_s"], peak)
             met = share >= GOAL_MFU and ratio >= GOAL_RATIO
-            lines.append(f"Goal (issue 5): >= {GOAL_MFU:.0%} MFU and >= {GOAL_RATIO:.0f}x TRL's defaults: "
-                         f"{'met' if met else 'NOT met'} (MFU {share:.1%}, {ratio:.2f}x).")  # fmt: skip
+            lines.append(
+                f"Goal (issue 5): >= {GOAL_MFU:.0%} MFU and >= {GOAL_RATIO:.0f}x TRL's defaults: "
+                f"{'met' if met else 'NOT met'} (MFU {share:.1%}, {ratio:.2f}x)."
+            )
     if not cuda:
         lines.append(
-            f"MFU against an assumed peak of {peak / 1e12:g} TFLOP/s (`--peak-tflops`)." if peak else
-            "MFU: not meaningful on CPU (no stated bf16 peak for a shared virtual CPU core, and a toy model whose "
+            f"MFU against an assumed peak of {peak / 1e12:g} TFLOP/s (`--peak-tflops`)."
+            if peak
+            else "MFU: not meaningful on CPU (no stated bf16 peak for a shared virtual CPU core, and a toy model whose "
             "matrices are too small to approach one); the model FLOP/s column is 4 x N x tokens/s."
-        )  # fmt: skip
+        )
     return "\n".join(lines).rstrip("\n")
 
 
@@ -448,10 +483,20 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="train-throughput-") as tmp:
         work = Path(tmp)
         model_id, model_desc = prepare_model(args, work)
-        fixed = {"model_id": model_id, "output_dir": str(work / "out"), "max_steps": total, "backend": "local",
-                 "report_to": "none", "save_steps": total + 1, "eval_steps": total + 1, "bf16": cuda}  # fmt: skip
+        fixed = {
+            "model_id": model_id,
+            "output_dir": str(work / "out"),
+            "max_steps": total,
+            "backend": "local",
+            "report_to": "none",
+            "save_steps": total + 1,
+            "eval_steps": total + 1,
+            "bf16": cuda,
+        }
         overrides = {**fixed, **parse_overrides(args.set)}
-        cfg, _ = load_configs(args.config, overrides, TrainConfig, RunOn)  # where the real run goes (RunOn) plays no part here
+        cfg, _ = load_configs(
+            args.config, overrides, TrainConfig, RunOn
+        )  # where the real run goes (RunOn) plays no part here
         rows = max(cfg.per_device_train_batch_size * cfg.gradient_accumulation_steps, 8) * total  # one epoch at most
         cfg, _ = load_configs(args.config, {**overrides, "data_dir": str(make_data(work, rows))}, TrainConfig, RunOn)
         bf16 = bool(cfg.bf16)

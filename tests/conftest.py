@@ -18,10 +18,9 @@ from hypothesis import settings
 # The mocked Hub and a 3B run config on it, shared with test_eval_job.py and test_jobs_service.py.
 from test_jobs_hf import TOKEN, config_3b, data_dir, hub  # noqa: F401
 
-from hiddenparams.jobs import ship
-
 from hiddenparams.data.rows import Row
 from hiddenparams.data.sample import generate_rows
+from hiddenparams.jobs import ship
 from hiddenparams.model.tiny import TinySpec, make_tiny_model
 
 # The tiny model's matrices are too small to split across threads: on this shared 2-core machine a second intra-op

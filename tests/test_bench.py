@@ -27,8 +27,13 @@ def run_bench(script: str, *args: str) -> subprocess.CompletedProcess[str]:
     env = {**os.environ, "PYTHONPATH": path, "HF_HUB_OFFLINE": "1", "HF_HUB_DISABLE_PROGRESS_BARS": "1"}
     return subprocess.run(
         [sys.executable, str(ROOT / "bench" / script), *args],
-        capture_output=True, text=True, cwd=ROOT, env=env, timeout=TIMEOUT_S, check=False,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env=env,
+        timeout=TIMEOUT_S,
+        check=False,
+    )
 
 
 def passed_its_checks(stdout: str) -> None:
@@ -65,9 +70,13 @@ def check_train(stdout: str, tmp_path: Path) -> None:
     # One table row per variant, each with its settings read back and a measured real-tokens/s figure.
     rows = re.findall(r"^\| ([^|]+) \| (\d+) \| (on|off) \| [^|]+ \| (yes|no) \|.*\| \*\*([\d,]+)\*\* \|", stdout, re.M)
     assert [name for name, *_ in rows] == [
-        "TRL defaults", "TRL defaults, batch 2", "TRL defaults, no gradient checkpointing", "ours",
-        "ours, random order (no length grouping)", "ours + padding_free",
-    ]  # fmt: skip
+        "TRL defaults",
+        "TRL defaults, batch 2",
+        "TRL defaults, no gradient checkpointing",
+        "ours",
+        "ours, random order (no length grouping)",
+        "ours + padding_free",
+    ]
     by_name = {name: (int(batch), checkpointing, padding_free) for name, batch, checkpointing, padding_free, _ in rows}
     assert by_name["ours"] == (2, "off", "no") and by_name["TRL defaults"] == (8, "on", "no")
     assert by_name["ours + padding_free"][2] == "yes"
@@ -102,7 +111,9 @@ def check_random_model(stdout: str, tmp_path: Path) -> None:
 
 def check_profile(stdout: str, tmp_path: Path) -> None:
     passed_its_checks(stdout)
-    assert re.search(r"^step \(wall, between step ends\): \d+\.\d{3} s; profiled self CPU per step: \d+\.\d{3} s$", stdout, re.M)
+    assert re.search(
+        r"^step \(wall, between step ends\): \d+\.\d{3} s; profiled self CPU per step: \d+\.\d{3} s$", stdout, re.M
+    )
     for phase in ("data", "optimizer", "backward"):
         assert re.search(rf"^phase {phase} +\d+\.\d{{3}} s/step", stdout, re.M), phase
     assert len(re.findall(r"^  \d+\.\d{4} s +\d+x  aten::", stdout, re.M)) >= 3  # operators, heaviest first
@@ -119,7 +130,9 @@ def check_recipe(stdout: str, tmp_path: Path) -> None:
 def check_activation(stdout: str, tmp_path: Path) -> None:
     passed_its_checks(stdout)
     # The row is printed as measured and again in the section's table.
-    rows = re.findall(r"^\| `[^`]*tiny-ministral3` \| 128 / 384 / 4 x 32 / 2 x 32 \| ([\d,]+) \| ([\d,]+) \|", stdout, re.M)
+    rows = re.findall(
+        r"^\| `[^`]*tiny-ministral3` \| 128 / 384 / 4 x 32 / 2 x 32 \| ([\d,]+) \| ([\d,]+) \|", stdout, re.M
+    )
     assert len(rows) == 2 and rows[0] == rows[1]
     measured, formula = rows[0]
     assert measured == formula and int(measured.replace(",", "")) > 0  # measured == the estimate's formula
@@ -152,7 +165,9 @@ CASES = [
 @pytest.mark.parametrize("script, args, check", CASES)
 def test_tiny_mode_runs_the_benchmark_and_checks_its_output(script, args, check, tmp_path):
     done = run_bench(script, "--tiny", *(a.format(tmp=tmp_path) for a in args))
-    assert done.returncode == 0, f"{script} --tiny exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    assert done.returncode == 0, (
+        f"{script} --tiny exited {done.returncode}:\n{done.stdout[-2000:]}\n{done.stderr[-4000:]}"
+    )
     check(done.stdout, tmp_path)
 
 

@@ -3,11 +3,11 @@
 import json
 
 import pytest
+from huggingface_hub import ModelCard
+from test_card import snippet_prints_six_integers
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from huggingface_hub import ModelCard
-from test_card import snippet_prints_six_integers
 
 
 @pytest.mark.slow
@@ -15,10 +15,18 @@ def test_demo_runs_the_whole_loop_and_earns_its_numbers(tmp_path, hf_token):
     out = tmp_path / "demo"
     result = CliRunner().invoke(app, ["demo", "--out", str(out), "--json"])
     assert result.exit_code == 0, result.output
-    for path in ("eval/base/eval_report.json", "eval/adapter/eval_report.json", "eval/merged/eval_report.json",
-                 "artifacts/hf_jobs/submissions.jsonl", "report.md", "report.html"):  # fmt: skip
+    for path in (
+        "eval/base/eval_report.json",
+        "eval/adapter/eval_report.json",
+        "eval/merged/eval_report.json",
+        "artifacts/hf_jobs/submissions.jsonl",
+        "report.md",
+        "report.html",
+    ):
         assert (out / path).is_file(), path
-    reports = {m: json.loads((out / "eval" / m / "eval_report.json").read_text()) for m in ("base", "adapter", "merged")}
+    reports = {
+        m: json.loads((out / "eval" / m / "eval_report.json").read_text()) for m in ("base", "adapter", "merged")
+    }
     for mode in ("adapter", "merged"):
         report = reports[mode]
         assert report["valid_cases"] >= 0.99 * report["total"], (mode, report["valid_cases"])

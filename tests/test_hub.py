@@ -22,7 +22,10 @@ def test_the_repo_id_rule_is_the_hub_libraries_with_an_optional_namespace():
 
 def test_durations():
     assert (timeout_seconds("90m"), timeout_seconds("3600"), timeout_seconds("1.5h"), timeout_seconds(None)) == (
-        5400, 3600, 5400, None
+        5400,
+        3600,
+        5400,
+        None,
     )
     with pytest.raises(HubNameError, match="not a duration"):
         timeout_seconds("soon")
@@ -42,6 +45,7 @@ def test_push_is_one_commit_to_a_created_repo(tmp_path, monkeypatch):
     monkeypatch.setattr(HfApi, "upload_folder", upload_folder)
     pushed = push_folder(tmp_path, "me/evals", "results", path_in_repo="eval/1")
     assert calls == [
-        ("create", "me/evals", {"private": True, "exist_ok": True}), ("upload", "me/evals", "eval/1", "results")
+        ("create", "me/evals", {"private": True, "exist_ok": True}),
+        ("upload", "me/evals", "eval/1", "results"),
     ]
     assert pushed["commit"] == "abc" and pushed["url"].endswith("/me/evals/tree/main/eval/1")

@@ -101,14 +101,27 @@ def test_redact_covers_registered_secrets_and_leaves_plain_text(monkeypatch):
 
 def test_fold_gives_the_latest_view_per_job_and_per_model():
     records = [
-        {"time": "t1", "event": "submitted", "job_id": "j1", "backend": "hf-jobs", "state": "SCHEDULING",
-         "model_repo": "alice/run", "details": {"namespace": "alice"}},
+        {
+            "time": "t1",
+            "event": "submitted",
+            "job_id": "j1",
+            "backend": "hf-jobs",
+            "state": "SCHEDULING",
+            "model_repo": "alice/run",
+            "details": {"namespace": "alice"},
+        },
         {"time": "t2", "event": "submitted", "job_id": "j2", "backend": "local", "state": "SCHEDULING", "details": {}},
-        {"time": "t3", "event": "finished", "job_id": "j1", "state": "COMPLETED", "repo_kind": "adapter-only",
-         "details": {"exit_code": 0}},
+        {
+            "time": "t3",
+            "event": "finished",
+            "job_id": "j1",
+            "state": "COMPLETED",
+            "repo_kind": "adapter-only",
+            "details": {"exit_code": 0},
+        },
         {"time": "t4", "event": "merged", "job_id": None, "model_repo": "alice/run-merged", "repo_kind": "full"},
         {"time": "t5", "event": "bogus-without-id"},
-    ]  # fmt: skip
+    ]
     entries = fold(records)
     assert [e.key for e in entries] == ["j1", "j2", "model:alice/run-merged"]
     j1 = entries[0]

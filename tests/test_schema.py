@@ -214,7 +214,7 @@ def test_mangled_objects_never_raise(rendered, edits, replace):
     text = rendered[1]
     for pos, char in edits:
         pos %= len(text) + 1
-        text = text[:pos] + char + text[pos + replace:]
+        text = text[:pos] + char + text[pos + replace :]
     check_verdict(text)
 
 

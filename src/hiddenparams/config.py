@@ -88,7 +88,8 @@ class TrainConfig:
     # A local folder with train.jsonl + validation.jsonl ({prompt, completion}) from `convert`, or a Hub dataset id.
     data_dir: str = field(default="data/converted", metadata=flag("Converted data: local folder or Hub dataset id."))
     data_revision: str | None = field(
-        default=None, metadata=not_hashed(flag("Commit (or branch) of a Hub dataset data_dir (hf-jobs: set at submit)."))
+        default=None,
+        metadata=not_hashed(flag("Commit (or branch) of a Hub dataset data_dir (hf-jobs: set at submit).")),
     )
     output_dir: str = field(default="runs/train", metadata=flag("Where the job writes its outputs."))
     # Where the adapter (or full model) is pushed; required on hf-jobs, whose disk is ephemeral.

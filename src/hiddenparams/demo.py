@@ -14,24 +14,24 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from .model.card import folder_card
 from .config import RunOn, TrainConfig, load_configs
 from .data.convert import convert_dir
+from .data.records import read_input
 from .data.rows import read_rows
-from .eval.modes import EvalData
+from .data.split import SplitConfig, split_records, write_split
+from .errors import HiddenParamsError
 from .eval.evaluate import EvalConfig, run_eval
+from .eval.modes import EvalData
+from .eval.run_report import run_verdict, write_run_report
 from .jobs.stage import launch_job, plan_job
 from .jobs.train import TRAIN
 from .ledger import Ledger
-from .model.merge import MergeConfig
-from .model.merge import run as run_merge
+from .model.card import folder_card
 from .model.generation import Decoding
 from .model.load import load_for_inference
-from .data.records import read_input
-from .eval.run_report import run_verdict, write_run_report
-from .data.split import SplitConfig, split_records, write_split
+from .model.merge import MergeConfig
+from .model.merge import run as run_merge
 from .status import collect_status, wait_job
-from .errors import HiddenParamsError
 
 ROOT = Path(__file__).resolve().parents[2]
 SAMPLE = ROOT / "data" / "sample" / "train.jsonl"
@@ -58,8 +58,12 @@ class DemoResult:
     files: dict[str, str] = field(default_factory=dict)
 
 
-def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callable[[str], None] | None = None,
-             config_overrides: dict[str, Any] | None = None) -> DemoResult:
+def run_demo(
+    out: Path,
+    on_stage: Callable[[str], None] = print,
+    on_log: Callable[[str], None] | None = None,
+    config_overrides: dict[str, Any] | None = None,
+) -> DemoResult:
     out = Path(out).resolve()
     if out.exists() and any(out.iterdir()):
         raise DemoError(f"{out} is not empty: give a new --out (a demo never mixes its files with an older run)")
@@ -88,8 +92,12 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     test_rows, train_rows = read_rows(split_dir / "test.jsonl"), read_rows(split_dir / "train.jsonl")
 
     stage("train (local job)")
-    overrides = {"model_id": str(TINY_MODEL), "data_dir": str(converted), "output_dir": str(out / "runs" / "train"),
-                 **(config_overrides or {})}  # fmt: skip
+    overrides = {
+        "model_id": str(TINY_MODEL),
+        "data_dir": str(converted),
+        "output_dir": str(out / "runs" / "train"),
+        **(config_overrides or {}),
+    }
     cfg, run_on = load_configs(TINY_CONFIG, overrides, TrainConfig, RunOn)
     handle = launch_job(plan_job(TRAIN, cfg, run_on), ledger)
     status = wait_job(handle.job_id, ledger, on_log=on_log)
@@ -100,8 +108,13 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
 
     def evaluate(mode: str, values: bool = False, **ids: str) -> Any:
         model, tokenizer, description = load_for_inference(**ids)
-        cfg = EvalConfig(data=str(split_dir / "test.jsonl"), out=str(out / "eval" / mode), constrained=values,
-                         distribution=values, decoding=Decoding(batch_size=EVAL_BATCH_SIZE))  # fmt: skip
+        cfg = EvalConfig(
+            data=str(split_dir / "test.jsonl"),
+            out=str(out / "eval" / mode),
+            constrained=values,
+            distribution=values,
+            decoding=Decoding(batch_size=EVAL_BATCH_SIZE),
+        )
         data = EvalData(test_rows, train_rows, split_dir / "train.jsonl", split_dir / "test.jsonl")
         report = run_eval(model, tokenizer, description, data, cfg, ledger=ledger).report
         result.valid[mode] = f"{report.valid_cases}/{report.total}"
@@ -118,8 +131,13 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
     merged_dir = out / "merged"
     probes = out / "eval" / "merge-probes.jsonl"  # 16 test rows beside the fixed probes: enough to see a fault
     probes.write_text("".join((split_dir / "test.jsonl").read_text(encoding="utf-8").splitlines(True)[:16]))
-    merge_cfg = MergeConfig(base_model_id=str(TINY_MODEL), adapter_model_id=str(adapter), out=str(merged_dir),
-                            probe_data=str(probes), eval_report=str(out / "eval" / "adapter" / "eval_report.json"))
+    merge_cfg = MergeConfig(
+        base_model_id=str(TINY_MODEL),
+        adapter_model_id=str(adapter),
+        out=str(merged_dir),
+        probe_data=str(probes),
+        eval_report=str(out / "eval" / "adapter" / "eval_report.json"),
+    )
     run_merge(merge_cfg, ledger)
 
     stage("eval: merged")
@@ -147,4 +165,6 @@ def run_demo(out: Path, on_stage: Callable[[str], None] = print, on_log: Callabl
 
 
 def _predictions(eval_dir: Path) -> list[str]:
-    return [json.loads(line)["output"] for line in (eval_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()]
+    return [
+        json.loads(line)["output"] for line in (eval_dir / "predictions.jsonl").read_text(encoding="utf-8").splitlines()
+    ]

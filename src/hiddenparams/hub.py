@@ -11,6 +11,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from pathlib import Path
+from typing import NoReturn
 
 import httpx2
 from huggingface_hub import HfApi, constants, try_to_load_from_cache
@@ -79,8 +80,11 @@ def push_folder(
     api.create_repo(repo_id, private=private, exist_ok=True)
     if extra_files:
         prefix = f"{path_in_repo.strip('/')}/" if path_in_repo else ""
-        operations = [CommitOperationAdd(prefix + f.relative_to(folder).as_posix(), str(f))
-                      for f in sorted(Path(folder).rglob("*")) if f.is_file()]  # fmt: skip
+        operations = [
+            CommitOperationAdd(prefix + f.relative_to(folder).as_posix(), str(f))
+            for f in sorted(Path(folder).rglob("*"))
+            if f.is_file()
+        ]
         operations += [CommitOperationAdd(name, data) for name, data in extra_files.items()]
         commit = api.create_commit(repo_id=repo_id, operations=operations, commit_message=message)
     else:

@@ -26,6 +26,7 @@ logger = logging.getLogger(__name__)
 ARTIFACTS_ENV = "HIDDENPARAMS_ARTIFACTS"
 LEDGER_PATH = Path("hf_jobs") / "submissions.jsonl"
 
+
 class LedgerEvent(str, Enum):
     SUBMITTED = "submitted"
     STATE = "state"  # a stage change observed while the job runs

@@ -16,7 +16,6 @@ _MIN_SECRET_LENGTH = 8  # shorter values would redact ordinary words
 _registered_secrets: set[str] = set()
 
 
-
 def register_secret(value: str | None) -> None:
     """Redact this exact value from now on (the token a backend resolved, wherever it came from)."""
     if value and len(value) >= _MIN_SECRET_LENGTH:

@@ -15,11 +15,11 @@ from typing import Any
 from huggingface_hub import HfApi, constants
 from huggingface_hub.errors import RepositoryNotFoundError
 
-from .hub import is_local
+from .hub import HUB_ERRORS, is_local
 from .jobs import JobError, JobStage, JobStatus, backend_for
 from .jobs.base import RUNNING_STAGES
 from .jobs.estimate import billed, hardware_table
-from .jobs.hf import HUB_ERRORS, HfJobsBackend, hub_hardware
+from .jobs.hf import HfJobsBackend, hub_hardware
 from .jobs.stages import record_result
 from .ledger import Ledger, LedgerEntry, LedgerEvent, RepoKind
 from .redact import redact
@@ -53,8 +53,11 @@ def card_metrics(card_path_or_repo: str | Path) -> dict[str, float] | None:
     except (*HUB_ERRORS, OSError, ValueError, yaml.YAMLError):  # someone's card: its front matter may be anything
         return None
     numbers = (int, float)
-    return {r.metric_type: float(r.metric_value) for r in results
-            if isinstance(r.metric_value, numbers) and not isinstance(r.metric_value, bool)} or None  # fmt: skip
+    return {
+        r.metric_type: float(r.metric_value)
+        for r in results
+        if isinstance(r.metric_value, numbers) and not isinstance(r.metric_value, bool)
+    } or None
 
 
 def read_repo(model_repo: str) -> RepoState:
@@ -170,8 +173,11 @@ class StatusRow:
     def cost_line(self) -> str | None:
         """`13 min, $0.65 billed (estimated 7 min, $0.33)`, or the estimate alone while the job has not ended."""
         estimate = self.estimate or {}
-        guess = (f"estimated {estimate['minutes']:.0f} min, ${estimate['usd']:.2f}"
-                 if estimate.get("minutes") is not None and estimate.get("usd") is not None else None)  # fmt: skip
+        guess = (
+            f"estimated {estimate['minutes']:.0f} min, ${estimate['usd']:.2f}"
+            if estimate.get("minutes") is not None and estimate.get("usd") is not None
+            else None
+        )
         if self.billing:
             paid = f"{self.billing['billed_minutes']} min, ${self.billing['usd']:.2f} billed"
             return f"{paid} ({guess})" if guess else paid
@@ -190,8 +196,11 @@ def _stage_notes(entry: LedgerEntry) -> list[str]:
     notes = []
     if entry.details.get("smoke"):
         passed = LedgerEvent.SMOKE_PASSED.value in entry.events
-        notes.append("smoke job: passed the real run's checks before the weights" if passed else
-                     "smoke job: the real run's checks before the weights, on cpu-basic; pushes no model")  # fmt: skip
+        notes.append(
+            "smoke job: passed the real run's checks before the weights"
+            if passed
+            else "smoke job: the real run's checks before the weights, on cpu-basic; pushes no model"
+        )
     if entry.state and not _ended(entry) and LedgerEvent.CANCEL_REQUESTED.value in entry.events:
         notes.append("cancelling: asked to stop, the backend has not reported it stopped yet")
     if entry.state and not JobStage(entry.state).known:

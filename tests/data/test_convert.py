@@ -132,7 +132,7 @@ def test_with_a_model_the_longest_row_is_recorded_and_rows_over_the_cap_are_refu
 
     result = run(ConvertConfig(str(tmp_path), str(tmp_path / "out"), model_id=tiny))
     assert result.lengths == {"tokenizer": f"{tiny}'s tokenizer", "max_length": 512,  # the tiny model's context
-                              "longest": {"tokens": long, "at": f"{tmp_path / 'train.jsonl'}:2"}}  # fmt: skip
+                              "longest": {"tokens": long, "at": f"{tmp_path / 'train.jsonl'}:2"}}
     assert json.loads((tmp_path / "out" / "manifest.json").read_text())["lengths"]["longest"]["tokens"] == long
 
     with pytest.raises(DataError) as refused:
@@ -140,6 +140,6 @@ def test_with_a_model_the_longest_row_is_recorded_and_rows_over_the_cap_are_refu
     assert f"{tmp_path / 'train.jsonl'}:2: {long} tokens" in str(refused.value) and "1 row(s)" in str(refused.value)
     assert not (tmp_path / "out2").exists()  # nothing written, nothing truncated
     cli = CliRunner().invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o3"), "--model-id", tiny,
-                                   "--max-length", str(long)])  # fmt: skip
+                                   "--max-length", str(long)])
     assert cli.exit_code == 0, cli.output
     assert CliRunner().invoke(app, ["convert", str(tmp_path), "--out", str(tmp_path / "o4"), "--max-length", "9"]).exit_code

@@ -15,21 +15,21 @@ from typer.testing import CliRunner
 from hiddenparams.cli import app
 from hiddenparams.config import config_hash, load_configs
 from hiddenparams.data.rows import Row
-from hiddenparams.eval.modes import evaluate
 from hiddenparams.eval.evaluate import EvalConfig
+from hiddenparams.eval.modes import evaluate
+from hiddenparams.eval.score import Case
+from hiddenparams.eval.value_scores import ValueDistribution, distribution_report, score_values, value_pieces
+from hiddenparams.ledger import Ledger
 from hiddenparams.model.generation import (
-    Decoding,
     MAX_NEW_TOKENS_MARGIN,
+    Decoding,
     context_warnings,
     generate_all,
     max_new_tokens_for,
     prompt_ids,
 )
-from hiddenparams.ledger import Ledger
 from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.schema import KEYS, MAX_VALUE, MIN_VALUE, VALUES, to_json
-from hiddenparams.eval.score import Case
-from hiddenparams.eval.value_scores import ValueDistribution, distribution_report, score_values, value_pieces
 
 runner = CliRunner()
 
@@ -108,7 +108,9 @@ def test_eval_full_mode_writes_predictions_report_and_ledger(tiny_model_dir, eva
     assert set(provenance) == {"config_hash", "data_sha256", "code_version"}
     assert provenance["config_hash"] == config_hash(load_configs(None, report["config"], EvalConfig)[0])
     assert provenance["data_sha256"] == {
-        "data": file_sha256(eval_data_dir / "test.jsonl"), "train": file_sha256(eval_data_dir / "train.jsonl")}  # fmt: skip
+        "data": file_sha256(eval_data_dir / "test.jsonl"),
+        "train": file_sha256(eval_data_dir / "train.jsonl"),
+    }
     assert provenance["code_version"] == code_version()
     assert f"valid_cases={report['valid_cases']}/12" in result.stdout
     assert report["total"] == 12 and report["model"]["mode"] == "full" and report["decoding"]["mode"] == "greedy"
@@ -256,8 +258,19 @@ def test_eval_refuses_a_non_empty_out_unless_overwrite(tiny_model_dir, eval_data
     out = tmp_path / "out"
     out.mkdir()
     (out / "precious.txt").write_text("keep me")
-    args = ["eval", "--model-id", str(tiny_model_dir), "--data", str(eval_data_dir / "test.jsonl"), "--out", str(out),
-            "--max-rows", "2", "--artifacts-dir", str(tmp_path / "a")]  # fmt: skip
+    args = [
+        "eval",
+        "--model-id",
+        str(tiny_model_dir),
+        "--data",
+        str(eval_data_dir / "test.jsonl"),
+        "--out",
+        str(out),
+        "--max-rows",
+        "2",
+        "--artifacts-dir",
+        str(tmp_path / "a"),
+    ]
     refused = runner.invoke(app, args)
     assert refused.exit_code != 0 and "not empty" in said(refused) and "--overwrite" in said(refused)
     assert sorted(p.name for p in out.iterdir()) == ["precious.txt"]
@@ -266,7 +279,9 @@ def test_eval_refuses_a_non_empty_out_unless_overwrite(tiny_model_dir, eval_data
     assert (out / "precious.txt").read_text() == "keep me" and (out / "eval_report.json").is_file()
 
 
-def test_a_bad_adapter_is_refused_before_the_base_loads(tiny_model_dir, tiny_adapter_dir, eval_data_dir, tmp_path, said):
+def test_a_bad_adapter_is_refused_before_the_base_loads(
+    tiny_model_dir, tiny_adapter_dir, eval_data_dir, tmp_path, said
+):
     broken_base = tmp_path / "base"  # would fail to load: the adapter's error must come first
     shutil.copytree(tiny_model_dir, broken_base)
     with open(broken_base / "model.safetensors", "r+b") as f:
@@ -275,11 +290,33 @@ def test_a_bad_adapter_is_refused_before_the_base_loads(tiny_model_dir, tiny_ada
     shutil.copytree(tiny_adapter_dir, no_config)
     (no_config / "adapter_config.json").unlink()
     data = ["--data", str(eval_data_dir / "test.jsonl")]
-    result = runner.invoke(app, ["eval", "--base-model-id", str(broken_base), "--adapter-model-id", str(no_config),
-                                 *data, "--out", str(tmp_path / "o")])  # fmt: skip
+    result = runner.invoke(
+        app,
+        [
+            "eval",
+            "--base-model-id",
+            str(broken_base),
+            "--adapter-model-id",
+            str(no_config),
+            *data,
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert result.exit_code != 0 and "no adapter_config.json" in said(result)
-    missing = runner.invoke(app, ["eval", "--base-model-id", str(broken_base), "--adapter-model-id",
-                                  str(tmp_path / "nowhere"), *data, "--out", str(tmp_path / "o")])  # fmt: skip
+    missing = runner.invoke(
+        app,
+        [
+            "eval",
+            "--base-model-id",
+            str(broken_base),
+            "--adapter-model-id",
+            str(tmp_path / "nowhere"),
+            *data,
+            "--out",
+            str(tmp_path / "o"),
+        ],
+    )
     assert missing.exit_code != 0 and "no such folder" in said(missing)
 
 
@@ -289,8 +326,11 @@ def test_truncated_weights_are_named_with_what_to_do(command, tiny_model_dir, ev
     shutil.copytree(tiny_model_dir, broken)
     with open(broken / "model.safetensors", "r+b") as f:
         f.truncate(1_000_000)
-    extra = (["--data", str(eval_data_dir / "test.jsonl"), "--out", str(tmp_path / "o")] if command == "eval"
-             else ["a request"])  # fmt: skip
+    extra = (
+        ["--data", str(eval_data_dir / "test.jsonl"), "--out", str(tmp_path / "o")]
+        if command == "eval"
+        else ["a request"]
+    )
     result = runner.invoke(app, [command, "--model-id", str(broken), *extra])
     assert result.exit_code != 0
     assert f"{broken / 'model.safetensors'}: truncated or corrupt" in said(result) and "again" in said(result)
@@ -306,10 +346,32 @@ def test_rows_past_the_models_context_are_named(full_model):
 def test_eval_help_lists_the_flags_users_have_with_their_help():
     result = runner.invoke(app, ["eval", "--help"], env={"COLUMNS": "250"})
     assert result.exit_code == 0
-    flags = ["--model-id", "--base-model-id", "--adapter-model-id", "--data", "--out", "--train", "--batch-size",
-             "--max-rows", "--constrained", "--distribution", "--device", "--push-results-to", "--backend", "--flavor",
-             "--namespace", "--timeout", "--dry-run", "--wait", "--artifacts-dir", "--json", "--config", "--set",
-             "--overwrite", "--max-new-tokens"]  # fmt: skip
+    flags = [
+        "--model-id",
+        "--base-model-id",
+        "--adapter-model-id",
+        "--data",
+        "--out",
+        "--train",
+        "--batch-size",
+        "--max-rows",
+        "--constrained",
+        "--distribution",
+        "--device",
+        "--push-results-to",
+        "--backend",
+        "--flavor",
+        "--namespace",
+        "--timeout",
+        "--dry-run",
+        "--wait",
+        "--artifacts-dir",
+        "--json",
+        "--config",
+        "--set",
+        "--overwrite",
+        "--max-new-tokens",
+    ]
     for flag in flags:
         assert f" {flag} " in result.stdout, flag
     for f in [*fields(EvalConfig), *fields(Decoding)]:  # every config field is a flag, with its field's help
@@ -328,19 +390,24 @@ def test_sampling_is_seeded_and_never_shares_a_greedy_runs_hash(full_model, eval
     assert generate_all(model, tokenizer, texts, Decoding(batch_size=4)) != first  # greedy is another answer
     greedy = EvalConfig(data="t.jsonl", out="o", model_id="m")
     assert config_hash(greedy) != config_hash(dataclasses.replace(greedy, decoding=sampled))
-    assert sampled.label() == "sampling (temperature=1.5, top_p=1.0, seed=3)" and Decoding().label() == "greedy decoding"
+    assert (
+        sampled.label() == "sampling (temperature=1.5, top_p=1.0, seed=3)" and Decoding().label() == "greedy decoding"
+    )
     nucleus = Decoding(temperature=1.5, top_p=0.5, seed=3, batch_size=4)  # the same seed, a narrower nucleus
     assert nucleus.generation_config(tokenizer).top_p == 0.5
     assert generate_all(model, tokenizer, texts, nucleus) != first
-    assert config_hash(dataclasses.replace(greedy, decoding=nucleus)) != config_hash(dataclasses.replace(greedy, decoding=sampled))
+    assert config_hash(dataclasses.replace(greedy, decoding=nucleus)) != config_hash(
+        dataclasses.replace(greedy, decoding=sampled)
+    )
 
 
 def test_top_p_reaches_the_eval_job_and_its_report_from_the_flag(tmp_path):
     from hiddenparams.config import RunOn
     from hiddenparams.model.generation import Decoding as D
 
-    cfg, _ = load_configs(None, {"data": "t.jsonl", "out": "o", "model_id": "m", "temperature": 0.9, "top_p": 0.8},
-                          EvalConfig, RunOn)  # fmt: skip
+    cfg, _ = load_configs(
+        None, {"data": "t.jsonl", "out": "o", "model_id": "m", "temperature": 0.9, "top_p": 0.8}, EvalConfig, RunOn
+    )
     assert cfg.decoding == D(temperature=0.9, top_p=0.8)
     with pytest.raises(Exception, match="field 'top_p'"):
         load_configs(None, {"data": "t.jsonl", "out": "o", "model_id": "m", "top_p": 0}, EvalConfig, RunOn)

@@ -10,11 +10,14 @@ from typer.testing import CliRunner
 
 from hiddenparams.cli import app
 from hiddenparams.data.rows import Row
+from hiddenparams.eval.score import score
 from hiddenparams.ledger import Ledger
 from hiddenparams.schema import KEYS, to_json
-from hiddenparams.eval.score import score
 
-TRAIN = [Row(f"t{i}", f"calm piano {i}" if i % 2 else f"loud drums {i}", dict.fromkeys(KEYS, 2 if i % 2 else 8)) for i in range(20)]
+TRAIN = [
+    Row(f"t{i}", f"calm piano {i}" if i % 2 else f"loud drums {i}", dict.fromkeys(KEYS, 2 if i % 2 else 8))
+    for i in range(20)
+]
 TEST = [Row(f"x{i}", "calm piano" if i % 2 else "loud drums", dict.fromkeys(KEYS, 2 if i % 2 else 8)) for i in range(6)]
 
 
@@ -31,7 +34,9 @@ def make_run(tmp_path):
     adapter = tmp_path / "runs" / "train" / "adapter"
     adapter.mkdir(parents=True)
     (adapter / "adapter_config.json").write_text("{}")
-    (adapter / "train_summary.json").write_text(json.dumps({"model_id": "tiny", "global_step": 7, "last_logged_loss": 0.5}))
+    (adapter / "train_summary.json").write_text(
+        json.dumps({"model_id": "tiny", "global_step": 7, "last_logged_loss": 0.5})
+    )
     (adapter / "resolved_config.yaml").write_text("model_id: tiny\nlora_r: 32\n")
     Ledger(tmp_path / "artifacts").append("model_pushed", model_repo=str(adapter), repo_kind="adapter-only")
     return tmp_path
@@ -42,7 +47,13 @@ def test_report_shows_modes_side_by_side_with_baselines_and_repos(tmp_path):
     result = CliRunner().invoke(app, ["report", str(run)])
     assert result.exit_code == 0, result.output
     md = (run / "report.md").read_text()
-    for text in ("base model alone", "base + adapter", "merged (full model)", "baseline: train mean", "baseline: TF-IDF + ridge"):
+    for text in (
+        "base model alone",
+        "base + adapter",
+        "merged (full model)",
+        "baseline: train mean",
+        "baseline: TF-IDF + ridge",
+    ):
         assert text in md, text
     assert "0/6" in md and "5/6" in md  # valid_cases per mode
     assert "adapter-only" in md  # the repo kind, read from the folder's files
@@ -132,7 +143,9 @@ def test_report_html_embeds_every_image_links_inside_the_folder_and_shows_failur
     (adapter / "train_summary.json").write_text(json.dumps(summary))
     (adapter / "resolved_config.yaml").write_text(f"model_id: tiny\noutput_dir: {run / 'runs' / 'train'}\n")
     (run / "data" / "split").mkdir(parents=True)
-    (run / "data" / "split" / "split_report.json").write_text(json.dumps({"counts": {"test": 6}, "leakage": {"total": 0}}))
+    (run / "data" / "split" / "split_report.json").write_text(
+        json.dumps({"counts": {"test": 6}, "leakage": {"total": 0}})
+    )
     (run / "data" / "split" / "split_report.md").write_text("# split\n")
     outside = tmp_path / "my-base"  # a base model evaluated from outside the run folder: named, never linked
     outside.mkdir()

@@ -11,12 +11,12 @@ from typer.testing import CliRunner
 
 from hiddenparams.cli import app
 from hiddenparams.config import config_hash
-from hiddenparams.eval.evaluate import ScoreConfig
-from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.data.rows import DataError, Row, read_rows
+from hiddenparams.eval.evaluate import ScoreConfig
 from hiddenparams.eval.report import Link, Section, Table, eval_sections, render_eval_report, write_report
-from hiddenparams.schema import KEYS, to_json
 from hiddenparams.eval.score import Case, read_predictions, representative_failures, score
+from hiddenparams.provenance import code_version, file_sha256
+from hiddenparams.schema import KEYS, to_json
 
 SAMPLE_TRAIN = Path(__file__).resolve().parents[2] / "data" / "sample" / "train.jsonl"
 
@@ -62,8 +62,14 @@ def test_report_shape(report):
     assert report["error_counts"] == {"missing_key": 1}
     first, _, bad = report["cases"]
     assert first == {
-        "id": "r1", "valid": True, "error_code": None, "error": None,
-        "output": OUTPUTS[0], "target": [5] * 6, "prediction": [5] * 6, "request_text": ROWS[0].request_text,
+        "id": "r1",
+        "valid": True,
+        "error_code": None,
+        "error": None,
+        "output": OUTPUTS[0],
+        "target": [5] * 6,
+        "prediction": [5] * 6,
+        "request_text": ROWS[0].request_text,
     }
     assert bad["valid"] is False and bad["prediction"] is None and bad["target"] == [2, 8, 5, 5, 0, 10]
     assert bad["error_code"] == "missing_key" and bad["error"].startswith("missing_key: missing energy")
@@ -120,7 +126,9 @@ def test_tfidf_baseline_has_the_metric_fields(report):
     assert set(ridge) == {"n", "mae", "mae_per_key", "exact", "within1", "all_exact", "predictions"}
     assert ridge["n"] == 3 and set(ridge["mae_per_key"]) == set(KEYS)
     # The per-row answers are the ones its metrics were computed from.
-    errors = [abs(p - t) for row, pred in zip(ROWS, ridge["predictions"]) for p, t in zip(pred, row.hidden_params.values())]
+    errors = [
+        abs(p - t) for row, pred in zip(ROWS, ridge["predictions"]) for p, t in zip(pred, row.hidden_params.values())
+    ]
     assert sum(errors) / len(errors) == pytest.approx(ridge["mae"])
 
 
@@ -249,7 +257,7 @@ def test_html_escapes_model_output(tmp_path):
     page = paths["html"].read_text()
     assert "<script" not in page and "<b>" not in page
     assert "&lt;script&gt;" in page and "&lt;b&gt;title&lt;/b&gt;" in page
-    assert "src=\"http" not in page and 'src="data:image/png;base64,' in page  # self-contained
+    assert 'src="http' not in page and 'src="data:image/png;base64,' in page  # self-contained
     markdown = paths["markdown"].read_text()
     assert "<script" not in markdown and "&lt;script&gt;" in markdown and "\\|" in markdown
 
@@ -261,7 +269,7 @@ def test_links_and_literal_cells_are_escaped(tmp_path):
     page = paths["html"].read_text()
     assert '<a href="https://example.org/a?b=1&amp;c=&quot;2&quot;">&lt;job&gt;</a>' in page
     assert "<code>a|b\n&lt;i&gt;" in page and "x" * 201 not in page  # long outputs are clipped
-    assert "| [&lt;job&gt;](<https://example.org/a?b=1&c=\"2\">) | a\\|b ⏎ &lt;i&gt;" in paths["markdown"].read_text()
+    assert '| [&lt;job&gt;](<https://example.org/a?b=1&c="2">) | a\\|b ⏎ &lt;i&gt;' in paths["markdown"].read_text()
 
 
 def test_several_modes_side_by_side(tmp_path, report):
@@ -293,8 +301,9 @@ def invoke(*args: str):
 
 def test_cli_score_prints_valid_cases_and_writes_three_files(split_dir):
     out = split_dir / "out"
-    result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
-                    "--out", str(out))
+    result = invoke(
+        "--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"), "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     assert "valid_cases=2/3" in result.stdout.splitlines()
     assert "missing_key" in result.stderr  # the representative malformed output and its reason
@@ -304,8 +313,17 @@ def test_cli_score_prints_valid_cases_and_writes_three_files(split_dir):
 
 
 def test_cli_score_json(split_dir):
-    result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
-                    "--out", str(split_dir / "out"), "--train", str(split_dir / "train.jsonl"), "--json")
+    result = invoke(
+        "--data",
+        str(split_dir / "test.jsonl"),
+        "--predictions",
+        str(split_dir / "preds.jsonl"),
+        "--out",
+        str(split_dir / "out"),
+        "--train",
+        str(split_dir / "train.jsonl"),
+        "--json",
+    )
     assert result.exit_code == 0, result.output
     summary = json.loads(result.stdout)
     assert summary["valid_cases"] == 2 and "cases" not in summary and summary["metrics"]["over_all"]["n"] == 3
@@ -314,8 +332,9 @@ def test_cli_score_json(split_dir):
 
 def test_cli_score_report_carries_provenance(split_dir):
     out = split_dir / "out"
-    result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
-                    "--out", str(out))
+    result = invoke(
+        "--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"), "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval_report.json").read_text())
     provenance = report["provenance"]
@@ -341,8 +360,15 @@ def test_cli_score_report_carries_provenance(split_dir):
 )
 def test_cli_score_bad_input_exits_non_zero(split_dir, change, extra, message, said):
     change(split_dir)
-    result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
-                    "--out", str(split_dir / "out"), *extra)
+    result = invoke(
+        "--data",
+        str(split_dir / "test.jsonl"),
+        "--predictions",
+        str(split_dir / "preds.jsonl"),
+        "--out",
+        str(split_dir / "out"),
+        *extra,
+    )
     assert result.exit_code != 0
     # rich wraps the message at the runner's 80 columns, inside the long tmp path too: compare without whitespace.
     assert message.replace(" ", "") in said(result).replace(" ", "")
@@ -352,8 +378,9 @@ def test_cli_score_bad_input_exits_non_zero(split_dir, change, extra, message, s
 def test_cli_score_without_a_train_split_skips_the_baselines_and_says_why(split_dir, said):
     (split_dir / "train.jsonl").unlink()
     out = split_dir / "out"
-    result = invoke("--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"),
-                    "--out", str(out))
+    result = invoke(
+        "--data", str(split_dir / "test.jsonl"), "--predictions", str(split_dir / "preds.jsonl"), "--out", str(out)
+    )
     assert result.exit_code == 0, result.output
     report = json.loads((out / "eval_report.json").read_text())
     assert report["baselines"] == {} and set(report["baselines_skipped"]) == {"train_mean", "tfidf_ridge"}

@@ -22,11 +22,33 @@ def commands(config_3b, eval_data_dir, hub):
     hub.models.add(ADAPTER)
     return {
         "train": ["train", "--config", str(config_3b)],
-        "eval": ["eval", "--base-model-id", BASE, "--adapter-model-id", ADAPTER, "--data",
-                 str(eval_data_dir / "test.jsonl"), "--out", "eval", *HF, "--push-results-to", ADAPTER],
-        "merge": ["merge", "--base-model-id", BASE, "--adapter-model-id", ADAPTER, "--out", "runs/merged",
-                  "--push-to", f"{NS}/ministral-hp-merged", *HF],
-    }  # fmt: skip
+        "eval": [
+            "eval",
+            "--base-model-id",
+            BASE,
+            "--adapter-model-id",
+            ADAPTER,
+            "--data",
+            str(eval_data_dir / "test.jsonl"),
+            "--out",
+            "eval",
+            *HF,
+            "--push-results-to",
+            ADAPTER,
+        ],
+        "merge": [
+            "merge",
+            "--base-model-id",
+            BASE,
+            "--adapter-model-id",
+            ADAPTER,
+            "--out",
+            "runs/merged",
+            "--push-to",
+            f"{NS}/ministral-hp-merged",
+            *HF,
+        ],
+    }
 
 
 # Refusals every stage makes before anything is sent: (extra arguments per stage, what the message says).
@@ -35,28 +57,44 @@ REFUSALS = {
     "timeout": ({"all": ["--timeout", "soon"]}, "timeout 'soon' is not a duration like 90m, 4h or 3600"),
     "namespace": (
         {"all": ["--namespace", "not a namespace"]},
-        {"train": "field 'namespace': 'not a namespace' is not a valid user or organisation name",
-         "eval": "field 'namespace': 'not a namespace' is not a valid user or organisation name",
-         "merge": "field 'namespace': 'not a namespace' is not a valid user or organisation name"},
-    ),  # fmt: skip
+        {
+            "train": "field 'namespace': 'not a namespace' is not a valid user or organisation name",
+            "eval": "field 'namespace': 'not a namespace' is not a valid user or organisation name",
+            "merge": "field 'namespace': 'not a namespace' is not a valid user or organisation name",
+        },
+    ),
     "pushed-to-repo": (
-        {"train": ["--hub-model-id", "not a repo"], "eval": ["--push-results-to", "not a repo"],
-         "merge": ["--push-to", "not a repo"]},
-        {"train": "field 'hub_model_id': not a valid repo id", "eval": "--push-results-to 'not a repo' is not a valid",
-         "merge": "push_to 'not a repo' is not a valid repo id"},
-    ),  # fmt: skip
+        {
+            "train": ["--hub-model-id", "not a repo"],
+            "eval": ["--push-results-to", "not a repo"],
+            "merge": ["--push-to", "not a repo"],
+        },
+        {
+            "train": "field 'hub_model_id': not a valid repo id",
+            "eval": "--push-results-to 'not a repo' is not a valid",
+            "merge": "push_to 'not a repo' is not a valid repo id",
+        },
+    ),
     "local-input": (
-        {"train": ["--data-dir", "./missing"], "eval": ["--data", "./missing.jsonl"],
-         "merge": ["--probe-data", "probes.jsonl"]},
-        {"train": "data_dir ./missing: no such folder", "eval": "--data ./missing.jsonl: no such file",
-         "merge": "probe_data: local files the job cannot see"},
-    ),  # fmt: skip
+        {
+            "train": ["--data-dir", "./missing"],
+            "eval": ["--data", "./missing.jsonl"],
+            "merge": ["--probe-data", "probes.jsonl"],
+        },
+        {
+            "train": "data_dir ./missing: no such folder",
+            "eval": "--data ./missing.jsonl: no such file",
+            "merge": "probe_data: local files the job cannot see",
+        },
+    ),
     "local-model": (
-        {"train": ["--model-id", "./model"], "eval": ["--model-id", "./model", "--base-model-id", "",
-                                                     "--adapter-model-id", ""],
-         "merge": ["--base-model-id", "./model"]},
+        {
+            "train": ["--model-id", "./model"],
+            "eval": ["--model-id", "./model", "--base-model-id", "", "--adapter-model-id", ""],
+            "merge": ["--base-model-id", "./model"],
+        },
         "./model is a local folder the job cannot see: push it to the Hub",
-    ),  # fmt: skip
+    ),
 }
 
 
@@ -90,7 +128,10 @@ def test_the_submitted_job_is_the_dry_runs_spec(commands, hub, tmp_path, stage):
     body = json.loads(post.content)
     assert body["command"] == [part.replace(AT_SUBMIT, COMMIT) for part in spec["command"]]
     assert (body["flavor"], body["timeoutSeconds"], body["dockerImage"]) == (
-        spec["flavor"], spec["timeout_seconds"], spec["image"])  # fmt: skip
+        spec["flavor"],
+        spec["timeout_seconds"],
+        spec["image"],
+    )
     assert body["environment"] == spec["env"] and body["labels"] == spec["labels"]
     assert sorted(body["secrets"]) == spec["secrets"] and body["secrets"]["HF_TOKEN"] == TOKEN
     assert sorted(hub.committed[f"{spec['code']['repo']}@{COMMIT}"]) == spec["code"]["files"]

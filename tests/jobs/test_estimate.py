@@ -17,9 +17,22 @@ from test_jobs_hf import NS, _cli, _err
 
 from hiddenparams.config import TrainConfig
 from hiddenparams.jobs.estimate import (
-    ASSUMED_MFU, ASSUMED_SETUP_MINUTES, DataLengths, billed, estimate_flavor, estimate_run, full_config,
-    hardware_from_hub, hardware_table, known_config, layer_activation_bytes, memory, model_shape, summary_lines, work,
-)  # fmt: skip
+    ASSUMED_MFU,
+    ASSUMED_SETUP_MINUTES,
+    DataLengths,
+    billed,
+    estimate_flavor,
+    estimate_run,
+    full_config,
+    hardware_from_hub,
+    hardware_table,
+    known_config,
+    layer_activation_bytes,
+    memory,
+    model_shape,
+    summary_lines,
+    work,
+)
 from hiddenparams.ledger import Ledger
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -126,8 +139,14 @@ def test_memory_of_the_3b_run_by_hand(shape_3b):
     assert plain.total / GB == pytest.approx(7.699 + 0.395 + 34.220, abs=0.001)
     checkpointed = memory(shape_3b, cfg, _lengths(), checkpointing=True, batch_size=32, dtype_bytes=2)
     assert checkpointed.activations == 4800 * (26 * 2 * 3072 + per_layer + 8 * 3072)
-    padding_free = memory(shape_3b, dataclasses.replace(cfg, padding_free=True), _lengths(), checkpointing=False,
-                          batch_size=32, dtype_bytes=2)  # fmt: skip
+    padding_free = memory(
+        shape_3b,
+        dataclasses.replace(cfg, padding_free=True),
+        _lengths(),
+        checkpointing=False,
+        batch_size=32,
+        dtype_bytes=2,
+    )
     assert padding_free.batch_tokens == 150 + 31 * 100
 
 
@@ -182,8 +201,9 @@ def test_a_cpu_flavor_is_refused_for_a_model_over_1b_unless_allowed(shape_3b, sh
 
 
 def test_summary_names_the_assumed_mfu_and_the_dated_prices(shape_3b):
-    run = estimate_run(shape_3b, TrainConfig(per_device_train_batch_size=32), _lengths(), "a100-large",
-                       hardware_table())  # fmt: skip
+    run = estimate_run(
+        shape_3b, TrainConfig(per_device_train_batch_size=32), _lengths(), "a100-large", hardware_table()
+    )
     lines = summary_lines(run.to_dict())
     assert lines[0].startswith("* a100-large") and "fits" in lines[0] and "$" in lines[0]
     assert "MFU 30% assumed" in lines[-1] and "dated table of 2026-12-02" in lines[-1]
@@ -194,10 +214,15 @@ def test_hub_hardware_is_read_as_per_gpu_memory_and_hourly_price():
     from huggingface_hub import JobHardwareInfo
 
     info = JobHardwareInfo(
-        name="l40sx4", prettyName="4x Nvidia L40S", cpu="48 vCPU", ram="382 GB",
+        name="l40sx4",
+        prettyName="4x Nvidia L40S",
+        cpu="48 vCPU",
+        ram="382 GB",
         accelerator={"type": "gpu", "model": "L40S", "quantity": "4", "vram": "192 GB", "manufacturer": "Nvidia"},
-        unitCostMicroUSD=138333, unitCostUSD=0.138333, unitLabel="minute",
-    )  # fmt: skip
+        unitCostMicroUSD=138333,
+        unitCostUSD=0.138333,
+        unitLabel="minute",
+    )
     hw = hardware_from_hub([info])["l40sx4"]
     assert (hw.gpu, hw.gpus, hw.gpu_memory_gb, hw.ram_gb) == ("L40S", 4, 48.0, 382.0)
     assert hw.usd_per_hour == pytest.approx(8.30, abs=0.001) and hw.source == "Hub list_jobs_hardware"
@@ -241,8 +266,9 @@ def test_dry_run_of_the_3b_config_prints_the_estimate_and_refuses_a10g_small(hub
     assert "a10g-small" in _err(refused) and "activation_checkpointing: true" in _err(refused)
     cpu = _cli("train", "--config", str(config), "--data-dir", str(data_dir), "--dry-run", "--flavor", "cpu-basic")
     assert cpu.exit_code == 1 and "--allow-cpu" in _err(cpu)
-    allowed = _cli("train", "--config", str(config), "--data-dir", str(data_dir), "--dry-run", "--flavor",
-                   "cpu-xl", "--allow-cpu")  # fmt: skip
+    allowed = _cli(
+        "train", "--config", str(config), "--data-dir", str(data_dir), "--dry-run", "--flavor", "cpu-xl", "--allow-cpu"
+    )
     assert allowed.exit_code == 0, allowed.output
     assert hub.requests == []  # all of it offline
 
@@ -269,12 +295,13 @@ def test_the_submit_records_the_estimate_and_status_the_bill(hub, config_3b, tmp
 
 
 def test_a_row_over_max_length_is_refused_by_the_dry_run_and_by_the_job_never_truncated(hub, requests_dir, tmp_path):
-    from hiddenparams.model.load import counting_tokenizer
     from hiddenparams.jobs.train_job import TrainDataError, sequence_budget
+    from hiddenparams.model.load import counting_tokenizer
 
     config = ROOT / "configs" / "ministral-3-3b.yaml"
-    result = _cli("train", "--config", str(config), "--data-dir", str(requests_dir), "--dry-run", "--set",
-                  "max_length=20")  # fmt: skip
+    result = _cli(
+        "train", "--config", str(config), "--data-dir", str(requests_dir), "--dry-run", "--set", "max_length=20"
+    )
     assert result.exit_code == 1 and f"{requests_dir / 'train.jsonl'}:1:" in _err(result)
     assert "over 20 tokens (max_length)" in _err(result) and hub.requests == []
 

@@ -11,16 +11,15 @@ from huggingface_hub import ModelCard, constants
 from test_jobs_hf import BASE, COMMIT, NS, TOKEN, job_config
 from typer.testing import CliRunner
 
-from hiddenparams.jobs import eval_job
-from hiddenparams.jobs import parse_summary
 from hiddenparams.cli import app
-from hiddenparams.eval.evaluate import EvalConfig
 from hiddenparams.config import RunOn
+from hiddenparams.eval.evaluate import EvalConfig
+from hiddenparams.jobs import eval_job, parse_summary
 from hiddenparams.jobs.eval import EVAL
 from hiddenparams.jobs.script import parse_job_args
 from hiddenparams.jobs.stage import plan_job
-from hiddenparams.model.generation import Decoding
 from hiddenparams.ledger import Ledger
+from hiddenparams.model.generation import Decoding
 
 ADAPTER = f"{NS}/ministral-hp"
 
@@ -43,15 +42,30 @@ def eval_files(eval_data_dir, tmp_path):
     return data
 
 
-def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, eval_files, tmp_path, monkeypatch,
-                                             hf_token):  # fmt: skip
+def test_the_local_backend_runs_the_eval_job(
+    tiny_model_dir, tiny_adapter_dir, eval_files, tmp_path, monkeypatch, hf_token
+):
     monkeypatch.setenv("OMP_NUM_THREADS", "1")  # the job is a real subprocess on a shared 2-core machine
     root, out = tmp_path / "artifacts", tmp_path / "eval"
     result = _cli(
-        "eval", "--base-model-id", str(tiny_model_dir), "--adapter-model-id", str(tiny_adapter_dir),
-        "--data", str(eval_files / "test.jsonl"), "--out", str(out), "--batch-size", "4",
-        "--backend", "local", "--wait", "--json", "--artifacts-dir", str(root),
-    )  # fmt: skip
+        "eval",
+        "--base-model-id",
+        str(tiny_model_dir),
+        "--adapter-model-id",
+        str(tiny_adapter_dir),
+        "--data",
+        str(eval_files / "test.jsonl"),
+        "--out",
+        str(out),
+        "--batch-size",
+        "4",
+        "--backend",
+        "local",
+        "--wait",
+        "--json",
+        "--artifacts-dir",
+        str(root),
+    )
     assert result.exit_code == 0, result.output
     done = json.loads(result.stdout)
     report = json.loads((out / "eval_report.json").read_text())
@@ -62,7 +76,10 @@ def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, e
 
     submitted, finished, evaluated = Ledger(root).read()
     assert (submitted["event"], submitted["backend"], submitted["details"]["entry"]) == (
-        "submitted", "local", "hiddenparams.jobs.eval_job")  # fmt: skip
+        "submitted",
+        "local",
+        "hiddenparams.jobs.eval_job",
+    )
     assert (finished["event"], finished["state"]) == ("finished", "COMPLETED")
     assert evaluated["event"] == "evaluated" and evaluated["job_id"] == done["job_id"] == submitted["job_id"]
     assert evaluated["model_repo"] == str(tiny_adapter_dir.resolve()) and evaluated["repo_kind"] == "adapter-only"
@@ -76,9 +93,19 @@ def test_the_local_backend_runs_the_eval_job(tiny_model_dir, tiny_adapter_dir, e
 
 def _dry_run(*extra: str):
     return _cli(
-        "eval", "--base-model-id", BASE, "--adapter-model-id", ADAPTER, "--out", "eval", "--backend", "hf-jobs",
-        "--dry-run", "--json", *extra,
-    )  # fmt: skip
+        "eval",
+        "--base-model-id",
+        BASE,
+        "--adapter-model-id",
+        ADAPTER,
+        "--out",
+        "eval",
+        "--backend",
+        "hf-jobs",
+        "--dry-run",
+        "--json",
+        *extra,
+    )
 
 
 def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_files, tiny_model_dir, monkeypatch, said):
@@ -87,14 +114,22 @@ def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_fil
     spec = json.loads(result.stdout)
     assert hub.requests == []  # offline
     assert (spec["backend"], spec["namespace"], spec["flavor"], spec["timeout_seconds"]) == (
-        "hf-jobs", NS, "a10g-small", 7200)  # fmt: skip
+        "hf-jobs",
+        NS,
+        "a10g-small",
+        7200,
+    )
     assert spec["secrets"] == ["HF_TOKEN"] and "warnings" not in spec
     assert spec["script"]["name"] == "eval_job.py" and "transformers==5.24.0" in spec["script"]["dependencies"]
-    assert spec["code"]["files"] == sorted(["test.jsonl", "train.jsonl", "code/eval_job.py", f"code/{spec['code']['wheel']}"])
+    assert spec["code"]["files"] == sorted(
+        ["test.jsonl", "train.jsonl", "code/eval_job.py", f"code/{spec['code']['wheel']}"]
+    )
     job = job_config(spec["command"])
     assert job["data"] == f"{ADAPTER}-eval-data" and job["train"] is None
     assert spec["data"]["uploaded_from"] == {
-        "test.jsonl": str(eval_files / "test.jsonl"), "train.jsonl": str(eval_files / "train.jsonl")}  # fmt: skip
+        "test.jsonl": str(eval_files / "test.jsonl"),
+        "train.jsonl": str(eval_files / "train.jsonl"),
+    }
     assert spec["evaluates"] == {"base_model_id": BASE, "adapter_model_id": ADAPTER} and spec["results"] == ADAPTER
 
     monkeypatch.delenv("HF_TOKEN")
@@ -108,8 +143,20 @@ def test_hf_jobs_dry_run_prints_the_spec_offline_without_the_token(hub, eval_fil
     for args, expected in refusals.items():
         refused = _dry_run(*args)
         assert refused.exit_code == 1 and expected in said(refused), (args, refused.output)
-    local = _cli("eval", "--model-id", str(tiny_model_dir), "--data", f"{NS}/d", "--out", "e", "--backend", "hf-jobs",
-                 "--namespace", NS, "--dry-run")  # fmt: skip
+    local = _cli(
+        "eval",
+        "--model-id",
+        str(tiny_model_dir),
+        "--data",
+        f"{NS}/d",
+        "--out",
+        "e",
+        "--backend",
+        "hf-jobs",
+        "--namespace",
+        NS,
+        "--dry-run",
+    )
     assert local.exit_code == 1 and "a local folder the job cannot see" in said(local)
     assert hub.requests == []
 
@@ -118,10 +165,28 @@ def test_hf_jobs_submit_uploads_the_data_then_posts_the_eval_job(hub, eval_files
     root = str(tmp_path / "a")
     hub.models.add(ADAPTER)
     result = _cli(
-        "eval", "--base-model-id", BASE, "--adapter-model-id", ADAPTER, "--data", str(eval_files / "test.jsonl"),
-        "--out", "eval", "--backend", "hf-jobs", "--flavor", "a10g-large", "--timeout", "90m",
-        "--push-results-to", ADAPTER, "--constrained", "--json", "--artifacts-dir", root,
-    )  # fmt: skip
+        "eval",
+        "--base-model-id",
+        BASE,
+        "--adapter-model-id",
+        ADAPTER,
+        "--data",
+        str(eval_files / "test.jsonl"),
+        "--out",
+        "eval",
+        "--backend",
+        "hf-jobs",
+        "--flavor",
+        "a10g-large",
+        "--timeout",
+        "90m",
+        "--push-results-to",
+        ADAPTER,
+        "--constrained",
+        "--json",
+        "--artifacts-dir",
+        root,
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["job_url"] == f"https://huggingface.co/jobs/{NS}/job0001"
     assert hub.calls("GET", rf"/api/models/{BASE}") and hub.calls("GET", rf"/api/models/{ADAPTER}")
@@ -129,7 +194,9 @@ def test_hf_jobs_submit_uploads_the_data_then_posts_the_eval_job(hub, eval_files
     assert (create["name"], create["type"], create["visibility"]) == ("ministral-hp-eval-data", "dataset", "private")
     (commit,) = hub.calls("POST", rf"/api/datasets/{ADAPTER}-eval-data/commit/main")
     assert {json.loads(line)["value"].get("path") for line in commit.content.splitlines()} >= {
-        "test.jsonl", "train.jsonl"}  # fmt: skip
+        "test.jsonl",
+        "train.jsonl",
+    }
 
     (post,) = hub.calls("POST", f"/api/jobs/{NS}")
     body = json.loads(post.content)
@@ -175,19 +242,27 @@ def test_an_eval_option_is_declared_once_and_reaches_the_job_unchanged(hub, eval
     cfg = json.loads(from_file.stdout)["config"]
     assert (cfg["decoding"]["max_new_tokens"], cfg["max_rows"]) == (5, 3)
 
-    cfg = EvalConfig(data=str(eval_files / "test.jsonl"), out=str(tmp_path / "e"), model_id=BASE,
-                     decoding=Decoding(max_new_tokens=9), constrained=True)  # fmt: skip
+    cfg = EvalConfig(
+        data=str(eval_files / "test.jsonl"),
+        out=str(tmp_path / "e"),
+        model_id=BASE,
+        decoding=Decoding(max_new_tokens=9),
+        constrained=True,
+    )
     plan = plan_job(EVAL, cfg, RunOn(backend="hf-jobs", namespace=NS))
     assert parse_job_args(EVAL, plan.spec.args) == plan.config
     assert plan.config.decoding.max_new_tokens == 9
 
 
-def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir, eval_files, tmp_path, capsys,
-                                                             monkeypatch):  # fmt: skip
+def test_the_job_reads_a_hub_dataset_and_pushes_its_results(
+    hub, tiny_model_dir, eval_files, tmp_path, capsys, monkeypatch
+):
     """The job's side of the Hub: the data read at the commit it was given, the results pushed to the model repo."""
     files = ("test.jsonl", "train.jsonl")
     hub.committed[f"{NS}/hp-eval-data@{COMMIT}"] = {name: (eval_files / name).read_bytes() for name in files}
-    card = "---\nbase_model: mistralai/Ministral-3-3B-Instruct-2512\nlibrary_name: peft\n---\n# my adapter\n\nKept text.\n"
+    card = (
+        "---\nbase_model: mistralai/Ministral-3-3B-Instruct-2512\nlibrary_name: peft\n---\n# my adapter\n\nKept text.\n"
+    )
     hub.committed[f"{ADAPTER}@main"] = {"README.md": card.encode()}  # the repo's card before the results
     monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
     out = tmp_path / "eval"
@@ -205,7 +280,10 @@ def test_the_job_reads_a_hub_dataset_and_pushes_its_results(hub, tiny_model_dir,
     new_card = ModelCard(hub.committed[f"{ADAPTER}@{COMMIT}"]["README.md"].decode())
     assert new_card.data.base_model == "mistralai/Ministral-3-3B-Instruct-2512" and "Kept text." in new_card.text
     metrics = {r.metric_type: r.metric_value for r in new_card.data.eval_results}
-    assert metrics["valid_rate"] == report["valid_cases"] / 8 and metrics["mae_over_all"] == report["metrics"]["over_all"]["mae"]
+    assert (
+        metrics["valid_rate"] == report["valid_cases"] / 8
+        and metrics["mae_over_all"] == report["metrics"]["over_all"]["mae"]
+    )
     assert {r.dataset_type for r in new_card.data.eval_results} == {f"{NS}/hp-eval-data"}
     last = printed.out.rstrip().splitlines()[-1]
     summary = parse_summary(last, EVAL.marker)

@@ -38,9 +38,10 @@ from huggingface_hub.utils._http import default_client_factory
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
+from hiddenparams.hub import timeout_seconds
 from hiddenparams.jobs import HfJobsBackend, JobError, JobSpec
 from hiddenparams.jobs import hf as hf_module
-from hiddenparams.jobs.hf import AT_SUBMIT, flavor_gpus, timeout_seconds
+from hiddenparams.jobs.hf import AT_SUBMIT, flavor_gpus
 from hiddenparams.ledger import Ledger
 from hiddenparams.provenance import code_version
 
@@ -89,10 +90,42 @@ class FakeClock:
 
 
 # Files the Hub stores through LFS whatever their content: the patterns of the .gitattributes it gives every new repo.
-LFS_PATTERNS = ("*.7z", "*.arrow", "*.bin", "*.bz2", "*.ckpt", "*.ftz", "*.gz", "*.h5", "*.joblib", "*.lfs.*",
-                "*.mlmodel", "*.model", "*.msgpack", "*.npy", "*.npz", "*.onnx", "*.ot", "*.parquet", "*.pb",
-                "*.pickle", "*.pkl", "*.pt", "*.pth", "*.rar", "*.safetensors", "*.tar.*", "*.tar", "*.tflite",
-                "*.tgz", "*.wasm", "*.xz", "*.zip", "*.zst", "*tfevents*")  # fmt: skip
+LFS_PATTERNS = (
+    "*.7z",
+    "*.arrow",
+    "*.bin",
+    "*.bz2",
+    "*.ckpt",
+    "*.ftz",
+    "*.gz",
+    "*.h5",
+    "*.joblib",
+    "*.lfs.*",
+    "*.mlmodel",
+    "*.model",
+    "*.msgpack",
+    "*.npy",
+    "*.npz",
+    "*.onnx",
+    "*.ot",
+    "*.parquet",
+    "*.pb",
+    "*.pickle",
+    "*.pkl",
+    "*.pt",
+    "*.pth",
+    "*.rar",
+    "*.safetensors",
+    "*.tar.*",
+    "*.tar",
+    "*.tflite",
+    "*.tgz",
+    "*.wasm",
+    "*.xz",
+    "*.zip",
+    "*.zst",
+    "*tfevents*",
+)
 LFS_MIN_SIZE = 10 * 1024 * 1024  # and any file from 10 MiB up
 LFS_UPLOAD = "https://hub-lfs.example/upload"  # where the LFS batch answer sends the bytes (the Hub's is S3)
 _REPO = r"(models|datasets)/([\w.-]+/[\w.-]+)"
@@ -128,13 +161,36 @@ class FakeHub:
     clock: FakeClock = field(default_factory=lambda: FakeClock())
     # GET /api/jobs/hardware, as the service answers it (huggingface_hub's JobHardwareInfo); prices unlike the dated
     # table's, so a test can tell which one was used
-    hardware: list[dict] = field(default_factory=lambda: [
-        {"name": "a100-large", "prettyName": "Nvidia A100 - large", "cpu": "12 vCPU", "ram": "142 GB",
-         "accelerator": {"type": "gpu", "model": "A100", "quantity": "1", "vram": "80 GB", "manufacturer": "Nvidia"},
-         "unitCostMicroUSD": 50000, "unitCostUSD": 0.05, "unitLabel": "minute"},
-        {"name": "cpu-basic", "prettyName": "CPU Basic", "cpu": "2 vCPU", "ram": "16 GB", "accelerator": None,
-         "unitCostMicroUSD": 167, "unitCostUSD": 0.000167, "unitLabel": "minute"},
-    ])  # fmt: skip
+    hardware: list[dict] = field(
+        default_factory=lambda: [
+            {
+                "name": "a100-large",
+                "prettyName": "Nvidia A100 - large",
+                "cpu": "12 vCPU",
+                "ram": "142 GB",
+                "accelerator": {
+                    "type": "gpu",
+                    "model": "A100",
+                    "quantity": "1",
+                    "vram": "80 GB",
+                    "manufacturer": "Nvidia",
+                },
+                "unitCostMicroUSD": 50000,
+                "unitCostUSD": 0.05,
+                "unitLabel": "minute",
+            },
+            {
+                "name": "cpu-basic",
+                "prettyName": "CPU Basic",
+                "cpu": "2 vCPU",
+                "ram": "16 GB",
+                "accelerator": None,
+                "unitCostMicroUSD": 167,
+                "unitCostUSD": 0.000167,
+                "unitLabel": "minute",
+            },
+        ]
+    )
 
     def calls(self, method: str, pattern: str) -> list[httpx2.Request]:
         return [r for r in self.requests if r.method == method and re.fullmatch(pattern, r.url.path)]
@@ -240,10 +296,14 @@ class FakeHub:
             if body.get("operation") != "upload" or body.get("hash_algo") != "sha256":
                 return _error(400, f"unsupported LFS batch request {body.get('operation')}/{body.get('hash_algo')}")
             objects = [
-                {"oid": o["oid"], "size": o["size"], "authenticated": True,
-                 "actions": {"upload": {"href": f"{LFS_UPLOAD}/{o['oid']}", "expires_in": 900}}}
+                {
+                    "oid": o["oid"],
+                    "size": o["size"],
+                    "authenticated": True,
+                    "actions": {"upload": {"href": f"{LFS_UPLOAD}/{o['oid']}", "expires_in": 900}},
+                }
                 for o in body["objects"]
-            ]  # fmt: skip
+            ]
             return httpx2.Response(200, json={"transfer": "basic", "objects": objects, "hash_algo": "sha256"})
         if request.url.host == "hub-lfs.example" and method == "PUT":
             oid = path.rsplit("/", 1)[-1]
@@ -273,8 +333,11 @@ class FakeHub:
             content = self.committed.get(f"{match.group(2)}@{match.group(3)}", {}).get(unquote(match.group(4)))
             if content is None:
                 return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"})
-            headers = {"X-Repo-Commit": match.group(3), "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
-                       "Content-Length": str(len(content))}  # fmt: skip
+            headers = {
+                "X-Repo-Commit": match.group(3),
+                "ETag": f'"{hashlib.sha256(content).hexdigest()}"',
+                "Content-Length": str(len(content)),
+            }
             return httpx2.Response(200, content=b"" if method == "HEAD" else content, headers=headers)
         return httpx2.Response(404, json={"error": f"FakeHub does not serve {method} {path}"})
 
@@ -454,16 +517,25 @@ def test_dry_run_prints_the_full_spec_offline_without_the_token(hub, config_3b, 
     assert script["name"] == "train_job.py" and script["requires_python"]
     assert "torch==2.13.0" in script["dependencies"] and all("==" in d for d in script["dependencies"])
     assert script["indexes"][0]["url"] == "https://download.pytorch.org/whl/cu126"  # a100-large: the oldest CUDA
-    assert spec["torch"] == {"version": "2.13.0", "build": "cu126", "index": script["indexes"][0]["url"],
-                             "driver_needed": "525.60"}  # fmt: skip
+    assert spec["torch"] == {
+        "version": "2.13.0",
+        "build": "cu126",
+        "index": script["indexes"][0]["url"],
+        "driver_needed": "525.60",
+    }
     code = spec["code"]
     assert code["wheel"] == f"hiddenparams-{code_version()}-py3-none-any.whl"
     assert code["repo"] == f"{NS}/ministral-hp-data"
     assert code["files"] == sorted([f"code/{code['wheel']}", "code/train_job.py", "train.jsonl", "validation.jsonl"])
     assert AT_SUBMIT in code["revision"] and spec["data"]["revision"].startswith("set at submit")
     resolve = f"https://huggingface.co/datasets/{NS}/ministral-hp-data/resolve/{AT_SUBMIT}/code"
-    assert spec["command"][:5] == ["uv", "run", "--with", f"{resolve}/{code['wheel'].replace('+', '%2B')}",
-                                   f"{resolve}/train_job.py"]  # fmt: skip
+    assert spec["command"][:5] == [
+        "uv",
+        "run",
+        "--with",
+        f"{resolve}/{code['wheel'].replace('+', '%2B')}",
+        f"{resolve}/train_job.py",
+    ]
     assert spec["command"][-2:] == ["--set", f"data_revision={AT_SUBMIT}"]
     assert spec["env"]["HIDDENPARAMS_FLAVOR"] == "a100-large"
     config = json.loads(spec["command"][spec["command"].index("--config-json") + 1])
@@ -517,10 +589,17 @@ def test_submit_then_running_then_completed_then_status(hub, config_3b, tmp_path
 
     submitted = Ledger(root).read()[0]
     assert (submitted["event"], submitted["backend"], submitted["flavor"], submitted["model_repo"]) == (
-        "submitted", "hf-jobs", "a100-large", f"{NS}/ministral-hp")  # fmt: skip
+        "submitted",
+        "hf-jobs",
+        "a100-large",
+        f"{NS}/ministral-hp",
+    )
     assert submitted["job_url"] == out["job_url"] and submitted["config_hash"] == dry["config_hash"]
     assert (submitted["details"]["data_revision"], submitted["details"]["code_revision"]) == (COMMIT, COMMIT)
-    assert (submitted["details"]["wheel"], submitted["details"]["commit"]) == (dry["code"]["wheel"], dry["code"]["commit"])
+    assert (submitted["details"]["wheel"], submitted["details"]["commit"]) == (
+        dry["code"]["wheel"],
+        dry["code"]["commit"],
+    )
 
     running = json.loads(_cli("status", "--json", "--artifacts-dir", root).stdout)["jobs"][0]
     assert running["state"] == "RUNNING" and running["metrics"]["gpus"]["g0"]["utilization"] == 97
@@ -678,6 +757,7 @@ def test_private_data_never_goes_to_a_public_repo(hub, config_3b, tmp_path):
 def hub_files(hub, monkeypatch):
     """The committed files of the mocked Hub, served over real HTTP on 127.0.0.1 at their resolve URLs, as the
     job's uv (or pip) downloads them; huggingface_hub builds its URLs for this server."""
+
     class Resolve(BaseHTTPRequestHandler):
         def do_GET(self):
             match = re.fullmatch(r"/datasets/([^/]+/[^/]+)/resolve/([^/]+)/(.+)", unquote(self.path))
@@ -739,10 +819,16 @@ def test_the_wheel_ships_through_lfs_and_the_rest_inline_as_the_hub_takes_them(h
     (wheel_path,) = [name for name in shipped if name.endswith(".whl")]
     wheel = shipped[wheel_path]
     (preupload,) = hub.calls("POST", rf"/api/datasets/{repo}/preupload/main")
-    asked = {f["path"]: upload_mode(f["path"], base64.b64decode(f["sample"]), f["size"])
-             for f in json.loads(preupload.content)["files"]}  # fmt: skip
-    assert asked == {wheel_path: "lfs", "code/train_job.py": "regular", "train.jsonl": "regular",
-                     "validation.jsonl": "regular"}  # fmt: skip
+    asked = {
+        f["path"]: upload_mode(f["path"], base64.b64decode(f["sample"]), f["size"])
+        for f in json.loads(preupload.content)["files"]
+    }
+    assert asked == {
+        wheel_path: "lfs",
+        "code/train_job.py": "regular",
+        "train.jsonl": "regular",
+        "validation.jsonl": "regular",
+    }
     # The LFS protocol: the batch endpoint first, the bytes to the URL it answered, then the commit points at them.
     oid = hashlib.sha256(wheel).hexdigest()
     (batch,) = hub.calls("POST", rf"/datasets/{repo}\.git/info/lfs/objects/batch")

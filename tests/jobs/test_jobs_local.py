@@ -96,9 +96,21 @@ def test_a_module_entry_runs_with_python_m(root):
 
 def test_more_than_one_process_runs_under_accelerate(root):
     backend = LocalBackend(root)
-    command = backend.command(JobSpec(entry="hiddenparams.jobs.train_job", args=["--config-json", "{}"], num_processes=2))
-    assert command == [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-                       "-m", "hiddenparams.jobs.train_job", "--config-json", "{}"]  # fmt: skip
+    command = backend.command(
+        JobSpec(entry="hiddenparams.jobs.train_job", args=["--config-json", "{}"], num_processes=2)
+    )
+    assert command == [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "-m",
+        "hiddenparams.jobs.train_job",
+        "--config-json",
+        "{}",
+    ]
 
 
 def test_a_failing_job_is_error_with_its_log_tail_and_a_ledger_line(job_script, root):
@@ -174,12 +186,32 @@ def test_the_tiny_model_trains_through_the_local_backend(tmp_path, hf_token):
     (split / "validation.jsonl").write_text("\n".join(lines[256:320]) + "\n", encoding="utf-8")
     convert_dir(split, tmp_path / "converted")
     root, run = str(tmp_path / "artifacts"), tmp_path / "run"
-    result = CliRunner().invoke(app, [
-        "train", "--config", str(repo / "configs" / "tiny.yaml"), "--model-id", str(repo / "models" / "tiny-ministral3"),
-        "--data-dir", str(tmp_path / "converted"), "--output-dir", str(run), "--max-steps", "24",
-        "--set", "report_to=none", "--set", "logging_steps=2", "--set", "per_device_train_batch_size=16",
-        "--wait", "--json", "--artifacts-dir", root,
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(repo / "configs" / "tiny.yaml"),
+            "--model-id",
+            str(repo / "models" / "tiny-ministral3"),
+            "--data-dir",
+            str(tmp_path / "converted"),
+            "--output-dir",
+            str(run),
+            "--max-steps",
+            "24",
+            "--set",
+            "report_to=none",
+            "--set",
+            "logging_steps=2",
+            "--set",
+            "per_device_train_batch_size=16",
+            "--wait",
+            "--json",
+            "--artifacts-dir",
+            root,
+        ],
+    )
     assert result.exit_code == 0, result.output
     out = json.loads(result.stdout)
     assert out["state"] == "COMPLETED" and out["model_repo"] == str(run / "adapter")

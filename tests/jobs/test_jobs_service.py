@@ -19,8 +19,20 @@ from hiddenparams.ledger import Ledger
 
 MODEL_REPO = f"{NS}/ministral-hp"
 JOB = "job0001"
-EVAL_DRY_RUN = ("eval", "--base-model-id", BASE, "--adapter-model-id", MODEL_REPO, "--data", f"{NS}/eval-data",
-                "--backend", "hf-jobs", "--namespace", NS, "--dry-run")  # fmt: skip
+EVAL_DRY_RUN = (
+    "eval",
+    "--base-model-id",
+    BASE,
+    "--adapter-model-id",
+    MODEL_REPO,
+    "--data",
+    f"{NS}/eval-data",
+    "--backend",
+    "hf-jobs",
+    "--namespace",
+    NS,
+    "--dry-run",
+)
 
 
 @pytest.fixture
@@ -38,7 +50,7 @@ def _job_polls(hub) -> int:
 
 @pytest.mark.parametrize("cut", ["decode", "drop"])
 def test_a_log_stream_cut_midway_is_followed_by_polling_to_the_real_end(hub, config_3b, root, cut):
-    """"decode": huggingface_hub stops following while the job runs; "drop": it reconnects and resumes."""
+    """ "decode": huggingface_hub stops following while the job runs; "drop": it reconnects and resumes."""
     hub.stages = ["RUNNING", "RUNNING", "RUNNING", "COMPLETED"]
     hub.log_cuts = [cut]
     hub.repo_files[MODEL_REPO] = ["adapter_config.json", "adapter_model.safetensors"]

@@ -13,14 +13,32 @@ from hiddenparams.ledger import Ledger
 
 ADAPTER = f"{NS}/ministral-hp"
 MERGED = f"{NS}/ministral-hp-merged"
-MERGE = ("merge", "--base-model-id", BASE, "--adapter-model-id", ADAPTER, "--out", "runs/merged",
-         "--push-to", MERGED, "--backend", "hf-jobs")  # fmt: skip
+MERGE = (
+    "merge",
+    "--base-model-id",
+    BASE,
+    "--adapter-model-id",
+    ADAPTER,
+    "--out",
+    "runs/merged",
+    "--push-to",
+    MERGED,
+    "--backend",
+    "hf-jobs",
+)
 
 
 def summary_line(config_hash: str) -> str:
     """What `merge_job.main` prints last: the `merged` ledger event's fields."""
-    details = {"base_model_id": BASE, "adapter_model_id": ADAPTER, "out": "/tmp/hiddenparams/merged",
-               "max_abs_logit_diff": 1.5, "tolerance": 4.0, "repo": MERGED, "commit": "2" * 40}  # fmt: skip
+    details = {
+        "base_model_id": BASE,
+        "adapter_model_id": ADAPTER,
+        "out": "/tmp/hiddenparams/merged",
+        "max_abs_logit_diff": 1.5,
+        "tolerance": 4.0,
+        "repo": MERGED,
+        "commit": "2" * 40,
+    }
     fields = {"model_repo": MERGED, "repo_kind": "full", "config_hash": config_hash, "details": details}
     return "MERGE_SUMMARY " + json.dumps(fields)
 
@@ -71,8 +89,18 @@ def test_merge_on_hf_jobs_refuses_what_the_job_could_not_do_before_sending_anyth
 
 
 def test_merge_dry_run_as_text_names_what_the_job_reads(tiny_model_dir, tiny_adapter_dir, tmp_path):
-    result = _cli("merge", "--base-model-id", str(tiny_model_dir), "--adapter-model-id", str(tiny_adapter_dir),
-                  "--out", str(tmp_path / "m"), "--backend", "local", "--dry-run")  # fmt: skip
+    result = _cli(
+        "merge",
+        "--base-model-id",
+        str(tiny_model_dir),
+        "--adapter-model-id",
+        str(tiny_adapter_dir),
+        "--out",
+        str(tmp_path / "m"),
+        "--backend",
+        "local",
+        "--dry-run",
+    )
     assert result.exit_code == 0, result.output
     assert "hiddenparams.jobs.merge_job" in result.output and str(tiny_adapter_dir) in result.output
     assert not (tmp_path / "m").exists()
@@ -81,6 +109,16 @@ def test_merge_dry_run_as_text_names_what_the_job_reads(tiny_model_dir, tiny_ada
 def test_any_command_error_that_quotes_a_token_prints_it_redacted(tmp_path, monkeypatch):
     """The one CLI error handler redacts: here a token pasted where a repo id belongs, quoted back by the check."""
     monkeypatch.setenv("HF_TOKEN", TOKEN)
-    result = _cli("merge", "--base-model-id", f"{TOKEN}/x/y", "--adapter-model-id", ADAPTER, "--out", str(tmp_path / "m"),
-                  "--backend", "local", "--dry-run")  # fmt: skip
+    result = _cli(
+        "merge",
+        "--base-model-id",
+        f"{TOKEN}/x/y",
+        "--adapter-model-id",
+        ADAPTER,
+        "--out",
+        str(tmp_path / "m"),
+        "--backend",
+        "local",
+        "--dry-run",
+    )
     assert result.exit_code != 0 and "base_model_id" in _err(result) and "REDACTED" in _err(result).upper()

@@ -25,12 +25,34 @@ def test_two_processes_both_train_and_only_rank_zero_writes(tmp_path, hf_token):
     (split / "validation.jsonl").write_text("\n".join(lines[ROWS : ROWS + 32]) + "\n", encoding="utf-8")
     convert_dir(split, tmp_path / "converted")
     root, run = str(tmp_path / "artifacts"), tmp_path / "run"
-    result = CliRunner().invoke(app, [
-        "train", "--config", str(ROOT / "configs" / "tiny.yaml"), "--set", f"model_id={ROOT / 'models' / 'tiny-ministral3'}",
-        "--set", f"data_dir={tmp_path / 'converted'}", "--set", f"output_dir={run}", "--set", f"num_train_epochs={EPOCHS}",
-        "--set", "report_to=none", "--set", "logging_steps=1", "--set", f"per_device_train_batch_size={BATCH}",
-        "--num-processes", "2", "--wait", "--json", "--artifacts-dir", root,
-    ])  # fmt: skip
+    result = CliRunner().invoke(
+        app,
+        [
+            "train",
+            "--config",
+            str(ROOT / "configs" / "tiny.yaml"),
+            "--set",
+            f"model_id={ROOT / 'models' / 'tiny-ministral3'}",
+            "--set",
+            f"data_dir={tmp_path / 'converted'}",
+            "--set",
+            f"output_dir={run}",
+            "--set",
+            f"num_train_epochs={EPOCHS}",
+            "--set",
+            "report_to=none",
+            "--set",
+            "logging_steps=1",
+            "--set",
+            f"per_device_train_batch_size={BATCH}",
+            "--num-processes",
+            "2",
+            "--wait",
+            "--json",
+            "--artifacts-dir",
+            root,
+        ],
+    )
     assert result.exit_code == 0, result.output
     assert json.loads(result.stdout)["state"] == "COMPLETED"
     summary = json.loads((run / "adapter" / "train_summary.json").read_text())

@@ -25,9 +25,14 @@ def test_a_job_on_a_gpu_flavor_without_a_gpu_stops_at_once(entry, tmp_path):
     # The arguments would start real work: the check must come before any of it.
     args = ["--config-json", "{}"] if entry.endswith("train_job") else ["--model-id", "m", "--data", "d", "--out", "o"]
     run = subprocess.run(
-        [sys.executable, "-m", entry, *args], env=env, cwd=tmp_path, capture_output=True, text=True,
-        timeout=4 * STOPS_WITHIN, check=False,
-    )  # fmt: skip
+        [sys.executable, "-m", entry, *args],
+        env=env,
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=4 * STOPS_WITHIN,
+        check=False,
+    )
     took = time.monotonic() - started
     assert run.returncode == 1 and took < STOPS_WITHIN, f"exit {run.returncode} after {took:.1f} s"
     said = " ".join(run.stderr.split())
@@ -39,8 +44,14 @@ def test_a_job_on_a_gpu_flavor_without_a_gpu_stops_at_once(entry, tmp_path):
 
 
 def test_the_message_names_the_driver_a_cuda_build_needs():
-    report = {"flavor": "h200", "cuda_available": False, "torch": "2.13.0", "torch_cuda": "13.0",
-              "driver": "570.86.15", "gpus": ["NVIDIA H200"]}  # fmt: skip
+    report = {
+        "flavor": "h200",
+        "cuda_available": False,
+        "torch": "2.13.0",
+        "torch_cuda": "13.0",
+        "driver": "570.86.15",
+        "gpus": ["NVIDIA H200"],
+    }
     with pytest.raises(NoGpu) as caught:
         check(report)
     message = str(caught.value)

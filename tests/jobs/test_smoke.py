@@ -15,13 +15,12 @@ import pytest
 from huggingface_hub import constants, set_client_factory
 from test_jobs_hf import BASE, COMMIT, NS, TOKEN, _cli, _err, job_config
 
-from hiddenparams.jobs import eval_job, merge_job, train_job
-from hiddenparams.jobs import parse_summary
-from hiddenparams.jobs.smoke import SMOKE_FLAVOR, SMOKE_TIMEOUT
 from hiddenparams.hub import timeout_seconds
-from hiddenparams.ledger import Ledger
+from hiddenparams.jobs import eval_job, merge_job, parse_summary, train_job
 from hiddenparams.jobs import stage as stage_module
+from hiddenparams.jobs.smoke import SMOKE_FLAVOR, SMOKE_TIMEOUT
 from hiddenparams.jobs.smoke_checks import SMOKE_MARKER
+from hiddenparams.ledger import Ledger
 
 MODEL_REPO = f"{NS}/ministral-hp"  # the training's hub_model_id in config_3b, and the adapter eval and merge read
 MERGED = f"{NS}/ministral-hp-merged"
@@ -53,8 +52,14 @@ class JobSide:
             folder := self.model_folders.get(match.group(1))
         ):
             under = folder / match.group(2)
-            entries = [{"type": "file", "path": str(p.relative_to(folder)), "oid": "0", "size": p.stat().st_size}
-                       for p in sorted(under.iterdir())] if under.is_dir() else []  # fmt: skip
+            entries = (
+                [
+                    {"type": "file", "path": str(p.relative_to(folder)), "oid": "0", "size": p.stat().st_size}
+                    for p in sorted(under.iterdir())
+                ]
+                if under.is_dir()
+                else []
+            )
             if not entries:  # the Hub's answer for a folder the repo does not have
                 return httpx2.Response(404, headers={"X-Error-Code": "EntryNotFound"}, json={"error": "not found"})
             return httpx2.Response(200, json=entries)
@@ -143,8 +148,9 @@ def check_recorded_smoke(hub, root: str, out: str, stage: str) -> dict:
     return events[-1]["details"]
 
 
-def test_train_smoke_runs_the_real_job_on_cpu_basic_up_to_the_weights(hub, job_side, config_3b, tmp_path, capsys,
-                                                                       monkeypatch):  # fmt: skip
+def test_train_smoke_runs_the_real_job_on_cpu_basic_up_to_the_weights(
+    hub, job_side, config_3b, tmp_path, capsys, monkeypatch
+):
     root = str(tmp_path / "artifacts")
     dry = json.loads(_cli("train", "--config", str(config_3b), "--dry-run", "--json").stdout)
     smoke_dry = json.loads(_cli("train", "--config", str(config_3b), "--smoke", "--dry-run", "--json").stdout)
@@ -183,8 +189,9 @@ def test_train_smoke_runs_the_real_job_on_cpu_basic_up_to_the_weights(hub, job_s
     assert "train-smoke" in table.stdout
 
 
-def test_a_smoke_that_cannot_write_the_model_repo_fails_the_job(hub, job_side, config_3b, tmp_path, capsys,
-                                                                monkeypatch):  # fmt: skip
+def test_a_smoke_that_cannot_write_the_model_repo_fails_the_job(
+    hub, job_side, config_3b, tmp_path, capsys, monkeypatch
+):
     assert _cli("train", "--config", str(config_3b), "--smoke", "--artifacts-dir", str(tmp_path / "a")).exit_code == 0
     body, args = posted_job(hub)
     job_side.read_only.add(MODEL_REPO)
@@ -195,8 +202,13 @@ def test_a_smoke_that_cannot_write_the_model_repo_fails_the_job(hub, job_side, c
 
 def test_smoke_with_wait_reports_the_checks_and_ends_with_the_real_command(hub, config_3b, tmp_path):
     root = str(tmp_path / "artifacts")
-    details = {"stage": "train", "data": {"rows": {"train": 1}}, "first_rows_tokens": [30], "seconds": 4.2,
-               "push_to": {"repo": MODEL_REPO, "write": True}}  # fmt: skip
+    details = {
+        "stage": "train",
+        "data": {"rows": {"train": 1}},
+        "first_rows_tokens": [30],
+        "seconds": 4.2,
+        "push_to": {"repo": MODEL_REPO, "write": True},
+    }
     hub.stages, hub.log_lines = ["COMPLETED"], ["JOB_HOST {}", SMOKE_MARKER + json.dumps({"details": details})]
     result = _cli("train", "--config", str(config_3b), "--smoke", "--wait", "--artifacts-dir", root)
     assert result.exit_code == 0, result.output
@@ -212,17 +224,36 @@ def test_smoke_with_wait_reports_the_checks_and_ends_with_the_real_command(hub, 
     assert failed.exit_code == 1 and "no usable tokenizer" in _err(failed) and "the real run" not in _err(failed)
 
 
-def test_eval_smoke_reads_the_uploaded_rows_and_renders_prompts(hub, job_side, eval_data_dir, tmp_path, capsys,
-                                                                 monkeypatch):  # fmt: skip
+def test_eval_smoke_reads_the_uploaded_rows_and_renders_prompts(
+    hub, job_side, eval_data_dir, tmp_path, capsys, monkeypatch
+):
     root = str(tmp_path / "artifacts")
     result = _cli(
-        "eval", "--base-model-id", BASE, "--adapter-model-id", MODEL_REPO, "--data", str(eval_data_dir / "test.jsonl"),
-        "--out", "eval", "--backend", "hf-jobs", "--push-results-to", MODEL_REPO, "--smoke", "--artifacts-dir", root,
-    )  # fmt: skip
+        "eval",
+        "--base-model-id",
+        BASE,
+        "--adapter-model-id",
+        MODEL_REPO,
+        "--data",
+        str(eval_data_dir / "test.jsonl"),
+        "--out",
+        "eval",
+        "--backend",
+        "hf-jobs",
+        "--push-results-to",
+        MODEL_REPO,
+        "--smoke",
+        "--artifacts-dir",
+        root,
+    )
     assert result.exit_code == 0, result.output
     assert "the real run: hiddenparams eval --base-model-id" in _err(result) and "--smoke" not in _err(result)
     body, args = check_submitted_smoke(hub, root, "hiddenparams.jobs.eval_job", "eval_job.py")
-    assert job_config(args)["data"] == f"{MODEL_REPO}-eval-data" and args[-3:] == ["--smoke", "--set", f"data_revision={COMMIT}"]
+    assert job_config(args)["data"] == f"{MODEL_REPO}-eval-data" and args[-3:] == [
+        "--smoke",
+        "--set",
+        f"data_revision={COMMIT}",
+    ]
 
     code, printed, err = run_job_here(eval_job, args, body, capsys, monkeypatch)
     assert code == 0, err
@@ -240,8 +271,22 @@ def test_eval_smoke_reads_the_uploaded_rows_and_renders_prompts(hub, job_side, e
 
 def test_merge_smoke_renders_the_probes_and_checks_the_push_repo(hub, job_side, tmp_path, capsys, monkeypatch):
     root = str(tmp_path / "artifacts")
-    result = _cli("merge", "--base-model-id", BASE, "--adapter-model-id", MODEL_REPO, "--out", "runs/merged",
-                  "--push-to", MERGED, "--backend", "hf-jobs", "--smoke", "--artifacts-dir", root)  # fmt: skip
+    result = _cli(
+        "merge",
+        "--base-model-id",
+        BASE,
+        "--adapter-model-id",
+        MODEL_REPO,
+        "--out",
+        "runs/merged",
+        "--push-to",
+        MERGED,
+        "--backend",
+        "hf-jobs",
+        "--smoke",
+        "--artifacts-dir",
+        root,
+    )
     assert result.exit_code == 0, result.output
     body, args = check_submitted_smoke(hub, root, "hiddenparams.jobs.merge_job", "merge_job.py")
 
@@ -272,8 +317,9 @@ def test_a_completed_smoke_job_without_its_summary_line_did_not_pass(hub, config
     assert submitted["details"].get("estimate") is None  # the real run's estimate is not a cpu-basic job's
 
 
-def test_an_evals_config_hash_is_one_in_the_ledger_and_in_its_report(hub, job_side, eval_data_dir, tmp_path, capsys,
-                                                                    monkeypatch):  # fmt: skip
+def test_an_evals_config_hash_is_one_in_the_ledger_and_in_its_report(
+    hub, job_side, eval_data_dir, tmp_path, capsys, monkeypatch
+):
     """Where a job runs is not part of what it computes: on either flavor the ledger's `submitted` and `evaluated`
     lines carry the hash the job's own eval_report.json records, and it is the same hash on both flavors."""
     monkeypatch.setattr(stage_module, "JOB_OUT_ROOT", str(tmp_path / "container"))  # the job's folder, here
@@ -283,10 +329,30 @@ def test_an_evals_config_hash_is_one_in_the_ledger_and_in_its_report(hub, job_si
         root, out = str(tmp_path / flavor), tmp_path / "container" / "eval"
         hub.requests.clear()
         result = _cli(
-            "eval", "--base-model-id", BASE, "--adapter-model-id", MODEL_REPO, "--data",
-            str(eval_data_dir / "test.jsonl"), "--out", "eval", "--backend", "hf-jobs", "--flavor", flavor,
-            "--namespace", NS, "--max-rows", "3", "--temperature", "0.7", "--seed", "3", "--artifacts-dir", root,
-        )  # fmt: skip
+            "eval",
+            "--base-model-id",
+            BASE,
+            "--adapter-model-id",
+            MODEL_REPO,
+            "--data",
+            str(eval_data_dir / "test.jsonl"),
+            "--out",
+            "eval",
+            "--backend",
+            "hf-jobs",
+            "--flavor",
+            flavor,
+            "--namespace",
+            NS,
+            "--max-rows",
+            "3",
+            "--temperature",
+            "0.7",
+            "--seed",
+            "3",
+            "--artifacts-dir",
+            root,
+        )
         assert result.exit_code == 0, result.output
         body, args = posted_job(hub)
         assert body["flavor"] == flavor

@@ -64,8 +64,11 @@ def test_kind_comes_from_the_files_at_the_repo_root():
 
 def test_local_folders_are_read_through_the_filesystem(tmp_path):
     adapter, full, empty = tmp_path / "adapter", tmp_path / "full", tmp_path / "empty"
-    for folder, files in ((adapter, ["adapter_config.json", "adapter_model.safetensors"]),
-                          (full, ["config.json", "model.safetensors"]), (empty, [])):  # fmt: skip
+    for folder, files in (
+        (adapter, ["adapter_config.json", "adapter_model.safetensors"]),
+        (full, ["config.json", "model.safetensors"]),
+        (empty, []),
+    ):
         folder.mkdir()
         for name in files:
             (folder / name).write_text("{}")
@@ -172,11 +175,12 @@ def test_a_ledger_with_a_stage_nobody_knows_and_a_pending_cancel_reads_fine(tmp_
 
 
 def test_status_shows_the_results_a_models_card_reports(tmp_path):
-    from hiddenparams.model.card import with_eval_results
     from huggingface_hub import ModelCard
+
     from hiddenparams.data.rows import Row
-    from hiddenparams.schema import KEYS, to_json
     from hiddenparams.eval.score import score
+    from hiddenparams.model.card import with_eval_results
+    from hiddenparams.schema import KEYS, to_json
 
     merged = tmp_path / "merged"
     merged.mkdir()

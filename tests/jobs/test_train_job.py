@@ -6,17 +6,15 @@ import os
 import shutil
 from pathlib import Path
 
-import httpx2
 import pytest
-from huggingface_hub import set_client_factory
 from trl import SFTConfig
 
 from hiddenparams.config import load_config
 from hiddenparams.data.convert import convert_dir
+from hiddenparams.jobs.train_job import NOT_FOR_TRL, TrainDataError, build_trainer, smoke_checks, train
 from hiddenparams.ledger import Ledger
 from hiddenparams.model.load import ModelLoadError
 from hiddenparams.schema import KEYS
-from hiddenparams.jobs.train_job import NOT_FOR_TRL, TrainDataError, build_trainer, smoke_checks, train
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "models" / "tiny-ministral3"
@@ -34,9 +32,21 @@ def converted(tmp_path_factory):
 
 
 def config(converted, out, **overrides):
-    values = {"model_id": str(TINY), "data_dir": str(converted), "output_dir": str(out), "report_to": "none",
-              "per_device_train_batch_size": 16, "learning_rate": 4e-3, "lora_r": 16, "lora_alpha": 32,
-              "lora_dropout": 0.0, "logging_steps": 2, "eval_steps": 10, "save_steps": 10, **overrides}  # fmt: skip
+    values = {
+        "model_id": str(TINY),
+        "data_dir": str(converted),
+        "output_dir": str(out),
+        "report_to": "none",
+        "per_device_train_batch_size": 16,
+        "learning_rate": 4e-3,
+        "lora_r": 16,
+        "lora_alpha": 32,
+        "lora_dropout": 0.0,
+        "logging_steps": 2,
+        "eval_steps": 10,
+        "save_steps": 10,
+        **overrides,
+    }
     return load_config(None, values)
 
 
@@ -71,8 +81,14 @@ def test_a_few_steps_lower_the_loss_and_save_a_resumable_adapter(converted, tmp_
     summary = train(cfg)
     assert summary["last_logged_loss"] < summary["first_logged_loss"]
     adapter = tmp_path / "adapter"
-    for name in ("adapter_config.json", "adapter_model.safetensors", "tokenizer.json", "resolved_config.yaml",
-                 "train_summary.json", "README.md"):  # fmt: skip
+    for name in (
+        "adapter_config.json",
+        "adapter_model.safetensors",
+        "tokenizer.json",
+        "resolved_config.yaml",
+        "train_summary.json",
+        "README.md",
+    ):
         assert (adapter / name).is_file(), name
     assert not (adapter / "model.safetensors").exists()
     saved = json.loads((adapter / "train_summary.json").read_text())
@@ -130,8 +146,15 @@ def test_the_pushed_folder_holds_the_tensorboard_curves_and_the_summary_reaches_
     root = str(tmp_path / "artifacts")
     assert _cli("train", "--config", str(config_3b), "--artifacts-dir", root).exit_code == 0  # a submitted job
     monkeypatch.delenv(TB_ENV, raising=False)
-    cfg = config(converted, tmp_path / "run", max_steps=2, eval_steps=1, logging_steps=1, report_to="tensorboard",
-                 hub_model_id=f"{NS}/ministral-hp")  # fmt: skip
+    cfg = config(
+        converted,
+        tmp_path / "run",
+        max_steps=2,
+        eval_steps=1,
+        logging_steps=1,
+        report_to="tensorboard",
+        hub_model_id=f"{NS}/ministral-hp",
+    )
     assert main(["--config-json", json.dumps(cfg.to_dict())]) == 0
     assert TB_ENV not in os.environ  # set only while the trainer was built: the next run logs to its own folder
     out = capsys.readouterr().out
@@ -177,9 +200,17 @@ def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_
     hub.requests.clear()
 
     out = tmp_path / "run"
-    cfg = {"model_id": str(TINY), "data_dir": data_repo, "output_dir": str(out), "hub_model_id": model_repo,
-           "max_steps": 1, "per_device_train_batch_size": 16, "per_device_eval_batch_size": 64, "report_to": "none",
-           "lora_r": 4}  # fmt: skip
+    cfg = {
+        "model_id": str(TINY),
+        "data_dir": data_repo,
+        "output_dir": str(out),
+        "hub_model_id": model_repo,
+        "max_steps": 1,
+        "per_device_train_batch_size": 16,
+        "per_device_eval_batch_size": 64,
+        "report_to": "none",
+        "lora_r": 4,
+    }
     code = main(["--config-json", json.dumps(cfg), "--set", f"data_revision={shipped.revision}"])
     printed = capsys.readouterr()
     assert code == 0, printed.err
@@ -195,14 +226,27 @@ def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_
     # One commit to the model repo, created private, holding the whole adapter folder as the job wrote it.
     create = json.loads(hub.calls("POST", "/api/repos/create")[0].content)
     assert (create["organization"], create["name"], create.get("type", "model"), create["visibility"]) == (
-        NS, "tiny-hp", "model", "private")  # fmt: skip
+        NS,
+        "tiny-hp",
+        "model",
+        "private",
+    )
     (commit,) = hub.calls("POST", rf"/api/models/{model_repo}/commit/main")
-    assert summary["pushed"] == {"repo": model_repo, "url": f"https://huggingface.co/{model_repo}",
-                                 "commit": shipped.revision}  # the commit id the fake Hub answers  # fmt: skip
+    assert summary["pushed"] == {
+        "repo": model_repo,
+        "url": f"https://huggingface.co/{model_repo}",
+        "commit": shipped.revision,
+    }  # the commit id the fake Hub answers
     pushed = hub.committed[f"{model_repo}@{shipped.revision}"]
     adapter = out / "adapter"
-    for name in ("adapter_model.safetensors", "adapter_config.json", "README.md", "tokenizer.json",
-                 "tokenizer_config.json", "resolved_config.yaml"):  # fmt: skip
+    for name in (
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "README.md",
+        "tokenizer.json",
+        "tokenizer_config.json",
+        "resolved_config.yaml",
+    ):
         assert pushed[name] == (adapter / name).read_bytes(), name
     weights = load(pushed["adapter_model.safetensors"])
     assert weights and all("lora_A" in k or "lora_B" in k for k in weights)

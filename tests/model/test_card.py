@@ -11,11 +11,11 @@ from pathlib import Path
 from huggingface_hub import ModelCard
 from huggingface_hub.utils import validate_repo_id
 
+from hiddenparams.data.rows import read_rows
+from hiddenparams.eval.score import score
 from hiddenparams.model.card import SYNTHETIC_NOTE, CardFacts, folder_card, model_card
 from hiddenparams.model.merge import MERGE_NOTE
-from hiddenparams.data.rows import read_rows
 from hiddenparams.schema import KEYS, to_json
-from hiddenparams.eval.score import score
 
 SRC = Path(__file__).resolve().parents[2] / "src"
 
@@ -82,7 +82,9 @@ def test_folder_cards_load_with_model_index_equal_to_the_eval_report_and_their_s
     written = json.loads((tmp_path / "eval_report.json").read_text())
     metrics = {r.metric_type: r.metric_value for r in card.data.eval_results}
     assert metrics["valid_rate"] == written["valid_cases"] / written["total"] == 0.75
-    assert metrics["mae"] == written["metrics"]["mae"] and metrics["mae_over_all"] == written["metrics"]["over_all"]["mae"]
+    assert (
+        metrics["mae"] == written["metrics"]["mae"] and metrics["mae_over_all"] == written["metrics"]["over_all"]["mae"]
+    )
     assert metrics["exact_match"] == sum(written["metrics"]["exact"].values()) / len(KEYS) == 1.0
     assert metrics["all_six_exact"] == written["metrics"]["all_exact"]
     assert {r.dataset_split for r in card.data.eval_results} == {"test"}

@@ -27,7 +27,9 @@ def tekken():
 
 def test_vocabulary_ids_are_ministral3s(tekken):
     assert len(tekken) == 131072
-    ids = tekken.convert_tokens_to_ids(["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "<pad>", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"])
+    ids = tekken.convert_tokens_to_ids(
+        ["<unk>", "<s>", "</s>", "[INST]", "[/INST]", "<pad>", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]"]
+    )
     assert ids == [0, 1, 2, 3, 4, 11, 17, 18]
     assert (tekken.bos_token_id, tekken.eos_token_id, tekken.pad_token_id) == (1, 2, 11)
 

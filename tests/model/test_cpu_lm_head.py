@@ -4,8 +4,8 @@ import torch
 import trl.trainer.utils as trl_utils
 from trl.trainer.utils import add_fused_lm_head
 
-from hiddenparams.model.load import load_model
 from hiddenparams.jobs.train_job import score_only_completion_positions_on_cpu
+from hiddenparams.model.load import load_model
 
 _ORIGINAL = trl_utils._use_triton  # TRL's own switch, restored before each case
 
@@ -26,7 +26,6 @@ def _loss_and_grads(model_dir, compact: bool, monkeypatch):
     out.loss.backward()
     grads = {n: p.grad.clone() for n, p in model.named_parameters() if p.grad is not None}
     return out, grads
-
 
 
 def test_scoring_the_completion_alone_gives_the_same_loss_metrics_and_gradients(tiny_model_dir, monkeypatch):

@@ -5,11 +5,10 @@ Not yet run on hardware by the session that wrote it (no GPU was lent); written 
 
 import pytest
 import torch
+from test_model import loaded_name, to_fp8_checkpoint
 
 from hiddenparams.model.load import load_model, lora_targets
 from hiddenparams.model.tiny import TinySpec, build_model
-
-from test_model import loaded_name, to_fp8_checkpoint
 
 pytestmark = [pytest.mark.gpu, pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")]
 
@@ -31,10 +30,18 @@ def test_full_size_ministral3_shape_takes_lora_steps_in_bf16():
     from transformers import Ministral3Config, Mistral3Config, Mistral3ForConditionalGeneration, PixtralVisionConfig
 
     text = Ministral3Config(
-        vocab_size=131072, hidden_size=3072, intermediate_size=9216, num_hidden_layers=26, num_attention_heads=32,
-        num_key_value_heads=8, head_dim=128, tie_word_embeddings=True,
-    )  # fmt: skip
-    vision = PixtralVisionConfig(hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, head_dim=32)
+        vocab_size=131072,
+        hidden_size=3072,
+        intermediate_size=9216,
+        num_hidden_layers=26,
+        num_attention_heads=32,
+        num_key_value_heads=8,
+        head_dim=128,
+        tie_word_embeddings=True,
+    )
+    vision = PixtralVisionConfig(
+        hidden_size=64, intermediate_size=128, num_hidden_layers=1, num_attention_heads=2, head_dim=32
+    )
     config = Mistral3Config(text_config=text, vision_config=vision, image_token_index=10, tie_word_embeddings=True)
     with torch.device("cuda"):
         model = Mistral3ForConditionalGeneration(config).to(torch.bfloat16)

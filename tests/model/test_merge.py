@@ -13,10 +13,10 @@ from safetensors import safe_open
 from typer.testing import CliRunner
 
 from hiddenparams.cli import app
-from hiddenparams.model.generation import generate_all
-from hiddenparams.ledger import Ledger
-from hiddenparams.model.load import load_for_inference, load_model, load_tokenizer
 from hiddenparams.config import ConfigError, load_config
+from hiddenparams.ledger import Ledger
+from hiddenparams.model.generation import generate_all
+from hiddenparams.model.load import load_for_inference, load_model, load_tokenizer
 from hiddenparams.model.merge import MergeConfig
 from hiddenparams.model.merge_check import PROBE_REQUESTS, merge_in_place
 from hiddenparams.provenance import file_sha256
@@ -123,7 +123,9 @@ def test_merge_into_a_used_folder_is_refused_before_loading(tmp_path, said):
     out.mkdir()
     (out / "keep.txt").write_text("mine")
     result = runner.invoke(app, merge_args("no/such-base", "no/such-adapter", out, tmp_path / "artifacts"))
-    assert result.exit_code != 0 and "the folder is not empty (keep.txt); pass --overwrite to replace it" in said(result)
+    assert result.exit_code != 0 and "the folder is not empty (keep.txt); pass --overwrite to replace it" in said(
+        result
+    )
     assert [p.name for p in out.iterdir()] == ["keep.txt"]
 
 
@@ -208,8 +210,10 @@ def test_merge_info_carries_provenance_and_the_adapters_training_records(tiny_mo
     result = runner.invoke(app, merge_args(tiny_model_dir, adapter, out, tmp_path / "artifacts", "--json"))
     assert result.exit_code == 0, result.output
     info = json.loads((out / "merge_info.json").read_text())
-    assert info["adapter"] == {"resolved_config": {"model_id": "tiny", "lora_r": 4}, "train_summary": {
-        "train_loss": 1.25, "config_hash": "abc"}}  # fmt: skip
+    assert info["adapter"] == {
+        "resolved_config": {"model_id": "tiny", "lora_r": 4},
+        "train_summary": {"train_loss": 1.25, "config_hash": "abc"},
+    }
     prov = info["provenance"]
     assert prov["data_sha256"] == {"adapter_weights": file_sha256(adapter / "adapter_model.safetensors")}
     assert len(prov["config_hash"]) == 16 and prov["code_version"]
@@ -224,8 +228,12 @@ def test_merge_config_loads_from_yaml_and_rejects_what_it_cannot_use(tmp_path):
     path.write_text("base_model_id: me/base\nadapter_model_id: me/adapter\nout: merged\ntolerance: 0.25\n")
     cfg = load_config(path, {"push_to": "me/merged"}, cls=MergeConfig)
     assert (cfg.tolerance, cfg.push_to, cfg.private) == (0.25, "me/merged", True)
-    for overrides, field in (({"out": ""}, "out"), ({"tolerance": -1}, "tolerance"), ({"probe_data": "nope.jsonl"},
-                             "probe_data"), ({"bogus": 1}, "bogus")):  # fmt: skip
+    for overrides, field in (
+        ({"out": ""}, "out"),
+        ({"tolerance": -1}, "tolerance"),
+        ({"probe_data": "nope.jsonl"}, "probe_data"),
+        ({"bogus": 1}, "bogus"),
+    ):
         with pytest.raises(ConfigError, match=field):
             load_config(path, overrides, cls=MergeConfig)
 
@@ -271,10 +279,23 @@ def test_merge_on_hf_jobs_dry_run_shows_the_job(tmp_path, monkeypatch):
     result = runner.invoke(
         app,
         [
-            "merge", "--base-model-id", "me/base", "--adapter-model-id", "me/adapter", "--out", "merged",
-            "--push-to", "me/merged", "--backend", "hf-jobs", "--dry-run", "--json", "--artifacts-dir", str(tmp_path),
+            "merge",
+            "--base-model-id",
+            "me/base",
+            "--adapter-model-id",
+            "me/adapter",
+            "--out",
+            "merged",
+            "--push-to",
+            "me/merged",
+            "--backend",
+            "hf-jobs",
+            "--dry-run",
+            "--json",
+            "--artifacts-dir",
+            str(tmp_path),
         ],
-    )  # fmt: skip
+    )
     assert result.exit_code == 0, result.output
     spec = json.loads(result.stdout)
     assert spec["flavor"] == "cpu-upgrade" and spec["namespace"] == "me" and spec["model_repo"] == "me/merged"
@@ -282,14 +303,17 @@ def test_merge_on_hf_jobs_dry_run_shows_the_job(tmp_path, monkeypatch):
     assert json.loads(spec["command"][-1]) == spec["config"]
 
 
-def test_a_bf16_merge_passes_and_one_that_lost_the_adapter_is_refused(tiny_model_dir, tiny_adapter_dir, tmp_path,
-                                                                      monkeypatch, said):  # fmt: skip
+def test_a_bf16_merge_passes_and_one_that_lost_the_adapter_is_refused(
+    tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch, said
+):
     """In half precision the default tolerance is a share of what the adapter itself changes: rounding passes, a merge
     that drops the adapter (differing by its whole effect) does not."""
     out = tmp_path / "merged"
     config = tmp_path / "merge.yaml"  # the command's flags are MergeConfig's fields: a YAML file of them works too
     config.write_text(f"base_model_id: {tiny_model_dir}\nadapter_model_id: {tiny_adapter_dir}\nout: {out}\n")
-    result = runner.invoke(app, ["merge", "--config", str(config), "--dtype", "bfloat16", "--artifacts-dir", str(tmp_path / "a")])
+    result = runner.invoke(
+        app, ["merge", "--config", str(config), "--dtype", "bfloat16", "--artifacts-dir", str(tmp_path / "a")]
+    )
     assert result.exit_code == 0, result.output
     check = json.loads((out / "merge_info.json").read_text())["equivalence"]
     assert check["dtype"] == "bfloat16" and 0 < check["max_abs_diff"] <= check["tolerance"]
@@ -297,9 +321,13 @@ def test_a_bf16_merge_passes_and_one_that_lost_the_adapter_is_refused(tiny_model
 
     import hiddenparams.model.merge_check
 
-    monkeypatch.setattr(hiddenparams.model.merge_check, "merge_in_place", lambda adapted: adapted.unload())  # merges nothing
+    monkeypatch.setattr(
+        hiddenparams.model.merge_check, "merge_in_place", lambda adapted: adapted.unload()
+    )  # merges nothing
     lost = tmp_path / "lost"
-    result = runner.invoke(app, merge_args(tiny_model_dir, tiny_adapter_dir, lost, tmp_path / "b", "--dtype", "bfloat16"))
+    result = runner.invoke(
+        app, merge_args(tiny_model_dir, tiny_adapter_dir, lost, tmp_path / "b", "--dtype", "bfloat16")
+    )
     assert result.exit_code != 0 and "refusing to write" in said(result) and "--dtype float32" in said(result)
     assert not lost.exists()
 
@@ -311,8 +339,12 @@ def test_embeddings_trained_in_full_without_the_tie_are_saved_untied(tiny_model_
     from peft.utils.other import ModulesToSaveWrapper
 
     model, _ = load_model(str(tiny_model_dir))
-    config = LoraConfig(target_modules=r".*language_model.*\.(q_proj|v_proj)", r=2, init_lora_weights=False,
-                        modules_to_save=["embed_tokens"])  # fmt: skip
+    config = LoraConfig(
+        target_modules=r".*language_model.*\.(q_proj|v_proj)",
+        r=2,
+        init_lora_weights=False,
+        modules_to_save=["embed_tokens"],
+    )
     adapted = get_peft_model(model, config)
     (wrapper,) = [m for m in adapted.modules() if isinstance(m, ModulesToSaveWrapper)]
     with torch.no_grad():

@@ -117,8 +117,15 @@ def test_plain_causal_lm_loads_through_auto_class_with_its_own_lora_targets(tmp_
     from hiddenparams.model.load import load_tokenizer
 
     tokenizer_dir = Path(__file__).resolve().parents[2] / "models" / "tiny-ministral3"
-    config = LlamaConfig(vocab_size=1536, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=2, tie_word_embeddings=True)  # fmt: skip
+    config = LlamaConfig(
+        vocab_size=1536,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        tie_word_embeddings=True,
+    )
     LlamaForCausalLM(config).save_pretrained(tmp_path)
     for name in ("tokenizer.json", "tokenizer_config.json", "chat_template.jinja"):
         (tmp_path / name).write_bytes((tokenizer_dir / name).read_bytes())

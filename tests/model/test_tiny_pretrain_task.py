@@ -7,8 +7,8 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from hiddenparams.demo import TINY_MODEL
 from hiddenparams.data.sample import generate_texts
+from hiddenparams.demo import TINY_MODEL
 from hiddenparams.model.tiny import pretraining_task_mae
 
 

@@ -2,11 +2,11 @@
 
 import pytest
 
-from hiddenparams.model.chat_format import TEKKEN_CONTROL_TOKENS
 from hiddenparams.data.sample import generate_texts
-from hiddenparams.schema import KEYS
-from hiddenparams.model.tiny import build_tokenizer
 from hiddenparams.eval.value_scores import value_pieces
+from hiddenparams.model.chat_format import TEKKEN_CONTROL_TOKENS
+from hiddenparams.model.tiny import build_tokenizer
+from hiddenparams.schema import KEYS
 
 
 @pytest.fixture(scope="module")
@@ -19,8 +19,11 @@ def test_case_does_not_change_the_tokens_of_a_request(tokenizer):
 
 
 def test_control_tokens_keep_their_tekken_ids_and_are_not_lower_cased(tokenizer):
-    messages = [{"role": "system", "content": "Rules"}, {"role": "user", "content": "HI"},
-                {"role": "assistant", "content": '{"energy": 10}'}]  # fmt: skip
+    messages = [
+        {"role": "system", "content": "Rules"},
+        {"role": "user", "content": "HI"},
+        {"role": "assistant", "content": '{"energy": 10}'},
+    ]
     ids = tokenizer.apply_chat_template(messages, tokenize=True, return_dict=True)["input_ids"]
     tokens = tokenizer.convert_ids_to_tokens(ids)
     for name in ("[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[INST]", "[/INST]"):

@@ -77,8 +77,12 @@ class _Group(TyperGroup):
         except Exception as exc:  # noqa: BLE001 - the last line of defence: a bug, shown as one
             first_line = next(iter(str(exc).splitlines()), "")
             what = f"{type(exc).__name__}: {first_line}" if first_line else type(exc).__name__
-            _exit_with(f"internal error ({what})", "rerun as `hiddenparams --debug ...` and report it with the traceback",
-                       EXIT_BUG, ctx)  # fmt: skip
+            _exit_with(
+                f"internal error ({what})",
+                "rerun as `hiddenparams --debug ...` and report it with the traceback",
+                EXIT_BUG,
+                ctx,
+            )
 
 
 def _plain_flags(*params: Any) -> None:

@@ -11,8 +11,8 @@ from rich.table import Table
 from ..config import load_config, parse_overrides
 from ..data.rows import SPLITS, DataError
 from ..data.split import SplitConfig, run
-from ..data.split_report import SplitReport
 from ..data.split_checks import CheckConfig, check_splits
+from ..data.split_report import SplitReport
 from .app import JsonOpt, app, console, emit_json, fail
 from .options import config_options
 

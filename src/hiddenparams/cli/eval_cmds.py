@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Iterator
@@ -22,15 +21,16 @@ from rich.progress import (
 from ..config import RunOn, load_config, load_configs, parse_overrides
 from ..errors import HiddenParamsError
 from ..eval.evaluate import EvalConfig, EvalResult, run
+from ..eval.value_scores import DistributionReport
 from ..jobs.eval import EVAL
 from ..jobs.stage import plan_job
 from ..ledger import Ledger
 from ..model.predict import PredictConfig, Predictor, check_texts, read_requests
-from ..eval.value_scores import DistributionReport
 from .app import JsonOpt, app, console, emit_json, fail, say
 from .jobs_cmds import ArtifactsOpt, DryRunOpt, SmokeOpt, WaitOpt, refuse_job_flags, run_as_job
 from .options import config_options
 from .score_cmds import print_summary
+
 
 @contextmanager
 def _progress() -> Iterator[Any]:
@@ -107,7 +107,9 @@ def _print_result(result: EvalResult, as_json: bool) -> None:
     if result.constrained:
         c = result.constrained
         mae = "-" if c.mae is None else f"{c.mae:.3f}"
-        say(f"constrained (not the headline): valid {c.valid_cases}/{c.total}, MAE {mae} -> {result.files['constrained_html']}")
+        say(
+            f"constrained (not the headline): valid {c.valid_cases}/{c.total}, MAE {mae} -> {result.files['constrained_html']}"
+        )
     if result.distribution:
         _print_distribution(result.distribution, result.files["distribution"])
     if result.pushed:
@@ -136,7 +138,9 @@ def _print_distribution(dist: DistributionReport, path: Path) -> None:
     )
     vs = dist.vs_headline
     if vs is None or vs.expected_beats_headline is None:
-        say(f"  {vs.against if vs else 'the headline'} gave no valid object: nothing to compare the expected value with")
+        say(
+            f"  {vs.against if vs else 'the headline'} gave no valid object: nothing to compare the expected value with"
+        )
         return
     say(
         f"  on the {vs.rows} rows where {vs.against} is valid: expected {vs.mae['expected']:.3f}"

@@ -14,6 +14,7 @@ from rich.table import Table
 from ..config import RunOn, TrainConfig, load_configs, parse_overrides
 from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
 from ..jobs.estimate import summary_lines
+from ..jobs.progress import ProgressView
 from ..jobs.smoke import smoke_plan
 from ..jobs.smoke_checks import SMOKE_MARKER
 from ..jobs.stage import JobPlan, describe_job, launch_job, plan_job
@@ -21,7 +22,6 @@ from ..jobs.stages import result_of
 from ..jobs.train import TRAIN
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, LedgerEvent
 from ..redact import redact, redact_obj
-from ..jobs.progress import ProgressView
 from ..status import collect_status, record_cancel, wait_job
 from .app import JsonOpt, app, console, emit_json, fail, invoked_args, say
 from .options import config_options
@@ -30,7 +30,9 @@ ArtifactsOpt = typer.Option(
     None, "--artifacts-dir", help=f"Holds the ledger and the local jobs (default: ${ARTIFACTS_ENV} or ./artifacts)."
 )
 SmokeOpt = typer.Option(
-    False, "--smoke", help="Submit the same job on cpu-basic, checks only: install, data, tokenizer, chat format, "
+    False,
+    "--smoke",
+    help="Submit the same job on cpu-basic, checks only: install, data, tokenizer, chat format, "
     "write access to the output repo; no weights, no model pushed. Prints the real run's command last.",
 )
 
@@ -270,7 +272,9 @@ def status(
         state = "\n".join(x for x in (row.state or "-", row.cost_line, row.message, row.log_hint, *row.notes) if x)
         model = row.model_url or "-"
         card = ["\n".join(f"{k} {v:.3f}" for k, v in (row.card_metrics or {}).items()) or "-"] if cards else []
-        table.add_row(redact(job), redact(state), redact(model), row.repo_kind or "-", *card, redact(row.job_url or "-"))
+        table.add_row(
+            redact(job), redact(state), redact(model), row.repo_kind or "-", *card, redact(row.job_url or "-")
+        )
     stdout.print(table)
 
 

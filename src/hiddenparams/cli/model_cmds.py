@@ -61,10 +61,16 @@ def demo(
         say(sentence)
     for mode in result.valid:
         mae = result.mae[mode]
-        console.print(f"{mode:>8}: valid_cases={result.valid[mode]}  mae={'-' if mae is None else f'{mae:.3f}'} (over valid)",
-                      highlight=False)  # fmt: skip
-    console.print("baselines: " + ", ".join(f"{k} mae={v:.3f}" for k, v in result.baseline_mae.items()), highlight=False)
-    console.print(f"adapter and merged outputs identical on every test row: {result.identical_outputs}", highlight=False)
+        console.print(
+            f"{mode:>8}: valid_cases={result.valid[mode]}  mae={'-' if mae is None else f'{mae:.3f}'} (over valid)",
+            highlight=False,
+        )
+    console.print(
+        "baselines: " + ", ".join(f"{k} mae={v:.3f}" for k, v in result.baseline_mae.items()), highlight=False
+    )
+    console.print(
+        f"adapter and merged outputs identical on every test row: {result.identical_outputs}", highlight=False
+    )
     console.print(f"report: {result.files.get('html')}  ({result.seconds['total']:.0f}s)", highlight=False)
 
 

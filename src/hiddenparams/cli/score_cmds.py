@@ -40,7 +40,9 @@ def print_summary(report: EvalReport, html_path: Path) -> None:
     against = [f"{name} {b.metrics.mae:.3f}" for name, b in report.baselines.items()]
     against += [f"{name} not computed" for name in report.baselines_skipped]
     console.print(
-        f"MAE over valid {mae}, over all {report.over_all.mae:.3f} | {' | '.join(against)}", highlight=False, markup=False
+        f"MAE over valid {mae}, over all {report.over_all.mae:.3f} | {' | '.join(against)}",
+        highlight=False,
+        markup=False,
     )
     for name, why in report.baselines_skipped.items():
         console.print(f"  {name}: {why}", highlight=False, markup=False)

@@ -29,7 +29,7 @@ class ConvertConfig:
     model_id: str | None = field(
         default=None, metadata=flag("Count every row's tokens with this model's tokenizer and refuse rows over"
                                     " --max-length (local folder, or a Ministral-3 model on the Hub: offline).")
-    )  # fmt: skip
+    )
     max_length: int | None = field(
         default=None, metadata=flag("With --model-id: the most tokens a row may have (default: the model's context).")
     )
@@ -56,7 +56,7 @@ class ConvertResult:
 
     def to_json(self) -> dict[str, Any]:
         return {"out": str(self.out), "rows": self.rows, "notes": self.notes, "provenance": self.provenance,
-                **({"lengths": self.lengths} if self.lengths else {})}  # fmt: skip
+                **({"lengths": self.lengths} if self.lengths else {})}
 
 
 def to_prompt_completion(row: Row) -> dict[str, Any]:

@@ -29,17 +29,17 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
-from ..model.card import hub_card, with_eval_results
 from ..config import ConfigError, flag, not_hashed
 from ..data.rows import DataError, write_jsonl
-from .modes import EvalData, evaluate, evaluate_values, read_eval_data
-from ..model.generation import context_warnings
-from ..ledger import Ledger, LedgerEvent, RepoKind
-from ..hub import is_local, push_folder
-from ..model.load import load_for_inference
 from ..files import check_out
+from ..hub import is_local, push_folder
+from ..ledger import Ledger, LedgerEvent, RepoKind
+from ..model.card import hub_card, with_eval_results
+from ..model.generation import context_warnings
+from ..model.load import load_for_inference
 from ..model.predict import PredictConfig
 from ..provenance import provenance
+from .modes import EvalData, evaluate, evaluate_values, read_eval_data
 from .report import render_eval_report
 from .score import EvalReport, read_predictions, score
 from .value_scores import DistributionReport
@@ -57,7 +57,9 @@ class EvalConfig(PredictConfig):
 
     data: str | None = field(
         default=None,
-        metadata=flag("Canonical rows to evaluate on, e.g. test.jsonl, or a Hub dataset holding test.jsonl (required)."),
+        metadata=flag(
+            "Canonical rows to evaluate on, e.g. test.jsonl, or a Hub dataset holding test.jsonl (required)."
+        ),
     )
     data_revision: str | None = field(
         default=None, metadata=not_hashed(flag("Commit (or branch) of a Hub dataset --data (hf-jobs: set at submit)."))
@@ -244,7 +246,9 @@ def run_score(cfg: ScoreConfig) -> ScoreResult:
         provenance=provenance(cfg, {name: path for name, path in read.items() if path}),
         config=dataclasses.asdict(cfg),
     )
-    return ScoreResult(out, report, _write_report(report, out, f"Strict evaluation of {Path(cfg.predictions).name}", "model"))
+    return ScoreResult(
+        out, report, _write_report(report, out, f"Strict evaluation of {Path(cfg.predictions).name}", "model")
+    )
 
 
 def run(cfg: EvalConfig, on_rows: RowsProgress | None = None, ledger: Ledger | None = None) -> EvalResult:
@@ -253,7 +257,9 @@ def run(cfg: EvalConfig, on_rows: RowsProgress | None = None, ledger: Ledger | N
     check_out(out, cfg.overwrite)
     data_path, train_path, inputs = fetch_data(cfg.data or "", cfg.train, cfg.data_revision)
     data = read_eval_data(data_path, train_path, cfg.max_rows)
-    model, tokenizer, description = load_for_inference(cfg.model_id, cfg.base_model_id, cfg.adapter_model_id, cfg.device)
+    model, tokenizer, description = load_for_inference(
+        cfg.model_id, cfg.base_model_id, cfg.adapter_model_id, cfg.device
+    )
     return run_eval(model, tokenizer, description, data, cfg, inputs, on_rows, ledger)
 
 

@@ -150,8 +150,15 @@ def slices(report: Report) -> list[Slice]:
             order = [n for n in LENGTH_NAMES if n in names]
         for name in order:
             rows = np.array([n == name for n in names])
-            found.append(Slice(group, name, int(rows.sum()), float(errors[rows].mean()),
-                               {b: float(e[rows].mean()) for b, e in base.items()}))  # fmt: skip
+            found.append(
+                Slice(
+                    group,
+                    name,
+                    int(rows.sum()),
+                    float(errors[rows].mean()),
+                    {b: float(e[rows].mean()) for b, e in base.items()},
+                )
+            )
     return found
 
 

@@ -13,15 +13,14 @@ Constrained and distribution come from one pass of `value_scores.score_values`.
 from __future__ import annotations
 
 import json
-import os
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
 import numpy as np
 
 from ..data.rows import DataError, Row, read_rows, write_jsonl
-from ..model.generation import DEFAULT_BATCH_SIZE, Batch, Decoding, generate_all
+from ..model.generation import Batch, Decoding, generate_all
 from ..schema import KEYS, VALUES, to_json
 from .score import EvalReport, score
 from .value_scores import DistributionReport, ValueDistribution, distribution_report, score_values

@@ -21,8 +21,8 @@ from typing import Any
 
 import numpy as np
 
-from . import failures
 from ..schema import KEYS, MAX_VALUE, MIN_VALUE
+from . import failures
 from .score import Case, representative_failures
 
 Modes = Mapping[str, Mapping[str, Any]]
@@ -157,8 +157,13 @@ def to_markdown(title: str, sections: Sequence[Section], image_dir: str) -> str:
                 lines += _md_code(block)
             elif isinstance(block, Details):
                 # Inside an HTML block Markdown escapes are not read: the summary is escaped as HTML only.
-                lines += [f"<details><summary>{html.escape(block.summary)}</summary>", "", *_md_code(block.code), "",
-                          "</details>"]  # fmt: skip
+                lines += [
+                    f"<details><summary>{html.escape(block.summary)}</summary>",
+                    "",
+                    *_md_code(block.code),
+                    "",
+                    "</details>",
+                ]
             elif isinstance(block, Link):
                 lines.append(_md_cell(block))
             else:
@@ -206,8 +211,10 @@ def to_html(title: str, sections: Sequence[Section]) -> str:
             elif isinstance(block, Code):
                 parts.append(f"<pre><code>{html.escape(block.text)}</code></pre>")
             elif isinstance(block, Details):
-                parts.append(f"<details><summary>{html.escape(block.summary)}</summary>"
-                             f"<pre><code>{html.escape(block.code.text)}</code></pre></details>")  # fmt: skip
+                parts.append(
+                    f"<details><summary>{html.escape(block.summary)}</summary>"
+                    f"<pre><code>{html.escape(block.code.text)}</code></pre></details>"
+                )
             elif isinstance(block, Link):
                 parts.append(f"<p>{_html_cell(block, False)}</p>")
             else:
@@ -300,8 +307,13 @@ def pred_vs_true_plot(name: str, report: Mapping[str, Any]) -> Image | str:
     mae = np.abs(pairs[:, 0] - pairs[:, 1]).mean(axis=0)
     fig, axes = figure(11, 7, nrows=2, ncols=3)
     for k, (key, ax) in enumerate(zip(KEYS, axes.flat)):
-        shown = ax.imshow(np.ma.masked_equal(counts[k], 0), origin="lower", cmap="viridis_r", norm=norm,
-                          extent=(MIN_VALUE - 0.5, MAX_VALUE + 0.5) * 2)  # fmt: skip
+        shown = ax.imshow(
+            np.ma.masked_equal(counts[k], 0),
+            origin="lower",
+            cmap="viridis_r",
+            norm=norm,
+            extent=(MIN_VALUE - 0.5, MAX_VALUE + 0.5) * 2,
+        )
         ax.plot([MIN_VALUE, MAX_VALUE], [MIN_VALUE, MAX_VALUE], color="#d62728", linewidth=0.8)
         ax.set_title(f"{key} (MAE {num(float(mae[k]))})")
         ax.set_xlabel("true")
@@ -420,7 +432,11 @@ def uncertainty(report: Mapping[str, Any]) -> list[str]:
     sentences = []
     diff = failures.paired_bootstrap(report, strongest)
     if diff is not None:
-        sure = "the interval excludes zero" if diff.low > 0 or diff.high < 0 else "the interval includes zero: no clear difference"
+        sure = (
+            "the interval excludes zero"
+            if diff.low > 0 or diff.high < 0
+            else "the interval includes zero: no clear difference"
+        )
         sentences.append(
             f"MAE difference against {name}, the strongest baseline: {num(diff.difference)} "
             f"(95% paired bootstrap interval {num(diff.low)} to {num(diff.high)}, {diff.rows} rows, "
@@ -473,11 +489,15 @@ def per_key_section(modes: Modes) -> Section:
     blocks: list[Block] = [mae_per_key_plot(modes)]
     for name, report in modes.items():
         if not report["metrics"]["over_valid"]:
-            blocks.append(f"{name}: no valid output, so no bar; its MAE over all is "
-                          f"{num(report['metrics']['over_all']['mae'])} (table below).")  # fmt: skip
+            blocks.append(
+                f"{name}: no valid output, so no bar; its MAE over all is "
+                f"{num(report['metrics']['over_all']['mae'])} (table below)."
+            )
         elif report["valid_cases"] < report["total"]:
-            blocks.append(f"{name}: bars over its {report['valid_cases']} valid outputs; over all "
-                          f"{report['total']} rows its MAE is {num(report['metrics']['over_all']['mae'])}.")  # fmt: skip
+            blocks.append(
+                f"{name}: bars over its {report['valid_cases']} valid outputs; over all "
+                f"{report['total']} rows its MAE is {num(report['metrics']['over_all']['mae'])}."
+            )
     return Section("Per-key error", [*blocks, table])
 
 
@@ -529,14 +549,19 @@ def failures_section(name: str, report: Mapping[str, Any], worst: int = 10, malf
     blocks: list[Block] = []
     rows = failures.worst_rows(report, worst)
     if rows:
-        blocks.append(f"The {len(rows)} valid outputs with the largest mean absolute error; a key's cell reads "
-                      "true → predicted (targets and predictions in the key order of the header).")  # fmt: skip
+        blocks.append(
+            f"The {len(rows)} valid outputs with the largest mean absolute error; a key's cell reads "
+            "true → predicted (targets and predictions in the key order of the header)."
+        )
         table_rows = [
-            [r.case["id"], _request(r.case),
-             *(f"{t} → {p}" if e else str(t) for t, p, e in zip(r.case["target"], r.case["prediction"], r.errors)),
-             num(r.mae)]
+            [
+                r.case["id"],
+                _request(r.case),
+                *(f"{t} → {p}" if e else str(t) for t, p, e in zip(r.case["target"], r.case["prediction"], r.errors)),
+                num(r.mae),
+            ]
             for r in rows
-        ]  # fmt: skip
+        ]
         blocks.append(Table(["id", "request", *KEYS, "row MAE"], table_rows))
     elif report["valid_cases"]:
         blocks.append("No valid output misses any key.")
@@ -547,20 +572,34 @@ def failures_section(name: str, report: Mapping[str, Any], worst: int = 10, malf
     if invalid:
         shown = "" if len(invalid) == n_invalid else f", {len(invalid)} shown, one per reason first"
         blocks.append(f"Malformed outputs ({n_invalid}{shown}), with the request each one answered:")
-        blocks.append(Table(["id", "request", "reason", "output"],
-                            [[c.id, c.request_text or "—", c.error or "—", c.output] for c in invalid],
-                            frozenset({3})))  # fmt: skip
+        blocks.append(
+            Table(
+                ["id", "request", "reason", "output"],
+                [[c.id, c.request_text or "—", c.error or "—", c.output] for c in invalid],
+                frozenset({3}),
+            )
+        )
     else:
         blocks.append("No malformed outputs.")
     found = failures.slices(report)
     if found:
         baselines = [b for b in BASELINES if b in (report.get("baselines") or {})]
-        blocks.append("MAE over all rows of each slice (an invalid output counts as the worst answer), beside the "
-                      "baselines on the same rows. Language is a light guess from stop words and the script.")  # fmt: skip
-        blocks.append(Table(
-            ["slice", "", "rows", f"{name} MAE", *(BASELINES[b].removeprefix("baseline: ") + " MAE" for b in baselines)],
-            [[s.group, s.name, str(s.n), num(s.mae), *(num(s.baselines.get(b)) for b in baselines)] for s in found],
-        ))  # fmt: skip
+        blocks.append(
+            "MAE over all rows of each slice (an invalid output counts as the worst answer), beside the "
+            "baselines on the same rows. Language is a light guess from stop words and the script."
+        )
+        blocks.append(
+            Table(
+                [
+                    "slice",
+                    "",
+                    "rows",
+                    f"{name} MAE",
+                    *(BASELINES[b].removeprefix("baseline: ") + " MAE" for b in baselines),
+                ],
+                [[s.group, s.name, str(s.n), num(s.mae), *(num(s.baselines.get(b)) for b in baselines)] for s in found],
+            )
+        )
     return Section(f"Failures: {name}", blocks)
 
 

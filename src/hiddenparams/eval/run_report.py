@@ -22,12 +22,28 @@ from urllib.parse import unquote, urlparse
 import yaml
 
 from ..errors import HiddenParamsError
+from ..hub import is_local
 from ..ledger import Ledger
 from ..model.generation import Decoding
-from ..hub import is_local
-from .report import (BASELINES, Block, Code, Details, Image, Link, Section, Table, eval_sections, num,
-                     pct, render_eval_report, verdict, write_report, figure, png_bytes)  # fmt: skip
 from ..status import collect_status
+from .report import (
+    BASELINES,
+    Block,
+    Code,
+    Details,
+    Image,
+    Link,
+    Section,
+    Table,
+    eval_sections,
+    figure,
+    num,
+    pct,
+    png_bytes,
+    render_eval_report,
+    verdict,
+    write_report,
+)
 
 MODE_ORDER = ("base", "adapter", "merged")
 MODE_TITLES = {"base": "base model alone", "adapter": "base + adapter", "merged": "merged (full model)"}
@@ -44,7 +60,9 @@ def _load(path: Path) -> Any:
     try:
         return json.loads(path.read_text(encoding="utf-8"))
     except json.JSONDecodeError as exc:
-        raise ReportError(f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}); rerun the stage that wrote it") from None
+        raise ReportError(
+            f"{path}: not valid JSON ({exc.msg}, line {exc.lineno}); rerun the stage that wrote it"
+        ) from None
 
 
 def eval_modes(run_dir: Path) -> dict[str, dict[str, Any]]:
@@ -64,13 +82,16 @@ def run_verdict(run_dir: Path) -> list[str]:
 def verdict_sentences(modes: Mapping[str, Mapping[str, Any]]) -> list[str]:
     """The fine-tuned model against each baseline, then the base model's own standing for scale."""
     tuned = next((m for m in (MODE_TITLES["adapter"], MODE_TITLES["merged"]) if m in modes), None)
-    subject, report = (("The fine-tuned model", modes[tuned]) if tuned else
-                       (f"The {next(iter(modes))}", next(iter(modes.values()))))  # fmt: skip
+    subject, report = (
+        ("The fine-tuned model", modes[tuned]) if tuned else (f"The {next(iter(modes))}", next(iter(modes.values())))
+    )
     sentences = verdict(subject, report)
     base = modes.get(MODE_TITLES["base"])
     if tuned and base:
-        sentences.append(f"The base model alone scores MAE {num(base['metrics']['over_all']['mae'])} over all cases "
-                         f"({base['valid_cases']}/{base['total']} valid).")  # fmt: skip
+        sentences.append(
+            f"The base model alone scores MAE {num(base['metrics']['over_all']['mae'])} over all cases "
+            f"({base['valid_cases']}/{base['total']} valid)."
+        )
     return sentences
 
 
@@ -82,12 +103,26 @@ def headline_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
     rows = []
     for name, report in modes.items():
         metrics = report["metrics"]
-        rows.append([name, f"{report['valid_cases']}/{report['total']}", num(metrics["mae"]),
-                     num(metrics["over_all"]["mae"]), _pct(metrics["all_exact"])])  # fmt: skip
+        rows.append(
+            [
+                name,
+                f"{report['valid_cases']}/{report['total']}",
+                num(metrics["mae"]),
+                num(metrics["over_all"]["mae"]),
+                _pct(metrics["all_exact"]),
+            ]
+        )
     first = next(iter(modes.values()))
     for name, baseline in (first.get("baselines") or {}).items():
-        rows.append([BASELINES.get(name, name), f"{first['total']}/{first['total']}", num(baseline["mae"]),
-                     num(baseline["mae"]), _pct(baseline["all_exact"])])  # fmt: skip
+        rows.append(
+            [
+                BASELINES.get(name, name),
+                f"{first['total']}/{first['total']}",
+                num(baseline["mae"]),
+                num(baseline["mae"]),
+                _pct(baseline["all_exact"]),
+            ]
+        )
     decodings = sorted({Decoding.recorded(report.get("decoding") or {}).label() for report in modes.values()})
     return Section(
         f"Headline: strict, unconstrained generations ({'; '.join(decodings)})",
@@ -108,14 +143,26 @@ def side_modes_section(run_dir: Path) -> Section | None:
         if constrained:
             page = mode_dir / "constrained" / "report.html"
             label = f"{name}: constrained decoding"
-            rows.append([Link(label, page.relative_to(run_dir).as_posix()) if page.is_file() else label,
-                         f"{constrained['valid_cases']}/{constrained['total']}", num(constrained["metrics"]["mae"])])  # fmt: skip
+            rows.append(
+                [
+                    Link(label, page.relative_to(run_dir).as_posix()) if page.is_file() else label,
+                    f"{constrained['valid_cases']}/{constrained['total']}",
+                    num(constrained["metrics"]["mae"]),
+                ]
+            )
         if distribution and "vs_headline" in distribution:
             vs = distribution["vs_headline"]
             for reading in ("argmax", "expected", "expected_rounded"):
-                rows.append([f"{name}: value distribution, {reading.replace('_', ' ')}", "—",
-                             f"{num(vs['mae'].get(reading))} ({vs['against']} {num(vs['mae'].get('headline'))}, same rows)"])  # fmt: skip
-            rows.append([f"{name}: expected value beats {vs['against']} on MAE", "—", num(vs["expected_beats_headline"])])
+                rows.append(
+                    [
+                        f"{name}: value distribution, {reading.replace('_', ' ')}",
+                        "—",
+                        f"{num(vs['mae'].get(reading))} ({vs['against']} {num(vs['mae'].get('headline'))}, same rows)",
+                    ]
+                )
+            rows.append(
+                [f"{name}: expected value beats {vs['against']} on MAE", "—", num(vs["expected_beats_headline"])]
+            )
     if not rows:
         return None
     return Section(
@@ -148,8 +195,17 @@ def jobs_section(run_dir: Path) -> Section | None:
         job = Link(row.job_id, job_url) if row.job_id and job_url else (row.job_id or "—")
         shown = shown_path(row.model_repo, run_dir) if row.model_repo else "—"
         repo = Link(shown, model_url) if row.model_repo and model_url else shown
-        rows.append([job, row.backend or "—", row.state or "—", row.cost_line or "—", repo, row.repo_kind or "—",
-                     ", ".join(row.events)])  # fmt: skip
+        rows.append(
+            [
+                job,
+                row.backend or "—",
+                row.state or "—",
+                row.cost_line or "—",
+                repo,
+                row.repo_kind or "—",
+                ", ".join(row.events),
+            ]
+        )
     return Section(
         "Jobs and models",
         [
@@ -164,14 +220,21 @@ def split_section(run_dir: Path) -> Section | None:
     if not report:
         return None
     counts, near, div = report.get("counts", {}), report.get("near_duplicates", {}), report.get("divergence", {})
-    rows = [[f"{name}.jsonl", str(counts[name])] for name in ("train", "validation", "test", "rejected") if name in counts]
+    rows = [
+        [f"{name}.jsonl", str(counts[name])] for name in ("train", "validation", "test", "rejected") if name in counts
+    ]
     rows.append(["input records", str(counts.get("input_records", "—"))])
     if report.get("rejected_by_reason"):
         rows.append(["rejected by reason", ", ".join(f"{k} {v}" for k, v in report["rejected_by_reason"].items())])
     if near:
         rows.append(["near-duplicate groups", f"{near.get('groups')} (largest {near.get('largest_group')})"])
     if div.get("max_tvd") is not None:
-        rows.append(["largest label divergence", f"{num(div['max_tvd'])} ({div.get('key')}, {' vs '.join(div.get('splits', []))})"])
+        rows.append(
+            [
+                "largest label divergence",
+                f"{num(div['max_tvd'])} ({div.get('key')}, {' vs '.join(div.get('splits', []))})",
+            ]
+        )
     rows.append(["cross-split leaks", str(report.get("leakage", {}).get("total", "—"))])
     rows += [["warning", w] for w in report.get("warnings", [])]
     blocks: list[Block] = [Table(["", "value"], rows)]
@@ -183,11 +246,18 @@ def split_section(run_dir: Path) -> Section | None:
 SPLIT_REPORT = Path("data/split/split_report.md")
 # train_summary.json fields worth a row, with the words the report uses for them.
 _TRAINING_ROWS = {
-    "model_id": "base model", "method": "method", "global_step": "optimizer steps",
-    "first_logged_loss": "first logged loss", "last_logged_loss": "last logged loss", "eval_loss": "final eval loss",
-    "max_length": "longest example (tokens)", "lora_target_modules": "LoRA targets", "config_hash": "config hash",
-    "code_version": "code version", "seconds": "training time (s)",
-}  # fmt: skip
+    "model_id": "base model",
+    "method": "method",
+    "global_step": "optimizer steps",
+    "first_logged_loss": "first logged loss",
+    "last_logged_loss": "last logged loss",
+    "eval_loss": "final eval loss",
+    "max_length": "longest example (tokens)",
+    "lora_target_modules": "LoRA targets",
+    "config_hash": "config hash",
+    "code_version": "code version",
+    "seconds": "training time (s)",
+}
 
 
 def shown_path(value: str, run_dir: Path) -> str:
@@ -207,13 +277,16 @@ def training_history(model_dir: Path) -> list[dict[str, Any]]:
     summary = _load(model_dir / "train_summary.json") or {}
     if summary.get("log_history"):
         return summary["log_history"]
-    states = sorted((model_dir.parent / "checkpoints").glob("checkpoint-*/trainer_state.json"),
-                    key=lambda p: int(p.parent.name.split("-")[-1]))  # fmt: skip
+    states = sorted(
+        (model_dir.parent / "checkpoints").glob("checkpoint-*/trainer_state.json"),
+        key=lambda p: int(p.parent.name.split("-")[-1]),
+    )
     return (_load(states[-1]) or {}).get("log_history", []) if states else []
 
 
 def curves_plot(history: list[dict[str, Any]]) -> Image | None:
     """Training loss and eval loss against the step (left) and the learning rate (right)."""
+
     def series(field: str) -> tuple[list[int], list[float]]:
         points = [(h["step"], h[field]) for h in history if field in h and "step" in h]
         return [s for s, _ in points], [v for _, v in points]
@@ -252,16 +325,22 @@ def training_section(run_dir: Path) -> Section | None:
         config = model_dir / "resolved_config.yaml"
         if not summary:
             continue
-        rows = [[label, _cell(summary[k], run_dir, k)] for k, label in _TRAINING_ROWS.items() if summary.get(k) is not None]
+        rows = [
+            [label, _cell(summary[k], run_dir, k)] for k, label in _TRAINING_ROWS.items() if summary.get(k) is not None
+        ]
         curves = curves_plot(training_history(model_dir))
         blocks: list[Block] = [curves] if curves else ["No loss history found (train_summary.json or checkpoints/)."]
         blocks.append(Table(["", "value"], rows))
         if config.is_file():
             values = yaml.safe_load(config.read_text(encoding="utf-8")) or {}
             shown = {k: shown_path(v, run_dir) if isinstance(v, str) else v for k, v in values.items()}
-            blocks.append(Details(f"Resolved config ({config.relative_to(run_dir).as_posix()}; local paths relative "
-                                  "to the run folder, or by folder name outside it)",
-                                  Code(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), "yaml")))  # fmt: skip
+            blocks.append(
+                Details(
+                    f"Resolved config ({config.relative_to(run_dir).as_posix()}; local paths relative "
+                    "to the run folder, or by folder name outside it)",
+                    Code(yaml.safe_dump(shown, sort_keys=False, allow_unicode=True), "yaml"),
+                )
+            )
         return Section("Training curves", blocks)
     return None
 
@@ -297,8 +376,10 @@ def _mode_dirs(run_dir: Path) -> dict[str, Path]:
 
 
 def reports_section(run_dir: Path) -> Section | None:
-    links = [Link(f"{name}: its own report", (d / "report.html").relative_to(run_dir).as_posix())
-             for name, d in _mode_dirs(run_dir).items()]  # fmt: skip
+    links = [
+        Link(f"{name}: its own report", (d / "report.html").relative_to(run_dir).as_posix())
+        for name, d in _mode_dirs(run_dir).items()
+    ]
     if (run_dir / SPLIT_REPORT).is_file():
         links.append(Link("data split report", SPLIT_REPORT.as_posix()))
     return Section("Reports in this run folder", list(links)) if links else None
@@ -308,8 +389,10 @@ def write_mode_reports(run_dir: Path) -> None:
     """Each mode's own report (and its constrained one), named and coloured as in the run report, linking back to
     it and to the split report: what eval wrote knew neither the run nor the other modes."""
     for name, mode_dir in _mode_dirs(run_dir).items():
-        for folder, title in ((mode_dir, f"{name}: strict evaluation"),
-                              (mode_dir / "constrained", f"{name}: constrained decoding (not the headline)")):  # fmt: skip
+        for folder, title in (
+            (mode_dir, f"{name}: strict evaluation"),
+            (mode_dir / "constrained", f"{name}: constrained decoding (not the headline)"),
+        ):
             report = _load(folder / "eval_report.json")
             if not report:
                 continue
@@ -339,8 +422,10 @@ def write_run_report(run_dir: Path, title: str | None = None) -> dict[str, Path]
     without renaming it."""
     sections = build_run_report(run_dir)
     if not sections:
-        raise ReportError(f"{run_dir}: nothing to report (no eval/*/eval_report.json, ledger or split report); "
-                              "give a run folder, e.g. the demo's --out")
+        raise ReportError(
+            f"{run_dir}: nothing to report (no eval/*/eval_report.json, ledger or split report); "
+            "give a run folder, e.g. the demo's --out"
+        )
     write_mode_reports(Path(run_dir))
     return write_report(Path(run_dir), title or _previous_title(Path(run_dir)) or DEFAULT_TITLE, sections)
 

@@ -43,7 +43,6 @@ import numpy as np
 from ..data.rows import DataError, Row, json_objects
 from ..schema import KEYS, MAX_VALUE, MIN_VALUE, Params, parse_strict
 
-
 # --- reading -------------------------------------------------------------------------------------------------
 
 
@@ -185,7 +184,9 @@ def compute_baselines(
         predicted = _tfidf_ridge(train_rows, [r.request_text for r in rows])
         baselines["tfidf_ridge"] = Baseline(compute_metrics(targets, predicted), predictions=predicted.tolist())
     except ValueError as exc:  # scikit-learn's "empty vocabulary": train texts without a word of two letters
-        skipped["tfidf_ridge"] = f"not computed: TF-IDF finds no vocabulary in the {len(train_rows)} train texts ({exc})"
+        skipped["tfidf_ridge"] = (
+            f"not computed: TF-IDF finds no vocabulary in the {len(train_rows)} train texts ({exc})"
+        )
     return baselines, skipped
 
 

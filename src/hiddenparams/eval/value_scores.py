@@ -267,7 +267,9 @@ def distribution_report(
             note=f"MAE on the rows where {against} produced a valid object (the same rows for each reading)",
             mae=on_valid,
             expected_beats_headline=None if headline_mae is None else on_valid["expected"] < headline_mae,
-            expected_rounded_beats_headline=None if headline_mae is None else on_valid["expected_rounded"] < headline_mae,
+            expected_rounded_beats_headline=None
+            if headline_mae is None
+            else on_valid["expected_rounded"] < headline_mae,
         )
     cases = [
         {

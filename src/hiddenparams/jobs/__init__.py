@@ -91,8 +91,14 @@ def _estimate_record(estimate: dict[str, Any]) -> dict[str, Any]:
 
 
 def describe(
-    spec: JobSpec, backend: str, artifacts: str | Path | None, *, uploaded_from: Any = None, revision: str = "",
-    warnings: list[str] | None = None, **stage: Any,
+    spec: JobSpec,
+    backend: str,
+    artifacts: str | Path | None,
+    *,
+    uploaded_from: Any = None,
+    revision: str = "",
+    warnings: list[str] | None = None,
+    **stage: Any,
 ) -> dict[str, Any]:
     """A job's dry run: the spec as `backend` would submit it, computed offline, with secret names only. `stage`
     adds what the stage itself says (its config); `uploaded_from` is what goes to the dataset repo at submit (local

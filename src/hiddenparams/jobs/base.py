@@ -8,7 +8,6 @@ from enum import Enum
 from typing import Any, Protocol
 
 from ..errors import JobError
-from ..redact import redact
 
 
 class JobStage(str, Enum):

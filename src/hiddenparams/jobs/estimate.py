@@ -71,8 +71,7 @@ DATED_TABLE: dict[str, tuple[str | None, int, float, float, float]] = {
 # Dense (no sparsity) peak FLOP/s per GPU for the training dtype, from NVIDIA's datasheets. The T4 has no bf16 tensor
 # cores (its fp16 figure; bf16 runs far slower there), the A10G has no datasheet of its own (the A10's figure, an
 # upper bound: it clocks lower). No figure for the RTX PRO 6000: its minutes are not estimated.
-PEAK_FLOPS = {"T4": 65e12, "L4": 121e12, "L40S": 362e12, "A10G": 125e12, "A100": 312e12, "H100": 989e12,
-              "H200": 989e12}  # fmt: skip
+PEAK_FLOPS = {"T4": 65e12, "L4": 121e12, "L40S": 362e12, "A10G": 125e12, "A100": 312e12, "H100": 989e12, "H200": 989e12}
 ASSUMED_MFU = 0.30  # no GPU measurement yet (docs/BENCHMARKS.md "Train throughput", GPU); issue 5's goal is 0.40
 # Before the first step: image pull and `uv` install of the job's dependencies (torch with its CUDA libraries is
 # most of it), then the checkpoint download. Assumed, not measured: no job has run on the service yet.
@@ -127,8 +126,12 @@ class ModelShape:
 
     def lora_parameters(self, rank: int) -> int:
         """LoRA on the seven projections of every layer (the project's default targets): r x (in + out) each."""
-        h, q, kv, mlp = (self.hidden_size, self.num_attention_heads * self.head_dim,
-                         self.num_key_value_heads * self.head_dim, self.intermediate_size)  # fmt: skip
+        h, q, kv, mlp = (
+            self.hidden_size,
+            self.num_attention_heads * self.head_dim,
+            self.num_key_value_heads * self.head_dim,
+            self.intermediate_size,
+        )
         per_layer = (h + q) * 2 + (h + kv) * 2 + (h + mlp) * 3
         return rank * per_layer * self.num_hidden_layers
 
@@ -168,12 +171,16 @@ def model_shape(config: dict[str, Any]) -> ModelShape:
         )
         if config.get("vision_config"):
             other = _vision_parameters(
-                config["vision_config"], shape.hidden_size, config.get("spatial_merge_size", 2),
+                config["vision_config"],
+                shape.hidden_size,
+                config.get("spatial_merge_size", 2),
                 bool(config.get("multimodal_projector_bias")),
-            )  # fmt: skip
+            )
             shape = replace(shape, other_parameters=other)
     except KeyError as exc:
-        raise EstimateError(f"the model's config has no {exc.args[0]!r}: not a transformer shape this estimate knows")
+        raise EstimateError(
+            f"the model's config has no {exc.args[0]!r}: not a transformer shape this estimate knows"
+        ) from None
     return shape
 
 
@@ -183,7 +190,7 @@ def full_config(config: dict[str, Any]) -> dict[str, Any]:
 
     try:
         return AutoConfig.for_model(**config).to_dict()
-    except (KeyError, ValueError) as exc:  # a model_type this transformers does not know
+    except (KeyError, ValueError):  # a model_type this transformers does not know
         model_type = config.get("model_type")
         raise EstimateError(f"transformers cannot read the model's config (model_type {model_type!r})") from None
 
@@ -253,8 +260,9 @@ class Memory:
         return self.weights + self.adapter_and_optimizer + self.activations
 
 
-def memory(shape: ModelShape, cfg: TrainConfig, lengths: DataLengths, *, checkpointing: bool, batch_size: int,
-           dtype_bytes: int) -> Memory:  # fmt: skip
+def memory(
+    shape: ModelShape, cfg: TrainConfig, lengths: DataLengths, *, checkpointing: bool, batch_size: int, dtype_bytes: int
+) -> Memory:
     tokens = longest_batch_tokens(lengths.train, batch_size, cfg.padding_free)
     weights = shape.parameters * dtype_bytes
     if cfg.full_finetune:
@@ -325,8 +333,10 @@ class Hardware:
 def hardware_table() -> dict[str, Hardware]:
     """The dated table, as `Hardware` per flavor."""
     source = f"dated table of {PRICES_DATE} (hub-docs jobs-pricing)"
-    return {name: Hardware(name, gpu, count, vram, ram, price, source)
-            for name, (gpu, count, vram, ram, price) in DATED_TABLE.items()}  # fmt: skip
+    return {
+        name: Hardware(name, gpu, count, vram, ram, price, source)
+        for name, (gpu, count, vram, ram, price) in DATED_TABLE.items()
+    }
 
 
 def _gigabytes(text: str | None) -> float:
@@ -348,8 +358,15 @@ def hardware_from_hub(infos: list[Any]) -> dict[str, Hardware]:
         per_hour = info.unit_cost_usd * _PER_HOUR.get(info.unit_label, 0)
         if not per_hour:  # a unit this code does not know: the dated table's price, not a wrong one
             continue
-        table[info.name] = Hardware(info.name, acc.model if acc else None, count, per_gpu, _gigabytes(info.ram),
-                                    per_hour, "Hub list_jobs_hardware")  # fmt: skip
+        table[info.name] = Hardware(
+            info.name,
+            acc.model if acc else None,
+            count,
+            per_gpu,
+            _gigabytes(info.ram),
+            per_hour,
+            "Hub list_jobs_hardware",
+        )
     return table
 
 
@@ -386,10 +403,12 @@ def estimate_flavor(
     """One flavor: peak memory with and without checkpointing, minutes, dollars."""
     dtype_bytes = 4 if hw.is_cpu or cfg.bf16 is False else 2  # the job trains in bf16 on a GPU unless told not to
     peaks = {
-        ckpt: memory(shape, cfg, lengths, checkpointing=ckpt, batch_size=cfg.per_device_train_batch_size,
-                     dtype_bytes=dtype_bytes).total / GB
+        ckpt: memory(
+            shape, cfg, lengths, checkpointing=ckpt, batch_size=cfg.per_device_train_batch_size, dtype_bytes=dtype_bytes
+        ).total
+        / GB
         for ckpt in (False, True)
-    }  # fmt: skip
+    }
     available = (hw.ram_gb if hw.is_cpu else hw.gpu_memory_gb) * USABLE_MEMORY
     peak = PEAK_FLOPS.get(hw.gpu or "")
     train_minutes = None
@@ -398,11 +417,19 @@ def estimate_flavor(
         train_minutes = done.flops / (hw.gpus * peak * mfu) / 60
     overhead = ASSUMED_SETUP_MINUTES + shape.checkpoint_bytes() / ASSUMED_DOWNLOAD_BYTES_PER_S / 60
     return FlavorEstimate(
-        flavor=hw.name, gpu=hw.gpu, gpus=hw.gpus, memory_gb=hw.ram_gb if hw.is_cpu else hw.gpu_memory_gb,
-        peak_gb=peaks[cfg.activation_checkpointing], peak_gb_checkpointing=peaks[True],
-        fits=peaks[cfg.activation_checkpointing] <= available, fits_with_checkpointing=peaks[True] <= available,
-        train_minutes=train_minutes, overhead_minutes=overhead, usd_per_hour=hw.usd_per_hour, price_source=hw.source,
-    )  # fmt: skip
+        flavor=hw.name,
+        gpu=hw.gpu,
+        gpus=hw.gpus,
+        memory_gb=hw.ram_gb if hw.is_cpu else hw.gpu_memory_gb,
+        peak_gb=peaks[cfg.activation_checkpointing],
+        peak_gb_checkpointing=peaks[True],
+        fits=peaks[cfg.activation_checkpointing] <= available,
+        fits_with_checkpointing=peaks[True] <= available,
+        train_minutes=train_minutes,
+        overhead_minutes=overhead,
+        usd_per_hour=hw.usd_per_hour,
+        price_source=hw.source,
+    )
 
 
 @dataclass
@@ -424,16 +451,25 @@ class RunEstimate:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "chosen": self.chosen.to_dict(), "fitting": [f.to_dict() for f in self.fitting],
-            "parameters": self.parameters, "lora_parameters": self.lora_parameters,
-            "batch_tokens": self.batch_tokens, "longest_row": self.longest_row, "work": asdict(self.work),
-            "mfu": self.mfu, "mfu_source": self.mfu_source, "tokenizer": self.tokenizer, "refusal": self.refusal,
-            "price_source": self.chosen.price_source, "notes": self.notes,
+            "chosen": self.chosen.to_dict(),
+            "fitting": [f.to_dict() for f in self.fitting],
+            "parameters": self.parameters,
+            "lora_parameters": self.lora_parameters,
+            "batch_tokens": self.batch_tokens,
+            "longest_row": self.longest_row,
+            "work": asdict(self.work),
+            "mfu": self.mfu,
+            "mfu_source": self.mfu_source,
+            "tokenizer": self.tokenizer,
+            "refusal": self.refusal,
+            "price_source": self.chosen.price_source,
+            "notes": self.notes,
             "assumptions": {
-                "setup_minutes": ASSUMED_SETUP_MINUTES, "download_bytes_per_s": ASSUMED_DOWNLOAD_BYTES_PER_S,
+                "setup_minutes": ASSUMED_SETUP_MINUTES,
+                "download_bytes_per_s": ASSUMED_DOWNLOAD_BYTES_PER_S,
                 "usable_memory": USABLE_MEMORY,
             },
-        }  # fmt: skip
+        }
 
 
 def _largest_batch_that_fits(hw: Hardware, shape: ModelShape, cfg: TrainConfig, lengths: DataLengths) -> int | None:
@@ -447,26 +483,41 @@ def _largest_batch_that_fits(hw: Hardware, shape: ModelShape, cfg: TrainConfig, 
 
 
 def estimate_run(
-    shape: ModelShape, cfg: TrainConfig, lengths: DataLengths, flavor: str, table: dict[str, Hardware], *,
-    allow_cpu: bool = False, mfu: float = ASSUMED_MFU, mfu_source: str = "assumed",
-) -> RunEstimate:  # fmt: skip
+    shape: ModelShape,
+    cfg: TrainConfig,
+    lengths: DataLengths,
+    flavor: str,
+    table: dict[str, Hardware],
+    *,
+    allow_cpu: bool = False,
+    mfu: float = ASSUMED_MFU,
+    mfu_source: str = "assumed",
+) -> RunEstimate:
     """The estimate for `flavor` and every GPU flavor that holds the run, and why the run is refused, if it is."""
     if flavor not in table:
         raise EstimateError(f"flavor {flavor!r} is not in the hardware table: no price or memory for it")
     chosen = estimate_flavor(table[flavor], shape, cfg, lengths, mfu)
     fitting = sorted(
-        (e for e in (estimate_flavor(hw, shape, cfg, lengths, mfu) for hw in table.values() if not hw.is_cpu)
-         if e.fits and e.flavor != flavor),
+        (
+            e
+            for e in (estimate_flavor(hw, shape, cfg, lengths, mfu) for hw in table.values() if not hw.is_cpu)
+            if e.fits and e.flavor != flavor
+        ),
         key=lambda e: (e.usd is None, e.usd or 0, e.usd_per_hour),
-    )  # fmt: skip
+    )
     hw = table[flavor]
     run = RunEstimate(
-        chosen=chosen, fitting=fitting, parameters=shape.parameters,
+        chosen=chosen,
+        fitting=fitting,
+        parameters=shape.parameters,
         lora_parameters=0 if cfg.full_finetune else shape.lora_parameters(cfg.lora_r),
         batch_tokens=longest_batch_tokens(lengths.train, cfg.per_device_train_batch_size, cfg.padding_free),
-        longest_row=lengths.longest, work=work(shape, cfg, lengths, hw.gpus), mfu=mfu, mfu_source=mfu_source,
+        longest_row=lengths.longest,
+        work=work(shape, cfg, lengths, hw.gpus),
+        mfu=mfu,
+        mfu_source=mfu_source,
         tokenizer=lengths.tokenizer,
-    )  # fmt: skip
+    )
     others = ", ".join(e.flavor for e in fitting[:4]) or "none"
     if hw.is_cpu:
         if shape.parameters > CPU_PARAMETER_LIMIT and not allow_cpu:
@@ -499,12 +550,17 @@ def summary_lines(estimate: dict[str, Any]) -> list[str]:
 
     def line(e: dict[str, Any], mark: str) -> str:
         where = f"{e['gpus']}x {e['gpu']}" if e["gpu"] else "CPU"
-        fit = "fits" if e["fits"] else ("fits only with activation checkpointing" if e["fits_with_checkpointing"]
-                                        else "does NOT fit")  # fmt: skip
+        fit = (
+            "fits"
+            if e["fits"]
+            else ("fits only with activation checkpointing" if e["fits_with_checkpointing"] else "does NOT fit")
+        )
         minutes = "? min" if e["minutes"] is None else f"{e['minutes']:.0f} min"
         usd = "$?" if e["usd"] is None else f"${e['usd']:.2f}"
-        return (f"{mark} {e['flavor']:<14} {where:<16} {e['peak_gb']:6.1f} / {e['memory_gb']:.0f} GB  {fit:<10}"
-                f"  {minutes:>8}  {usd:>8}")  # fmt: skip
+        return (
+            f"{mark} {e['flavor']:<14} {where:<16} {e['peak_gb']:6.1f} / {e['memory_gb']:.0f} GB  {fit:<10}"
+            f"  {minutes:>8}  {usd:>8}"
+        )
 
     lines = [line(estimate["chosen"], "*"), *(line(e, " ") for e in estimate["fitting"][:5])]
     w = estimate["work"]
@@ -526,6 +582,10 @@ def billed(flavor: str, started: str | None, finished: str | None, table: dict[s
     minutes = max(math.ceil(seconds / 60), 0)
     hw = table[flavor]
     return {
-        "started_at": started, "finished_at": finished, "billed_minutes": minutes,
-        "usd": round(minutes * hw.usd_per_hour / 60, 4), "usd_per_hour": hw.usd_per_hour, "price_source": hw.source,
-    }  # fmt: skip
+        "started_at": started,
+        "finished_at": finished,
+        "billed_minutes": minutes,
+        "usd": round(minutes * hw.usd_per_hour / 60, 4),
+        "usd_per_hour": hw.usd_per_hour,
+        "price_source": hw.source,
+    }

@@ -23,10 +23,9 @@ from ..data.rows import DataError
 from ..eval.evaluate import DATA_FILES, EvalConfig
 from ..eval.modes import read_eval_data
 from ..files import check_out
-from ..hub import is_local
+from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, is_local, valid_repo_id
 from ..ledger import LedgerEvent
 from ..model.load import check_adapter
-from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 from .stage import JobPlan, Prepared, StageJob, job_output
 
 _MODEL_FLAGS = (
@@ -111,13 +110,21 @@ def prepare(cfg: EvalConfig, run_on: RunOn) -> Prepared:
             f"--train {cfg.train} is a local file the job cannot see: with a Hub dataset as --data,"
             " --train names a file of that dataset"
         )
-    warnings = [] if cfg.push_results_to else [
-        "no --push-results-to: the job's files go with its disk; only the summary in its log reaches the ledger"
-    ]  # fmt: skip
+    warnings = (
+        []
+        if cfg.push_results_to
+        else ["no --push-results-to: the job's files go with its disk; only the summary in its log reaches the ledger"]
+    )
     return Prepared(
-        cfg, data=cfg.data, namespace=namespace, ship_repo=ship_repo, upload=upload, uploaded_from=upload or None,
-        warnings=warnings, shown=evaluates,
-    )  # fmt: skip
+        cfg,
+        data=cfg.data,
+        namespace=namespace,
+        ship_repo=ship_repo,
+        upload=upload,
+        uploaded_from=upload or None,
+        warnings=warnings,
+        shown=evaluates,
+    )
 
 
 def check_hub(plan: JobPlan, api: HfApi) -> None:

@@ -44,11 +44,10 @@ from typing import Any
 
 from hiddenparams.errors import HiddenParamsError
 from hiddenparams.eval.evaluate import EvalConfig, evaluated_record, run
+from hiddenparams.eval.score import representative_failures
 from hiddenparams.jobs.eval import EVAL
 from hiddenparams.jobs.script import job_main
-from hiddenparams.eval.score import representative_failures
 from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable, token_counts
-
 
 
 def _progress() -> Callable[[str, int, int], None]:

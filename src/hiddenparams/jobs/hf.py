@@ -20,19 +20,17 @@ import time
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any
 
-import httpx2
 from huggingface_hub import HfApi, JobHardware, JobInfo, get_token
 from huggingface_hub.errors import OfflineModeIsEnabled
 
-from ..hub import HUB_ERRORS, HUB_URL, http_status, hub_error, timeout_seconds  # re-exported: the tests import them from here
-from ..redact import redact, redact_obj, register_secret
-from .preflight import FLAVOR_ENV, PROCESSES_ENV
+from ..hub import HUB_ERRORS, http_status, hub_error, timeout_seconds
 from ..provenance import code_version
-from .torch_builds import driver_needed, index_url
+from ..redact import redact, redact_obj, register_secret
 from .base import LOG_TAIL_LINES, ContactLost, JobError, JobHandle, JobSpec, JobStage, JobStatus
 from .estimate import Hardware, hardware_from_hub, hardware_table
+from .preflight import FLAVOR_ENV, PROCESSES_ENV
 from .ship import (
     Shipment,
     checkout,
@@ -45,6 +43,7 @@ from .ship import (
     torch_pin,
     wheel_name,
 )
+from .torch_builds import driver_needed, index_url
 
 UV_IMAGE = "ghcr.io/astral-sh/uv:python3.12-bookworm"  # huggingface_hub's default image for uv jobs, named here
 AT_SUBMIT = "SET-AT-SUBMIT"  # the dry run's stand-in for the commit the submit will make
@@ -223,7 +222,9 @@ class HfJobsBackend:
         tail = self._tail(info.id) if stage is JobStage.ERROR else []
         message = info.status.message and redact(info.status.message)
         started, ended = (when.isoformat() if when else None for when in (info.started_at, info.finished_at))
-        return JobStatus(info.id, self.name, stage, message=message, log_tail=tail, started_at=started, finished_at=ended)
+        return JobStatus(
+            info.id, self.name, stage, message=message, log_tail=tail, started_at=started, finished_at=ended
+        )
 
     def _tail(self, job_id: str) -> list[str]:
         try:

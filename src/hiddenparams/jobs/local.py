@@ -22,7 +22,6 @@ from pathlib import Path
 from typing import Any
 
 from ..ledger import artifacts_root, utc_now
-
 from ..redact import redact, redact_obj
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
 
@@ -63,8 +62,14 @@ class LocalBackend:
         if spec.num_processes > 1:
             # --multi_gpu makes accelerate start the processes through torchrun (DDP: NCCL on GPUs, gloo on a CPU);
             # without it, a machine with no GPUs gets its simple launcher, which starts ONE process.
-            launch = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu",
-                      "--num_processes", str(spec.num_processes)]  # fmt: skip
+            launch = [
+                sys.executable,
+                "-m",
+                "accelerate.commands.launch",
+                "--multi_gpu",
+                "--num_processes",
+                str(spec.num_processes),
+            ]
             return [*launch, *target, *spec.args]
         return [sys.executable, *target, *spec.args]
 

@@ -19,11 +19,10 @@ from pathlib import Path
 from huggingface_hub import HfApi
 
 from ..config import RunOn
-from ..hub import is_local
-from ..ledger import LedgerEvent
 from ..files import check_out
+from ..hub import PreflightError, check_model_on_hub, is_local, valid_repo_id
+from ..ledger import LedgerEvent
 from ..model.merge import MergeConfig
-from ..hub import PreflightError, check_model_on_hub, valid_repo_id
 from .stage import JobPlan, Prepared, StageJob, job_output
 
 _MODELS = (("base_model_id", "config.json"), ("adapter_model_id", "adapter_config.json"))

@@ -36,14 +36,13 @@ import sys
 from typing import Any
 
 from hiddenparams.config import config_hash
-from hiddenparams.model.merge import MERGE_NOTE, MergeConfig, merged_event, run, stored_dtype
-from hiddenparams.model.merge_check import MergeRefused, probe_sequences
-from hiddenparams.model.load import inference_tokenizer
+from hiddenparams.data.rows import read_rows
 from hiddenparams.jobs.merge import MERGE
 from hiddenparams.jobs.script import job_main
-from hiddenparams.data.rows import read_rows
 from hiddenparams.jobs.smoke_checks import check_repo_writable, token_counts
-
+from hiddenparams.model.load import inference_tokenizer
+from hiddenparams.model.merge import MERGE_NOTE, MergeConfig, merged_event, run, stored_dtype
+from hiddenparams.model.merge_check import MergeRefused, probe_sequences
 
 
 def smoke_checks(cfg: MergeConfig) -> dict[str, Any]:

@@ -36,8 +36,11 @@ def nvidia_smi() -> tuple[str | None, list[str]]:
     try:
         run = subprocess.run(
             ["nvidia-smi", "--query-gpu=driver_version,name", "--format=csv,noheader"],
-            capture_output=True, text=True, timeout=20, check=False,
-        )  # fmt: skip
+            capture_output=True,
+            text=True,
+            timeout=20,
+            check=False,
+        )
     except (OSError, subprocess.SubprocessError):
         run = None
     lines = run.stdout.splitlines() if run and not run.returncode else []

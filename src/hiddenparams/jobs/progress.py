@@ -26,16 +26,19 @@ PREFIX = "progress:"
 _LINE = re.compile(rf"^{PREFIX} step (\d+)/(\d+) (.*)$")
 
 
-def progress_line(step: int, total: int, loss: float | None, eval_loss: float | None, elapsed_s: float,
-                  eta_s: float | None) -> str:  # fmt: skip
+def progress_line(
+    step: int, total: int, loss: float | None, eval_loss: float | None, elapsed_s: float, eta_s: float | None
+) -> str:
     def num(value: float | None) -> str:
         return "-" if value is None else f"{value:.3f}"
 
     def clock(seconds: float | None) -> str:
         return "-" if seconds is None else str(timedelta(seconds=round(seconds)))
 
-    return (f"{PREFIX} step {step}/{total} loss {num(loss)} eval_loss {num(eval_loss)} "
-            f"elapsed {clock(elapsed_s)} eta {clock(eta_s)}")  # fmt: skip
+    return (
+        f"{PREFIX} step {step}/{total} loss {num(loss)} eval_loss {num(eval_loss)} "
+        f"elapsed {clock(elapsed_s)} eta {clock(eta_s)}"
+    )
 
 
 @dataclass(frozen=True)
@@ -64,8 +67,14 @@ class ProgressView:
         if self.console.is_terminal:
             from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-            self.bar = Progress(TextColumn("training"), BarColumn(), MofNCompleteColumn(),
-                                TextColumn("{task.fields[rest]}"), console=self.console, transient=False)  # fmt: skip
+            self.bar = Progress(
+                TextColumn("training"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TextColumn("{task.fields[rest]}"),
+                console=self.console,
+                transient=False,
+            )
             self.bar.start()
         return self
 

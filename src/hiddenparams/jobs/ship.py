@@ -35,8 +35,8 @@ from huggingface_hub import CommitOperationAdd, HfApi, hf_hub_url
 from huggingface_hub.errors import RepositoryNotFoundError
 
 from ..provenance import code_version
-from .torch_builds import INDEX_URL, NoTorchBuild, build_for_flavor, check_build, index_url
 from .base import JobError
+from .torch_builds import INDEX_URL, NoTorchBuild, build_for_flavor, check_build, index_url
 
 PACKAGE = "hiddenparams"
 CODE_DIR = "code"  # where the wheel and the job script land in the dataset repo

@@ -20,12 +20,21 @@ SMOKE_FLAVOR = "cpu-basic"  # the cheapest flavor: the smoke loads no weights an
 # A bound on a stuck smoke job's bill; the checks themselves take about a minute after the install.
 SMOKE_TIMEOUT = "15m"
 
+
 def smoke_plan(plan: JobPlan) -> JobPlan:
     """The smoke version of a stage's `JobPlan`: the same job with `--smoke`, on one process of cpu-basic, with a short
     timeout and no model repo."""
     spec = plan.spec
     smoke = dataclasses.replace(
-        spec, args=[*spec.args, SMOKE_FLAG], name=f"{spec.name}-smoke", flavor=SMOKE_FLAVOR, timeout=SMOKE_TIMEOUT,
-        num_processes=1, model_repo=None, smoke=True, torch_flavor=spec.build_flavor, estimate=None,
-    )  # fmt: skip
+        spec,
+        args=[*spec.args, SMOKE_FLAG],
+        name=f"{spec.name}-smoke",
+        flavor=SMOKE_FLAVOR,
+        timeout=SMOKE_TIMEOUT,
+        num_processes=1,
+        model_repo=None,
+        smoke=True,
+        torch_flavor=spec.build_flavor,
+        estimate=None,
+    )
     return dataclasses.replace(plan, spec=smoke)

@@ -77,9 +77,11 @@ class StageJob:
     def run_on(self, given: RunOn) -> RunOn:
         """`given` with this stage's defaults where it says nothing (a job runs locally unless told otherwise)."""
         return dataclasses.replace(
-            given, backend=given.backend or "local", flavor=given.flavor or self.flavor,
+            given,
+            backend=given.backend or "local",
+            flavor=given.flavor or self.flavor,
             timeout=given.timeout or self.timeout,
-        )  # fmt: skip
+        )
 
 
 @dataclass
@@ -140,10 +142,16 @@ def describe_job(plan: JobPlan, artifacts: str | Path | None = None) -> dict[str
     revision = {"revision": "set at submit: the commit that uploads the data with the code (data_revision)"}
     revision = revision if plan.spec.upload else {}
     return describe(
-        plan.spec, plan.run_on.backend or "local", artifacts, uploaded_from=plan.prepared.uploaded_from,
-        warnings=plan.prepared.warnings, **revision, config=dataclasses.asdict(plan.config),
-        run_on=dataclasses.asdict(plan.run_on), **plan.prepared.shown,
-    )  # fmt: skip
+        plan.spec,
+        plan.run_on.backend or "local",
+        artifacts,
+        uploaded_from=plan.prepared.uploaded_from,
+        warnings=plan.prepared.warnings,
+        **revision,
+        config=dataclasses.asdict(plan.config),
+        run_on=dataclasses.asdict(plan.run_on),
+        **plan.prepared.shown,
+    )
 
 
 def launch_job(plan: JobPlan, ledger: Ledger) -> JobHandle:

@@ -23,16 +23,20 @@ from huggingface_hub import HfApi
 from ..config import RunOn, TrainConfig
 from ..data.convert import TRAIN_SPLITS, check_data_dir
 from ..data.rows import json_objects
-from ..hub import is_local
+from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, is_local, valid_repo_id
 from ..ledger import LedgerEvent
 from ..model.chat_format import over_length, row_lengths
 from ..model.load import ModelLoadError, counting_tokenizer, offline_config
 from .estimate import (
-    DataLengths, EstimateError, Hardware, estimate_run, full_config, hardware_table,
+    DataLengths,
+    EstimateError,
+    Hardware,
+    estimate_run,
+    full_config,
+    hardware_table,
     model_shape,
-)  # fmt: skip
+)
 from .hf import hub_hardware
-from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, valid_repo_id
 from .stage import JobPlan, Prepared, StageJob
 
 
@@ -40,7 +44,9 @@ def prepare(cfg: TrainConfig, run_on: RunOn) -> Prepared:
     """The checks of a training run that need no network (data rows, model folder, repo names), and where the job
     reads and writes: on hf-jobs the result must be pushed (the job's disk is ephemeral) and local data is uploaded."""
     if run_on.hf and not cfg.hub_model_id:
-        raise PreflightError("field 'hub_model_id': hf-jobs writes to an ephemeral disk: give the repo the job pushes to")
+        raise PreflightError(
+            "field 'hub_model_id': hf-jobs writes to an ephemeral disk: give the repo the job pushes to"
+        )
     local_data = is_local(cfg.data_dir)
     if local_data:
         if not Path(cfg.data_dir).is_dir():
@@ -73,9 +79,14 @@ def prepare(cfg: TrainConfig, run_on: RunOn) -> Prepared:
         upload = {path.name: str(path) for path in sorted(Path(cfg.data_dir).glob("*.jsonl"))}
         job_cfg = dataclasses.replace(cfg, data_dir=ship_repo)
     return Prepared(
-        job_cfg, model_repo=cfg.hub_model_id, data=job_cfg.data_dir, namespace=namespace, ship_repo=ship_repo,
-        upload=upload, uploaded_from=uploaded_from,
-    )  # fmt: skip
+        job_cfg,
+        model_repo=cfg.hub_model_id,
+        data=job_cfg.data_dir,
+        namespace=namespace,
+        ship_repo=ship_repo,
+        upload=upload,
+        uploaded_from=uploaded_from,
+    )
 
 
 def data_lengths(data_dir: Path, tokenizer: Any, name: str, max_length: int | None = None) -> DataLengths:
@@ -109,8 +120,10 @@ def estimate_plan(plan: JobPlan, table: dict[str, Hardware]) -> None:
     if plan.estimate_inputs is None:
         config = offline_config(cfg.model_id)
         if config is None:
-            plan.no_estimate = (f"no estimate: {cfg.model_id}'s config.json is not on this machine"
-                                f" (`hf download {cfg.model_id} config.json` once puts it in the cache)")  # fmt: skip
+            plan.no_estimate = (
+                f"no estimate: {cfg.model_id}'s config.json is not on this machine"
+                f" (`hf download {cfg.model_id} config.json` once puts it in the cache)"
+            )
             return
         if uploaded_from is None:
             plan.no_estimate = f"no estimate: the data is on the Hub ({cfg.data_dir}), its rows are not counted here"

@@ -50,18 +50,17 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
-from hiddenparams.model.card import folder_card
-from hiddenparams.model.chat_format import ChatFormatError, check_chat_format, render_ids
 from hiddenparams.config import TrainConfig
 from hiddenparams.data.convert import TRAIN_SPLITS as SPLITS
 from hiddenparams.data.convert import TrainDataError, check_data_dir
-from hiddenparams.errors import HiddenParamsError
-from hiddenparams.model.filemodes import ordinary_modes
 from hiddenparams.hub import push_folder
 from hiddenparams.jobs.script import job_main
-from hiddenparams.provenance import code_version, file_sha256
 from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable
 from hiddenparams.jobs.train import TRAIN
+from hiddenparams.model.card import folder_card
+from hiddenparams.model.chat_format import ChatFormatError, check_chat_format, render_ids
+from hiddenparams.model.filemodes import ordinary_modes
+from hiddenparams.provenance import code_version, file_sha256
 
 # TrainConfig fields that share a name with an SFTConfig field but are ours alone: the job pushes its final folder
 # itself (one commit with card and provenance), not every checkpoint as TRL's hub_model_id would.
@@ -149,8 +148,7 @@ def prepare(cfg: TrainConfig) -> Prepared:
     """Every check that needs no weights, cheapest first: the data rows, the model's config, its tokenizer and chat
     template (on a probe, then on the data's first rows), and every row rendered for the longest one. A job that
     would fail here fails before the checkpoint's gigabytes are downloaded; the smoke job stops here."""
-    from hiddenparams.model.load import model_config
-    from hiddenparams.model.load import load_tokenizer
+    from hiddenparams.model.load import load_tokenizer, model_config
 
     train_ds, eval_ds, data_summary = load_data(cfg.data_dir, cfg.data_revision)
     tokenizer = load_tokenizer(cfg.model_id, model_config(cfg.model_id))
@@ -229,27 +227,39 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
         model.set_attn_implementation(cfg.attn_implementation)
     targets = lora_targets(model.config) if cfg.lora_target_modules == "auto" else cfg.lora_target_modules
     to_save = [m.strip() for m in cfg.lora_modules_to_save.split(",") if m.strip()] or None
-    peft_config = None if cfg.full_finetune else LoraConfig(
-        r=cfg.lora_r, lora_alpha=cfg.lora_alpha, lora_dropout=cfg.lora_dropout, target_modules=targets,
-        task_type="CAUSAL_LM", bias="none", modules_to_save=to_save,
-        ensure_weight_tying=bool(to_save),  # a trained copy of tied embeddings must stay tied to lm_head
-    )  # fmt: skip
+    peft_config = (
+        None
+        if cfg.full_finetune
+        else LoraConfig(
+            r=cfg.lora_r,
+            lora_alpha=cfg.lora_alpha,
+            lora_dropout=cfg.lora_dropout,
+            target_modules=targets,
+            task_type="CAUSAL_LM",
+            bias="none",
+            modules_to_save=to_save,
+            ensure_weight_tying=bool(to_save),  # a trained copy of tied embeddings must stay tied to lm_head
+        )
+    )
     shared = {f.name for f in fields(SFTConfig)} - NOT_FOR_TRL
-    args = SFTConfig(**{k: v for k, v in cfg.to_dict().items() if k in shared} | {
-        # What is not a plain copy of a config field:
-        "output_dir": str(Path(cfg.output_dir) / "checkpoints"),
-        # TRL refuses max_length with padding_free; nothing is truncated either way (it comes from the data).
-        "max_length": None if cfg.padding_free else max_length,
-        "completion_only_loss": True,  # loss on the JSON answer (and its EOS) only
-        "bf16": bf16,
-        "use_cpu": not cuda,
-        "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
-        "eval_strategy": "steps",
-        "save_strategy": "steps",
-        "report_to": [] if cfg.report_to in ("", "none") else [cfg.report_to],
-        "disable_tqdm": not sys.stderr.isatty(),
-        "dataloader_num_workers": 0 if not cuda else 2,
-    })  # fmt: skip
+    args = SFTConfig(
+        **{k: v for k, v in cfg.to_dict().items() if k in shared}
+        | {
+            # What is not a plain copy of a config field:
+            "output_dir": str(Path(cfg.output_dir) / "checkpoints"),
+            # TRL refuses max_length with padding_free; nothing is truncated either way (it comes from the data).
+            "max_length": None if cfg.padding_free else max_length,
+            "completion_only_loss": True,  # loss on the JSON answer (and its EOS) only
+            "bf16": bf16,
+            "use_cpu": not cuda,
+            "train_sampling_strategy": "group_by_length" if cfg.group_by_length else "random",
+            "eval_strategy": "steps",
+            "save_strategy": "steps",
+            "report_to": [] if cfg.report_to in ("", "none") else [cfg.report_to],
+            "disable_tqdm": not sys.stderr.isatty(),
+            "dataloader_num_workers": 0 if not cuda else 2,
+        }
+    )
     # transformers' TensorBoard callback reads its folder from the environment when the trainer is built: set only
     # for that moment, so that another run in this process (the demo, tests) logs to its own output_dir.
     user_tb = os.environ.get(TB_ENV)
@@ -257,9 +267,13 @@ def build_trainer(cfg: TrainConfig) -> tuple[Any, Any, dict[str, Any]]:
     os.environ[TB_ENV] = tb_dir
     try:
         trainer = SFTTrainer(
-            model=model, args=args, train_dataset=train_ds, eval_dataset=eval_ds, processing_class=tokenizer,
+            model=model,
+            args=args,
+            train_dataset=train_ds,
+            eval_dataset=eval_ds,
+            processing_class=tokenizer,
             peft_config=peft_config,
-        )  # fmt: skip
+        )
     finally:
         if user_tb is None:
             del os.environ[TB_ENV]
@@ -341,11 +355,26 @@ def copy_tensorboard(logs: Path, final_dir: Path) -> str | None:
 def trained_record(cfg: TrainConfig, summary: dict[str, Any]) -> dict[str, Any]:
     """The `trained` ledger event's fields, printed as the TRAIN_SUMMARY line for the CLI to append when it sees the
     job completed (a job on Hugging Face cannot write to this machine's ledger), as eval and merge jobs do."""
-    keys = ("method", "global_step", "train_loss", "first_logged_loss", "last_logged_loss", "eval_loss", "max_length",
-            "seconds", "world_size", "resumed_from", "tensorboard", "pushed", "code_version")  # fmt: skip
+    keys = (
+        "method",
+        "global_step",
+        "train_loss",
+        "first_logged_loss",
+        "last_logged_loss",
+        "eval_loss",
+        "max_length",
+        "seconds",
+        "world_size",
+        "resumed_from",
+        "tensorboard",
+        "pushed",
+        "code_version",
+    )
     data = summary["data"]
     details = {key: summary.get(key) for key in keys} | {
-        "rows": data["rows"], "data_revision": data.get("revision"), "output": summary["output"]
+        "rows": data["rows"],
+        "data_revision": data.get("revision"),
+        "output": summary["output"],
     }
     return {
         "model_repo": cfg.hub_model_id or str(cfg.model_dir().resolve()),

@@ -18,8 +18,9 @@ EVERY_S = 5.0
 class TrainingProgress(TrainerCallback):
     """Writes `progress:` lines (step N/M, loss, eval loss, elapsed, ETA) from the main process to `stream`."""
 
-    def __init__(self, every_s: float = EVERY_S, stream: TextIO | None = None,
-                 clock: Callable[[], float] = time.monotonic) -> None:  # fmt: skip
+    def __init__(
+        self, every_s: float = EVERY_S, stream: TextIO | None = None, clock: Callable[[], float] = time.monotonic
+    ) -> None:
         self.every_s, self.stream, self.clock = every_s, stream, clock
         self.started = self.last = 0.0
         self.first_step = 0

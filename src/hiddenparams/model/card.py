@@ -47,10 +47,19 @@ METRICS = {
 }
 # resolved_config.yaml fields shown as training hyperparameters, in this order.
 HYPERPARAMETERS = (
-    "lora_r", "lora_alpha", "lora_dropout", "lora_modules_to_save", "learning_rate", "lr_scheduler_type",
-    "warmup_steps", "num_train_epochs", "max_steps", "per_device_train_batch_size", "gradient_accumulation_steps",
+    "lora_r",
+    "lora_alpha",
+    "lora_dropout",
+    "lora_modules_to_save",
+    "learning_rate",
+    "lr_scheduler_type",
+    "warmup_steps",
+    "num_train_epochs",
+    "max_steps",
+    "per_device_train_batch_size",
+    "gradient_accumulation_steps",
     "seed",
-)  # fmt: skip
+)
 
 
 @dataclass(frozen=True)
@@ -118,13 +127,15 @@ def snippet(facts: CardFacts) -> str:
         load = f"PredictConfig(base_model_id={facts.base_model!r}, adapter_model_id={facts.model_ref!r})"
     else:
         load = f"PredictConfig(model_id={facts.model_ref!r})"
-    return "\n".join([
-        "from hiddenparams.model.predict import PredictConfig, Predictor  # generation + the strict parser the scores used",
-        "",
-        f"predictor = Predictor.load({load})",
-        'answer = predictor.predict(["rainy sunday morning, some soft jazz to read by"])[0]',
-        'print(list(answer["params"].values()) if "params" in answer else answer["error"])',
-    ])  # fmt: skip
+    return "\n".join(
+        [
+            "from hiddenparams.model.predict import PredictConfig, Predictor  # generation + the strict parser the scores used",
+            "",
+            f"predictor = Predictor.load({load})",
+            'answer = predictor.predict(["rainy sunday morning, some soft jazz to read by"])[0]',
+            'print(list(answer["params"].values()) if "params" in answer else answer["error"])',
+        ]
+    )
 
 
 def with_eval_results(card: ModelCard, report: Mapping[str, Any], model_name: str | None = None) -> ModelCard:
@@ -132,10 +143,17 @@ def with_eval_results(card: ModelCard, report: Mapping[str, Any], model_name: st
     there is one)."""
     dataset_type, dataset_name = _eval_dataset(report)
     card.data.eval_results = [
-        EvalResult(task_type="text-generation", dataset_type=dataset_type, dataset_name=dataset_name,
-                   dataset_split="test", metric_type=METRICS[k][0], metric_name=METRICS[k][1], metric_value=v)
+        EvalResult(
+            task_type="text-generation",
+            dataset_type=dataset_type,
+            dataset_name=dataset_name,
+            dataset_split="test",
+            metric_type=METRICS[k][0],
+            metric_name=METRICS[k][1],
+            metric_value=v,
+        )
         for k, v in eval_metrics(report).items()
-    ]  # fmt: skip
+    ]
     card.data.model_name = card.data.model_name or model_name or "hiddenparams model"
     section = _eval_section(report)
     body = re.sub(r"^## Evaluation\n.*?(?=^## |\Z)", "", card.text, flags=re.S | re.M).rstrip("\n")
@@ -158,8 +176,12 @@ def _eval_section(report: Mapping[str, Any]) -> str:
         rows,
     ]
     if baselines:
-        lines += ["", "Baselines fitted on the train split, same rows: "
-                  + ", ".join(f"{name.replace('_', ' ')} MAE {b['mae']:.3f}" for name, b in baselines.items()) + "."]  # fmt: skip
+        lines += [
+            "",
+            "Baselines fitted on the train split, same rows: "
+            + ", ".join(f"{name.replace('_', ' ')} MAE {b['mae']:.3f}" for name, b in baselines.items())
+            + ".",
+        ]
     return "\n".join(lines) + "\n"
 
 
@@ -188,29 +210,52 @@ def model_card(facts: CardFacts) -> ModelCard:
     if hub_base and card_data.license is None:
         lines += [f"License: that of the base model; see its card (https://huggingface.co/{facts.base_model}).", ""]
     if not hub_base:
-        lines += [f"The base model is a local folder (`{base_name}`), not a Hub repo, so this card names no "
-                  "`base_model`; its license and terms apply to this model.", ""]  # fmt: skip
+        lines += [
+            f"The base model is a local folder (`{base_name}`), not a Hub repo, so this card names no "
+            "`base_model`; its license and terms apply to this model.",
+            "",
+        ]
     if facts.extra:
         lines += [facts.extra, ""]
     lines += [
-        "## Intended use", "",
+        "## Intended use",
+        "",
         "Turning one music request into the six parameters a recommender or generator reads, inside a system that "
-        "checks the answer with the strict parser and falls back when it is not valid.", "",
-        "## Limitations", "",
+        "checks the answer with the strict parser and falls back when it is not valid.",
+        "",
+        "## Limitations",
+        "",
         "- The output is valid only when the strict parser accepts it; the share of valid outputs below is measured, "
         "not guaranteed. Always parse strictly and handle an invalid answer.",
         "- The six values are judgements learned from the training labels; the model knows nothing about music "
         "beyond them, and errors are largest on rare phrasings, short non-English requests and extreme values.",
-        "- Requests longer than the training examples may be cut or answered badly.", "",
-    ]  # fmt: skip
+        "- Requests longer than the training examples may be cut or answered badly.",
+        "",
+    ]
     lines += _data_lines(data, hub_data, facts.synthetic)
     lines += _training_lines(facts)
     lines += [
-        "## Use", "",
-        "```python", snippet(facts), "```", "",
-        "## Prompt", "", "System prompt:", "", "```text", SYSTEM_PROMPT, "```", "",
-        "User message:", "", "```text", user_message("<request text>"), "```", "",
-    ]  # fmt: skip
+        "## Use",
+        "",
+        "```python",
+        snippet(facts),
+        "```",
+        "",
+        "## Prompt",
+        "",
+        "System prompt:",
+        "",
+        "```text",
+        SYSTEM_PROMPT,
+        "```",
+        "",
+        "User message:",
+        "",
+        "```text",
+        user_message("<request text>"),
+        "```",
+        "",
+    ]
     card = ModelCard(f"---\n{card_data.to_yaml()}\n---\n\n" + "\n".join(lines))
     if facts.eval_report:
         with_eval_results(card, facts.eval_report, f"hiddenparams-{tag}")
@@ -254,8 +299,13 @@ def _read(path: Path) -> Any:
     return yaml.safe_load(text) if path.suffix == ".yaml" else json.loads(text)
 
 
-def folder_card(folder: Path, eval_report: Mapping[str, Any] | None = None, model_ref: str | None = None,
-                synthetic: bool = False, extra: str = "") -> ModelCard:  # fmt: skip
+def folder_card(
+    folder: Path,
+    eval_report: Mapping[str, Any] | None = None,
+    model_ref: str | None = None,
+    synthetic: bool = False,
+    extra: str = "",
+) -> ModelCard:
     """The card of a model folder from its own files: an adapter (adapter_config.json + the training job's
     records), a merged model (merge_info.json) or a full fine-tune (train_summary.json)."""
     folder = Path(folder)

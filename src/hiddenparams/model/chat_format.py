@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
+
 from ..errors import HiddenParamsError
 
 # Whitespace control (`{%-`/`-%}`) everywhere: the format has no newlines between turns.
@@ -31,10 +32,27 @@ MINISTRAL3_CHAT_TEMPLATE = (
 
 # Control tokens of the tekken vocabulary, in id order (ids 0..19). A custom tiny vocabulary reuses these ids.
 TEKKEN_CONTROL_TOKENS: tuple[str, ...] = (
-    "<unk>", "<s>", "</s>", "[INST]", "[/INST]", "[AVAILABLE_TOOLS]", "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]",
-    "[/TOOL_RESULTS]", "[TOOL_CALLS]", "[IMG]", "<pad>", "[IMG_BREAK]", "[IMG_END]", "[PREFIX]", "[MIDDLE]",
-    "[SUFFIX]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CONTENT]",
-)  # fmt: skip
+    "<unk>",
+    "<s>",
+    "</s>",
+    "[INST]",
+    "[/INST]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CALLS]",
+    "[IMG]",
+    "<pad>",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[TOOL_CONTENT]",
+)
 SPECIAL_TOKENS = {"bos_token": "<s>", "eos_token": "</s>", "unk_token": "<unk>", "pad_token": "<pad>"}
 
 
@@ -128,4 +146,6 @@ def check_chat_format(tokenizer: Any, prompt: list[dict[str, str]], completion: 
             "completion-only loss would be misaligned"
         )
     if tokenizer.eos_token_id is None or full_ids[-1] != tokenizer.eos_token_id:
-        raise ChatFormatError("the chat template does not end the assistant turn with EOS: the model would not learn to stop")
+        raise ChatFormatError(
+            "the chat template does not end the assistant turn with EOS: the model would not learn to stop"
+        )

@@ -15,9 +15,9 @@ from dataclasses import asdict, dataclass, field, fields
 from typing import Any
 
 from ..config import ConfigError, flag
-from .chat_format import render_ids
 from ..prompt import prompt_messages
 from ..schema import KEYS, MAX_VALUE, to_json
+from .chat_format import render_ids
 
 # Tokens a model may spend after the longest valid object (and its EOS) before we cut it off: enough to show
 # what it would have added (trailing text makes the output invalid), small enough to stop a rambling model early.
@@ -42,8 +42,12 @@ class Decoding:
     batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
 
     def validate(self, source: str = "config") -> None:
-        limits = {"temperature": self.temperature >= 0, "top_p": 0 < self.top_p <= 1, "batch_size": self.batch_size >= 1,
-                  "max_new_tokens": self.max_new_tokens is None or self.max_new_tokens >= 1}  # fmt: skip
+        limits = {
+            "temperature": self.temperature >= 0,
+            "top_p": 0 < self.top_p <= 1,
+            "batch_size": self.batch_size >= 1,
+            "max_new_tokens": self.max_new_tokens is None or self.max_new_tokens >= 1,
+        }
         for name, ok in limits.items():
             if not ok:
                 raise ConfigError(f"{source}: field '{name}': out of range: {getattr(self, name)}")
@@ -121,8 +125,9 @@ def too_long(model: Any, tokenizer: Any, texts: Sequence[str], max_new_tokens: i
     return [i for i, text in enumerate(texts) if len(prompt_ids(tokenizer, text)) > budget]
 
 
-def context_warnings(model: Any, tokenizer: Any, texts: Sequence[str], names: Sequence[str],
-                  max_new_tokens: int | None = None) -> list[str]:
+def context_warnings(
+    model: Any, tokenizer: Any, texts: Sequence[str], names: Sequence[str], max_new_tokens: int | None = None
+) -> list[str]:
     """A warning per over-long request (named by `names`), naming the model's context length."""
     return [
         f"{names[i]}: the prompt and its answer do not fit the model's context of {context_length(model)} tokens;"

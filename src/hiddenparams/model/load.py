@@ -16,11 +16,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .chat_format import MINISTRAL3_CHAT_TEMPLATE, ChatFormatError, check_chat_format
-from ..prompt import completion_messages, prompt_messages
-from ..schema import KEYS
 from ..errors import HiddenParamsError
 from ..hub import is_local
+from ..prompt import completion_messages, prompt_messages
+from ..schema import KEYS
+from .chat_format import MINISTRAL3_CHAT_TEMPLATE, ChatFormatError, check_chat_format
 
 VLM_MODEL_TYPES = ("mistral3",)
 _PROJECTIONS = "(q_proj|k_proj|v_proj|o_proj|gate_proj|up_proj|down_proj)"
@@ -48,7 +48,9 @@ def model_config(model_id: str) -> Any:
         return AutoConfig.from_pretrained(model_id)
     except OSError as exc:
         where = "local folder" if is_local(model_id) else "Hub repo"
-        raise ModelLoadError(f"{model_id}: cannot read config.json from the {where} ({exc.__class__.__name__})") from None
+        raise ModelLoadError(
+            f"{model_id}: cannot read config.json from the {where} ({exc.__class__.__name__})"
+        ) from None
 
 
 def offline_config(model_id: str) -> dict[str, Any] | None:
@@ -60,7 +62,9 @@ def offline_config(model_id: str) -> dict[str, Any] | None:
 
     from ..jobs.estimate import known_config
 
-    path: Any = Path(model_id) / "config.json" if is_local(model_id) else try_to_load_from_cache(model_id, "config.json")
+    path: Any = (
+        Path(model_id) / "config.json" if is_local(model_id) else try_to_load_from_cache(model_id, "config.json")
+    )
     if isinstance(path, (str, Path)) and Path(path).is_file():
         return json.loads(Path(path).read_text(encoding="utf-8"))
     return None if is_local(model_id) else known_config(model_id)
@@ -165,8 +169,12 @@ def load_model(model_id: str, dtype: Any = None, device_map: Any = None) -> tupl
     problems = {k: list(info.get(k) or []) for k in ("missing_keys", "unexpected_keys", "mismatched_keys")}
     problems = {k: v for k, v in problems.items() if v}
     if problems:
-        detail = "; ".join(f"{k}: {', '.join(map(str, v[:5]))}{' ...' if len(v) > 5 else ''}" for k, v in problems.items())
-        raise ModelLoadError(f"{model_id}: weights do not match {cls.__name__} ({detail}); refusing a partly random model")
+        detail = "; ".join(
+            f"{k}: {', '.join(map(str, v[:5]))}{' ...' if len(v) > 5 else ''}" for k, v in problems.items()
+        )
+        raise ModelLoadError(
+            f"{model_id}: weights do not match {cls.__name__} ({detail}); refusing a partly random model"
+        )
     if fp8:
         _check_dequantized(model, model_id)
     report = LoadReport(model_id, type(model).__name__, str(next(model.parameters()).dtype), fp8_dequantized=fp8)
@@ -221,8 +229,13 @@ def _hf_backend_from_tekken(model_id: str) -> Any:
     return tokenizer
 
 
-def load_for_inference(model_id: str | None = None, base_model_id: str | None = None, adapter_id: str | None = None,
-                       device: str | None = None, dtype: Any = None) -> tuple[Any, Any, dict[str, Any]]:
+def load_for_inference(
+    model_id: str | None = None,
+    base_model_id: str | None = None,
+    adapter_id: str | None = None,
+    device: str | None = None,
+    dtype: Any = None,
+) -> tuple[Any, Any, dict[str, Any]]:
     """Full-model mode (`model_id`) or base+adapter mode. Returns (model, tokenizer, description). `dtype`: as
     `load_model` (default: bf16 on a GPU, fp32 on a CPU)."""
     import torch
@@ -240,14 +253,19 @@ def load_for_inference(model_id: str | None = None, base_model_id: str | None = 
         from peft import PeftModel
 
         model = PeftModel.from_pretrained(model, adapter_id)
-        desc = {"mode": "base+adapter", "base_model_id": base_model_id, "adapter_model_id": adapter_id,
-                "model_class": report.model_class}
+        desc = {
+            "mode": "base+adapter",
+            "base_model_id": base_model_id,
+            "adapter_model_id": adapter_id,
+            "model_class": report.model_class,
+        }
     model.to(device).eval()
     return model, tokenizer, desc
 
 
-def inference_tokenizer(model_id: str | None = None, base_model_id: str | None = None,
-                        adapter_id: str | None = None) -> Any:
+def inference_tokenizer(
+    model_id: str | None = None, base_model_id: str | None = None, adapter_id: str | None = None
+) -> Any:
     """The tokenizer `load_for_inference` uses, and every check that needs no weights: the mode, the adapter's files
     and recorded base, the model's config, the tokenizer and its chat format. Reads config and tokenizer files only."""
     check_model_mode(model_id, base_model_id, adapter_id)
@@ -287,7 +305,9 @@ def adapter_base_id(adapter_id: str) -> str | None:
     try:
         return PeftConfig.from_pretrained(adapter_id).base_model_name_or_path
     except (OSError, ValueError) as exc:
-        raise ModelLoadError(f"{adapter_id}: not a PEFT adapter (no adapter_config.json): {exc.__class__.__name__}") from None
+        raise ModelLoadError(
+            f"{adapter_id}: not a PEFT adapter (no adapter_config.json): {exc.__class__.__name__}"
+        ) from None
 
 
 def check_adapter_base(adapter_id: str, base_model_id: str) -> None:
@@ -305,7 +325,9 @@ def check_adapter_base(adapter_id: str, base_model_id: str) -> None:
             return  # the recorded base is not reachable (offline, renamed): PEFT still checks every shape
         ignore = ("_name_or_path", "transformers_version")
         base_cfg = model_config(base_model_id).to_dict()
-        if {k: v for k, v in recorded_cfg.items() if k not in ignore} != {k: v for k, v in base_cfg.items() if k not in ignore}:
+        if {k: v for k, v in recorded_cfg.items() if k not in ignore} != {
+            k: v for k, v in base_cfg.items() if k not in ignore
+        }:
             raise ModelLoadError(
                 f"adapter {adapter_id} was trained on {recorded!r}, not on {base_model_id!r}; pass the matching base"
             )

@@ -25,17 +25,17 @@ from typing import Any
 
 import yaml
 
-from .card import folder_card
 from ..config import ConfigError, flag
+from ..data.rows import read_rows
 from ..errors import HiddenParamsError
 from ..files import check_out, staged_folder
-from .filemodes import ordinary_modes
 from ..hub import is_local, push_folder
 from ..ledger import Ledger, LedgerEvent, RepoKind
-from .merge_check import PROBE_REQUESTS, Equivalence, lean_heap, merge_verified, probe_sequences
-from .load import load_for_inference, model_config
 from ..provenance import provenance
-from ..data.rows import read_rows
+from .card import folder_card
+from .filemodes import ordinary_modes
+from .load import load_for_inference, model_config
+from .merge_check import PROBE_REQUESTS, Equivalence, lean_heap, merge_verified, probe_sequences
 
 MERGE_NOTE = "Merging simplifies deployment; it does not improve quality."
 DTYPES = ("float32", "bfloat16", "float16")
@@ -52,9 +52,7 @@ class MergeConfig:
     """What to merge, where to write it, and how strictly to check it (`merge.yaml`, or the command's flags)."""
 
     base_model_id: str = field(default="", metadata=flag("Base model: Hub repo id or local folder (required)."))
-    adapter_model_id: str = field(
-        default="", metadata=flag("PEFT adapter: Hub repo id or local folder (required).")
-    )
+    adapter_model_id: str = field(default="", metadata=flag("PEFT adapter: Hub repo id or local folder (required)."))
     out: str = field(default="", metadata=flag("New (or empty) folder for the merged model (required)."))
     overwrite: bool = field(default=False, metadata=flag("Replace a non-empty --out folder (once the merge passed)."))
     push_to: str | None = field(default=None, metadata=flag("Hub repo to upload the folder to, in one commit."))

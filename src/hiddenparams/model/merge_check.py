@@ -18,11 +18,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .chat_format import render_ids
+from ..data.rows import Row
 from ..errors import HiddenParamsError
 from ..prompt import completion_messages, prompt_messages
-from ..data.rows import Row
 from ..schema import KEYS, Params
+from .chat_format import render_ids
 
 # Fixed probes: varied requests, each teacher-forced with an answer so the answer positions are compared too.
 PROBE_REQUESTS: tuple[tuple[str, tuple[int, ...]], ...] = (
@@ -71,10 +71,18 @@ class Equivalence:
         return self.adapter_effect is None or self.adapter_effect > self.tolerance
 
     def line(self) -> str:
-        effect = "" if self.adapter_effect is None else f"; the adapter itself moves logits by up to {self.adapter_effect:.3g}"
-        caveat = "" if self.discriminating else (
-            " -- the adapter changes logits by no more than the tolerance, so this check cannot tell a merged adapter"
-            " from a lost one"
+        effect = (
+            ""
+            if self.adapter_effect is None
+            else f"; the adapter itself moves logits by up to {self.adapter_effect:.3g}"
+        )
+        caveat = (
+            ""
+            if self.discriminating
+            else (
+                " -- the adapter changes logits by no more than the tolerance, so this check cannot tell a merged adapter"
+                " from a lost one"
+            )
         )
         return (
             f"max |logit difference| merged vs base+adapter: {self.max_abs_diff:.3g} (tolerance {self.tolerance:g},"

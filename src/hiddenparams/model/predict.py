@@ -19,11 +19,11 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ..config import ConfigError, flag
+from ..config import flag
 from ..errors import HiddenParamsError
+from ..schema import parse_strict
 from .generation import Decoding, context_warnings, generate_all
 from .load import check_model_mode, load_for_inference
-from ..schema import parse_strict
 
 
 class RequestError(HiddenParamsError, ValueError):
@@ -103,7 +103,9 @@ class Predictor:
     @classmethod
     def load(cls, cfg: PredictConfig) -> Predictor:
         """Full-model mode (`model_id`) or base+adapter mode; raises `model.ModelLoadError` with what to do."""
-        model, tokenizer, description = load_for_inference(cfg.model_id, cfg.base_model_id, cfg.adapter_model_id, cfg.device)
+        model, tokenizer, description = load_for_inference(
+            cfg.model_id, cfg.base_model_id, cfg.adapter_model_id, cfg.device
+        )
         return cls(model, tokenizer, description, cfg.decoding)
 
     def predict(self, texts: Sequence[str]) -> list[dict[str, Any]]:

@@ -25,23 +25,50 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .chat_format import MINISTRAL3_CHAT_TEMPLATE, SPECIAL_TOKENS, TEKKEN_CONTROL_TOKENS, render_ids
-from .filemodes import ordinary_modes
 from ..prompt import SYSTEM_PROMPT, user_message
 from ..schema import KEYS, MAX_VALUE, MIN_VALUE
+from .chat_format import MINISTRAL3_CHAT_TEMPLATE, SPECIAL_TOKENS, TEKKEN_CONTROL_TOKENS, render_ids
+from .filemodes import ordinary_modes
 
 # Keys of the pre-training JSON objects: plausible music words, none of them ours.
 _OTHER_KEYS = (
-    "tempo", "mood", "loudness", "density", "darkness", "length", "rhythm", "tension", "space", "groove",
-    "volume", "speed", "texture", "depth", "swing", "drive", "calm", "grit", "shine", "bass", "reverb", "pitch",
-)  # fmt: skip
+    "tempo",
+    "mood",
+    "loudness",
+    "density",
+    "darkness",
+    "length",
+    "rhythm",
+    "tension",
+    "space",
+    "groove",
+    "volume",
+    "speed",
+    "texture",
+    "depth",
+    "swing",
+    "drive",
+    "calm",
+    "grit",
+    "shine",
+    "bass",
+    "reverb",
+    "pitch",
+)
 assert not set(_OTHER_KEYS) & set(KEYS)
 _OTHER_SYSTEM = "Describe the request as one JSON object with the keys {keys}, each an integer from {lo} to {hi}."
 
 
 # The TinySpec fields that are Ministral3Config fields of the same name: the text model's shape.
-_TEXT_SHAPE = ("hidden_size", "intermediate_size", "num_hidden_layers", "num_attention_heads", "num_key_value_heads",
-               "head_dim", "max_position_embeddings")  # fmt: skip
+_TEXT_SHAPE = (
+    "hidden_size",
+    "intermediate_size",
+    "num_hidden_layers",
+    "num_attention_heads",
+    "num_key_value_heads",
+    "head_dim",
+    "max_position_embeddings",
+)
 
 
 @dataclass(frozen=True)
@@ -126,9 +153,14 @@ def build_model(spec: TinySpec, vocab_size: int) -> Any:
         pad_token_id=11,
     )
     vision = PixtralVisionConfig(
-        hidden_size=32, intermediate_size=64, num_hidden_layers=1, num_attention_heads=2, head_dim=16,
-        image_size=64, patch_size=16,
-    )  # fmt: skip
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        head_dim=16,
+        image_size=64,
+        patch_size=16,
+    )
     # Ministral3Config alone defaults to untied embeddings; tying comes from Mistral3Config.
     config = Mistral3Config(text_config=text, vision_config=vision, image_token_index=10, tie_word_embeddings=True)
     return Mistral3ForConditionalGeneration(config)
@@ -226,7 +258,13 @@ def pretrain(model: Any, tokenizer: Any, corpus: list[str], spec: TinySpec, work
 
 
 def pretraining_task_mae(
-    model: Any, tokenizer: Any, texts: list[str], factors: int, every: int, keys_per_row: int = 6, seed: int = 0,
+    model: Any,
+    tokenizer: Any,
+    texts: list[str],
+    factors: int,
+    every: int,
+    keys_per_row: int = 6,
+    seed: int = 0,
     batch_size: int = 32,
 ) -> dict[str, Any]:
     """How well the base does its own pre-training JSON task: greedy answers for `keys_per_row` other keys on
@@ -249,8 +287,14 @@ def pretraining_task_mae(
     for start in range(0, len(prompts), batch_size):
         ids, mask = left_pad(prompts[start : start + batch_size], tokenizer.pad_token_id, model_device(model))
         with torch.inference_mode():
-            out = model.generate(input_ids=ids, attention_mask=mask, max_new_tokens=8 * keys_per_row, do_sample=False,
-                                 eos_token_id=tokenizer.eos_token_id, pad_token_id=tokenizer.pad_token_id)  # fmt: skip
+            out = model.generate(
+                input_ids=ids,
+                attention_mask=mask,
+                max_new_tokens=8 * keys_per_row,
+                do_sample=False,
+                eos_token_id=tokenizer.eos_token_id,
+                pad_token_id=tokenizer.pad_token_id,
+            )
         answers += tokenizer.batch_decode(out[:, ids.shape[1] :], skip_special_tokens=True)
     errors, invalid = [], 0
     for answer, truth in zip(answers, truths, strict=True):
