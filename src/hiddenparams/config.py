@@ -53,7 +53,7 @@ class RunOn:
     """Where a job runs, apart from what it computes: the same fields, flags and rules for every job-running stage
     (train, eval, merge), and none of them in a stage's config hash (the same run on another flavor is the same run).
     Read from the same flat YAML file as the stage's config. A field left unset takes the stage's default
-    (`jobs.stages.StageJob.run_on`): its flavor, its timeout, the namespace of the repo it writes to."""
+    (`jobs.stage.StageJob.run_on`): its flavor, its timeout, the namespace of the repo it writes to."""
 
     backend: str | None = field(
         default=None, metadata=flag("Run as a job: local | hf-jobs (eval, merge default: here, in this process).")
@@ -239,7 +239,8 @@ def load_configs(path: str | Path | None, overrides: dict[str, Any] | None, *cla
     mapping under its own name (how `--config-json` passes a config whole). A field no class declares is an error
     that names it."""
     source = str(path) if path else "config"
-    values = _flatten({**_read(path), **{k: v for k, v in (overrides or {}).items() if v is not None}}, classes)
+    given = {k: v for k, v in (overrides or {}).items() if v is not None}
+    values = {**_flatten(_read(path), classes), **_flatten(given, classes)}  # the overrides win, flat or nested
     known = [name for cls in classes for name in field_names(cls)]
     unknown = sorted(set(values) - set(known))
     if unknown:

@@ -23,6 +23,7 @@ from .errors import HiddenParamsError
 from .eval.evaluate import EvalConfig, run_eval
 from .eval.modes import EvalData
 from .eval.run_report import run_verdict, write_run_report
+from .files import write_atomic
 from .jobs.stage import launch_job, plan_job
 from .jobs.train import TRAIN
 from .ledger import Ledger
@@ -116,7 +117,8 @@ def run_demo(
             decoding=Decoding(batch_size=EVAL_BATCH_SIZE),
         )
         data = EvalData(test_rows, train_rows, split_dir / "train.jsonl", split_dir / "test.jsonl")
-        report = run_eval(model, tokenizer, description, data, cfg, ledger=ledger).report
+        # The run report renders every mode's report at the end, with its links: rendered here too, twice (~4 s).
+        report = run_eval(model, tokenizer, description, data, cfg, ledger=ledger, render=False).report
         result.valid[mode] = f"{report.valid_cases}/{report.total}"
         result.mae[mode] = report.mae
         result.baseline_mae = {name: b.metrics.mae for name, b in report.baselines.items()}
@@ -151,7 +153,7 @@ def run_demo(
 
     stage("status")
     result.files["status"] = str(out / "status.json")
-    (out / "status.json").write_text(json.dumps([r.to_dict() for r in collect_status(ledger)], indent=2))
+    write_atomic(out / "status.json", json.dumps([r.to_dict() for r in collect_status(ledger)], indent=2))
 
     stage("report")
     paths = write_run_report(out, "hiddenparams demo: tiny Ministral-3-architecture model, offline on CPU")
@@ -160,7 +162,7 @@ def run_demo(
     marks.append(("end", time.perf_counter()))
     result.seconds = {name: round(end - start, 1) for (name, start), (_, end) in zip(marks, marks[1:])}
     result.seconds["total"] = round(marks[-1][1] - marks[0][1], 1)
-    (out / "demo_summary.json").write_text(json.dumps(result.__dict__, indent=2, default=str))
+    write_atomic(out / "demo_summary.json", json.dumps(result.__dict__, indent=2, default=str))
     return result
 
 

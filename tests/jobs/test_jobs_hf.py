@@ -710,7 +710,7 @@ def test_bad_input_is_refused_before_anything_is_sent(hub, config_3b, data_dir, 
     assert hub.requests == []
 
 
-def test_multi_gpu_flavors_run_under_accelerate(hub):
+def test_multi_gpu_flavors_run_under_accelerate(hub, config_3b):
     assert (flavor_gpus("a10g-largex2"), flavor_gpus("h200x8"), flavor_gpus("l4x1"), flavor_gpus("cpu-xl")) == (
         2,
         8,
@@ -718,8 +718,29 @@ def test_multi_gpu_flavors_run_under_accelerate(hub):
         1,
     )
     assert timeout_seconds("90m") == 5400 and timeout_seconds("3600") == 3600 and timeout_seconds("1.5h") == 5400
-    spec = HfJobsBackend(NS).describe(JobSpec(entry="hiddenparams.jobs.train_job", flavor="a100x4", timeout="2h"))
+    train = _cli("train", "--config", str(config_3b), "--flavor", "a100x4", "--dry-run", "--json")
+    spec = json.loads(train.stdout)
     assert spec["num_processes"] == 4 and spec["env"]["HIDDENPARAMS_NUM_PROCESSES"] == "4"
+    # An eval or a merge runs once, on one GPU: N copies of it would each write the same results.
+    merge = _cli(
+        "merge",
+        "--base-model-id",
+        BASE,
+        "--adapter-model-id",
+        f"{NS}/ministral-hp",
+        "--out",
+        "m",
+        "--push-to",
+        f"{NS}/merged",
+        "--backend",
+        "hf-jobs",
+        "--flavor",
+        "a100x4",
+        "--dry-run",
+        "--json",
+    )
+    spec = json.loads(merge.stdout)
+    assert spec["num_processes"] == 1 and spec["env"]["HIDDENPARAMS_NUM_PROCESSES"] == "1"
 
 
 def test_a_multi_gpu_job_relaunches_itself_once_under_accelerate(tmp_path):

@@ -1,4 +1,4 @@
-"""The one check of a training run (`jobs.train.plan_train`): the dry run refuses what the submit would refuse, with a
+"""The one check of a training run (`jobs.stage.plan_job` with the training stage's `prepare`): the dry run refuses what the submit would refuse, with a
 message naming the field or file, before any job starts; warnings reach stderr with --json too."""
 
 import json

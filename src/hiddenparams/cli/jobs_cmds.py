@@ -12,13 +12,12 @@ from rich.console import Console
 from rich.table import Table
 
 from ..config import RunOn, TrainConfig, load_configs, parse_overrides
-from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for
+from ..jobs import BACKENDS, JobBackend, JobError, JobHandle, JobStatus, LocalBackend, backend_for, recorded_result
 from ..jobs.estimate import summary_lines
 from ..jobs.progress import ProgressView
 from ..jobs.smoke import smoke_plan
 from ..jobs.smoke_checks import SMOKE_MARKER
 from ..jobs.stage import JobPlan, describe_job, launch_job, plan_job
-from ..jobs.stages import result_of
 from ..jobs.train import TRAIN
 from ..ledger import ARTIFACTS_ENV, Ledger, LedgerEntry, LedgerEvent
 from ..redact import redact, redact_obj
@@ -128,17 +127,19 @@ def run_as_job(
             say(line)
 
     def completed(out: dict[str, Any]) -> None:
-        record = result_of(ledger, event, handle.job_id)
+        record = recorded_result(ledger, event, handle.job_id)
         if record is None:
             marker = SMOKE_MARKER if smoke else stage.marker
             say(f"the job completed but its log has no {marker.strip()} line: hiddenparams logs {handle.job_id}")
             return
-        out[event.value] = record["details"]
+        out["smoke_summary" if smoke else event.value] = record["details"]
         show(record)
 
     follow_submission(handle, ledger, wait, as_json, {"config_hash": plan.spec.config_hash, **result}, completed)
     if smoke:  # a failed smoke job exited above
-        if wait and result_of(ledger, event, handle.job_id) is None:  # completed, yet its log does not say it passed
+        if (
+            wait and recorded_result(ledger, event, handle.job_id) is None
+        ):  # completed, yet its log does not say it passed
             raise typer.Exit(1)
         after = "smoke passed;" if wait else "once `hiddenparams status` shows smoke_passed,"
         say(f"{after} the real run: {result['real_run']}")

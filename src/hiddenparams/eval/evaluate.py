@@ -31,7 +31,7 @@ from typing import Any
 
 from ..config import ConfigError, flag, not_hashed
 from ..data.rows import DataError, write_jsonl
-from ..files import check_out
+from ..files import check_out, write_atomic
 from ..hub import is_local, push_folder
 from ..ledger import Ledger, LedgerEvent, RepoKind
 from ..model.card import hub_card, with_eval_results
@@ -210,12 +210,12 @@ def model_repo(description: Mapping[str, Any]) -> tuple[str, RepoKind]:
     return (str(Path(repo).resolve()) if is_local(repo) else repo), (RepoKind.FULL if full else RepoKind.ADAPTER_ONLY)
 
 
-def _write_report(report: EvalReport, out_dir: Path, title: str, label: str) -> dict[str, Path]:
-    out_dir.mkdir(parents=True, exist_ok=True)
+def _write_report(report: EvalReport, out_dir: Path, title: str, label: str, render: bool = True) -> dict[str, Path]:
+    """eval_report.json, and (with `render`) its report.md/.html."""
     path = out_dir / "eval_report.json"
     as_dict = report.to_dict()
-    path.write_text(json.dumps(as_dict, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
-    return {"eval_report": path, **render_eval_report(as_dict, out_dir, title, mode=label)}
+    write_atomic(path, json.dumps(as_dict, indent=2, ensure_ascii=False) + "\n")
+    return {"eval_report": path, **(render_eval_report(as_dict, out_dir, title, mode=label) if render else {})}
 
 
 def _model_label(description: Mapping[str, Any]) -> str:
@@ -272,9 +272,11 @@ def run_eval(
     inputs: Mapping[str, Any] | None = None,
     on_rows: RowsProgress | None = None,
     ledger: Ledger | None = None,
+    render: bool = True,
 ) -> EvalResult:
     """Every mode `cfg` asks for on a loaded model, its files under `cfg.out`, the upload it asks for, and an
-    `evaluated` ledger event."""
+    `evaluated` ledger event. `render=False` writes the reports' JSON only: for a caller that renders them itself
+    afterwards (the demo's run report rewrites every mode's report with its links)."""
     rows, train_rows = data.rows, data.train_rows
     out_dir = Path(cfg.out or "")
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -301,7 +303,7 @@ def run_eval(
     report = dataclasses.replace(report, decoding=decoding, **context)
     result = EvalResult(out_dir, report, files={"predictions": out_dir / "predictions.jsonl"}, warnings=warnings)
     subject = "model" if description["mode"] == "full" else "fine-tuned model"
-    result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", subject)
+    result.files |= _write_report(report, out_dir, f"Strict evaluation of {label}", subject, render)
 
     if cfg.constrained or cfg.distribution:
         constrained, distribution, outputs = evaluate_values(
@@ -313,15 +315,14 @@ def run_eval(
             write_jsonl(sub / "predictions.jsonl", [{"id": r.id, "output": o} for r, o in zip(rows, outputs)])
             decoding_c = {"mode": "constrained", "batch_size": cfg.decoding.batch_size}
             result.constrained = dataclasses.replace(constrained, decoding=decoding_c, **context)
-            written = _write_report(
-                result.constrained, sub, f"Constrained decoding of {label} (not the headline)", subject
-            )
+            title = f"Constrained decoding of {label} (not the headline)"
+            written = _write_report(result.constrained, sub, title, subject, render)
             result.files |= {f"constrained_{name}": path for name, path in written.items()}
         if cfg.distribution:
             result.distribution = dataclasses.replace(distribution, context=context)
             result.files["distribution"] = out_dir / "distribution.json"
             as_json = json.dumps(result.distribution.to_json(), indent=2, ensure_ascii=False)
-            result.files["distribution"].write_text(as_json + "\n")
+            write_atomic(result.files["distribution"], as_json + "\n")
 
     if cfg.push_results_to:
         result.pushed = push_results(out_dir, cfg.push_results_to)

@@ -21,6 +21,7 @@ from typing import Any
 
 import numpy as np
 
+from ..files import write_atomic
 from ..schema import KEYS, MAX_VALUE, MIN_VALUE
 from . import failures
 from .score import Case, representative_failures
@@ -233,8 +234,8 @@ def write_report(out_dir: Path, title: str, sections: Sequence[Section], stem: s
     for image in images:
         (out_dir / image_dir / f"{image.name}.png").write_bytes(image.png)
     paths = {"markdown": out_dir / f"{stem}.md", "html": out_dir / f"{stem}.html"}
-    paths["markdown"].write_text(to_markdown(title, sections, image_dir), encoding="utf-8")
-    paths["html"].write_text(to_html(title, sections), encoding="utf-8")
+    write_atomic(paths["markdown"], to_markdown(title, sections, image_dir))
+    write_atomic(paths["html"], to_html(title, sections))
     return paths
 
 

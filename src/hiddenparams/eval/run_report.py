@@ -134,6 +134,18 @@ def headline_section(modes: Mapping[str, Mapping[str, Any]]) -> Section:
     )
 
 
+def _vs_headline(distribution: Mapping[str, Any]) -> dict[str, Any] | None:
+    """A distribution.json's comparison with the headline; one written before sampling existed compared with greedy
+    decoding under the names `vs_greedy`, `mae.greedy`, `expected_beats_greedy`."""
+    if "vs_headline" in distribution:
+        return distribution["vs_headline"]
+    old = distribution.get("vs_greedy")
+    if not old:
+        return None
+    mae = {("headline" if k == "greedy" else k): v for k, v in old["mae"].items()}
+    return {"against": "greedy decoding", "mae": mae, "expected_beats_headline": old["expected_beats_greedy"]}
+
+
 def side_modes_section(run_dir: Path) -> Section | None:
     rows: list[list[Any]] = []
     for mode_dir in sorted((run_dir / "eval").glob("*")):
@@ -150,19 +162,18 @@ def side_modes_section(run_dir: Path) -> Section | None:
                     num(constrained["metrics"]["mae"]),
                 ]
             )
-        if distribution and "vs_headline" in distribution:
-            vs = distribution["vs_headline"]
+        vs = _vs_headline(distribution or {})
+        if vs:
+            against, headline = vs["against"], num(vs["mae"].get("headline"))
             for reading in ("argmax", "expected", "expected_rounded"):
                 rows.append(
                     [
                         f"{name}: value distribution, {reading.replace('_', ' ')}",
                         "—",
-                        f"{num(vs['mae'].get(reading))} ({vs['against']} {num(vs['mae'].get('headline'))}, same rows)",
+                        f"{num(vs['mae'].get(reading))} ({against} {headline}, same rows)",
                     ]
                 )
-            rows.append(
-                [f"{name}: expected value beats {vs['against']} on MAE", "—", num(vs["expected_beats_headline"])]
-            )
+            rows.append([f"{name}: expected value beats {against} on MAE", "—", num(vs["expected_beats_headline"])])
     if not rows:
         return None
     return Section(

@@ -98,11 +98,13 @@ def describe(
     uploaded_from: Any = None,
     revision: str = "",
     warnings: list[str] | None = None,
+    needs_token: bool | None = None,
     **stage: Any,
 ) -> dict[str, Any]:
     """A job's dry run: the spec as `backend` would submit it, computed offline, with secret names only. `stage`
     adds what the stage itself says (its config); `uploaded_from` is what goes to the dataset repo at submit (local
-    data), and `revision` says which commit of it the job then reads."""
+    data), and `revision` says which commit of it the job then reads. Warns when the submit will want a token and
+    there is none (`needs_token`, by default: on hf-jobs)."""
     described = get_backend(backend, artifacts, spec.namespace).describe(spec)
     described["config_hash"] = spec.config_hash
     described.update(stage)
@@ -112,7 +114,7 @@ def describe(
         **({"revision": revision} if spec.upload else {}),
     }
     warnings = list(warnings or [])
-    if backend == "hf-jobs":
+    if backend == "hf-jobs" if needs_token is None else needs_token:
         try:
             require_token()
         except JobError:

@@ -78,7 +78,7 @@ class JobSpec:
     model_repo: str | None = None  # where the job's model lands: a Hub repo id or a local folder
     data: str | None = None  # where the job reads its data: a Hub dataset id or a local folder
     # hf-jobs only: local files (path in the repo -> file) committed with the job's code to `ship_repo`, a private
-    # dataset repo; the job then gets `--data-revision <that commit>`.
+    # dataset repo; the job then gets `--set data_revision=<that commit>`.
     upload: dict[str, str] = field(default_factory=dict)
     ship_repo: str | None = None
     estimate: dict[str, Any] | None = None  # hf-jobs training: minutes and cost expected (jobs/estimate.py)

@@ -51,7 +51,6 @@ AT_SUBMIT = "SET-AT-SUBMIT"  # the dry run's stand-in for the commit the submit 
 _FILE_LIKE_SUFFIXES = (".py", ".sh", ".yaml", ".yml", ".toml")
 NO_TOKEN = "no Hugging Face token: run `hf auth login` or set HF_TOKEN (a write token with access to Jobs)"
 _MULTI_GPU_FLAVOR = re.compile(r"x(\d+)$")  # a10g-largex2, l4x4, h200x8; `cpu-xl` has no count
-# What a Hub call raises when it fails: an HTTP error answer (HfHubHTTPError is one), no network, or offline mode.
 # `cancel_job` returns at once and the job stops later: how long `cancel` watches for CANCELED before it says
 # "cancelling" and leaves the final state to the next `status`.
 CANCEL_POLLS, CANCEL_POLL_SECONDS = 15, 2.0
@@ -122,7 +121,7 @@ class HfJobsBackend:
                 )
         # The job's config reads its data at the commit that uploaded it (a field outside the config hash).
         data_revision = ["--set", f"data_revision={shipped.revision}"] if spec.upload else []
-        env = {FLAVOR_ENV: spec.flavor, PROCESSES_ENV: str(flavor_gpus(spec.flavor))}
+        env = {FLAVOR_ENV: spec.flavor, PROCESSES_ENV: str(spec.num_processes)}
         return {
             "script": shipped.script_url,
             "dependencies": [shipped.wheel_url],  # run_uv_job turns each into `uv run --with`
@@ -148,7 +147,7 @@ class HfJobsBackend:
                 "backend": self.name,
                 "namespace": arguments["namespace"],
                 "flavor": spec.flavor,
-                "num_processes": flavor_gpus(spec.flavor),
+                "num_processes": spec.num_processes,
                 "timeout": spec.timeout,
                 "timeout_seconds": arguments["timeout"],
                 "image": UV_IMAGE,

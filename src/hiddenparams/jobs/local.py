@@ -21,6 +21,7 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
 
+from ..files import write_atomic
 from ..ledger import artifacts_root, utc_now
 from ..redact import redact, redact_obj
 from .base import LOG_TAIL_LINES, JobError, JobHandle, JobSpec, JobStage, JobStatus
@@ -94,7 +95,7 @@ class LocalBackend:
         job_dir.mkdir(parents=True)
         command = self.command(spec)
         record = {**spec.to_dict(), "job_id": job_id, "command": command, "cwd": os.getcwd(), "submitted": utc_now()}
-        (job_dir / "spec.json").write_text(json.dumps(redact_obj(record), indent=2) + "\n")
+        write_atomic(job_dir / "spec.json", json.dumps(redact_obj(record), indent=2) + "\n")
         log_path = job_dir / "log.txt"
         # PYTHONUNBUFFERED: the log file is how a person follows the job, so lines must land as they are printed.
         env = {**os.environ, **spec.env, "PYTHONUNBUFFERED": "1"}

@@ -42,15 +42,14 @@ def job_main(
     (and the error's hint) on anything the user can fix: the log shows that, not a traceback."""
     job_start()
     argv, smoke = take_smoke_flag(argv)
+    if smoke:  # a config the job cannot read fails the smoke check like any other
+        return run_smoke(stage.name, lambda: smoke_checks(parse_job_args(stage, argv)))
     try:
-        cfg = parse_job_args(stage, argv)
-        if smoke:
-            return run_smoke(stage.name, lambda: smoke_checks(cfg))
-        record = run(cfg)
+        record = run(parse_job_args(stage, argv))
     except HiddenParamsError as exc:
         hint = getattr(exc, "hint", None)
         print(redact(f"error: {exc}" + (f"\n  hint: {hint}" if hint else "")), file=sys.stderr, flush=True)
         return 1
     if int(os.environ.get("RANK", "0")) == 0:  # under accelerate/torchrun every rank returns here; one line is enough
-        print(stage.marker + json.dumps(record, ensure_ascii=False), flush=True)
+        print(stage.marker + redact(json.dumps(record, ensure_ascii=False)), flush=True)
     return 0

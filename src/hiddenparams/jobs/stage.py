@@ -66,6 +66,8 @@ class StageJob:
     check_hub: Callable[[JobPlan, HfApi], None]  # the checks that ask the Hub, before the submit
     pushes_to: Callable[[Any], str | None]  # the repo the job writes to, if any: a token is needed even locally
     in_process: bool = True  # the command can also run it here, without a backend
+    # One process per GPU of a multi-GPU flavor (train, under accelerate); eval and merge run once, on one device.
+    multi_process: bool = False
     # Optional: refine the plan (train: the estimate, which may refuse the flavor), and again at submit with the Hub.
     finish_plan: Callable[[JobPlan], None] | None = None
     before_submit: Callable[[JobPlan, HfApi], None] | None = None
@@ -108,12 +110,13 @@ def plan_job(
     """The job for this config, after the checks that need no network. `num_processes` is for the local backend; on
     hf-jobs the flavor decides (`a100x4` -> 4 processes)."""
     run_on = stage.run_on(run_on or RunOn())
+    run_on.validate("--backend/--flavor/--timeout/--namespace")
     if run_on.hf:
         check_flavor(run_on.flavor or "")
     prepared = stage.prepare(cfg, run_on)
     if run_on.hf:
         run_on = dataclasses.replace(run_on, namespace=prepared.namespace)
-        processes = flavor_gpus(run_on.flavor or "")
+        processes = flavor_gpus(run_on.flavor or "") if stage.multi_process else 1
     else:
         run_on = dataclasses.replace(run_on, namespace=None)
         processes = num_processes
@@ -139,27 +142,30 @@ def plan_job(
 
 def describe_job(plan: JobPlan, artifacts: str | Path | None = None) -> dict[str, Any]:
     """The dry run: the full job spec, computed offline, with secret names only."""
-    revision = {"revision": "set at submit: the commit that uploads the data with the code (data_revision)"}
-    revision = revision if plan.spec.upload else {}
     return describe(
         plan.spec,
         plan.run_on.backend or "local",
         artifacts,
         uploaded_from=plan.prepared.uploaded_from,
+        revision="set at submit: the commit that uploads the data with the code (data_revision)",
         warnings=plan.prepared.warnings,
-        **revision,
+        needs_token=_needs_token(plan),
         config=dataclasses.asdict(plan.config),
         run_on=dataclasses.asdict(plan.run_on),
         **plan.prepared.shown,
     )
 
 
+def _needs_token(plan: JobPlan) -> bool:
+    """A token is needed on hf-jobs, and wherever the job pushes to the Hub (checked at submit, not in the job)."""
+    return plan.run_on.hf or plan.stage.pushes_to(plan.config) is not None
+
+
 def launch_job(plan: JobPlan, ledger: Ledger) -> JobHandle:
     """Check with the Hub (token first: no request leaves without one on hf-jobs, or when the job pushes), submit (on
     hf-jobs the backend commits the code and local data first, and the job reads that very commit), and write the
     `submitted` ledger line."""
-    needs_token = plan.run_on.hf or plan.stage.pushes_to(plan.config) is not None
-    api = HfApi(token=require_token()) if needs_token else HfApi()
+    api = HfApi(token=require_token()) if _needs_token(plan) else HfApi()
     plan.stage.check_hub(plan, api)
     if plan.stage.before_submit is not None:
         plan.stage.before_submit(plan, api)

@@ -7,7 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..ledger import Ledger, LedgerEntry, LedgerEvent
-from . import record_job_result, recorded_result
+from . import record_job_result
 from .eval import EVAL
 from .merge import MERGE
 from .smoke_checks import SMOKE_MARKER
@@ -32,8 +32,3 @@ def record_result(ledger: Ledger, entry: LedgerEntry) -> dict[str, Any] | None:
     if entry.details.get("smoke"):
         return record_job_result(ledger, entry, SMOKE_MARKER, LedgerEvent.SMOKE_PASSED)
     return record_job_result(ledger, entry, stage.marker, stage.event)
-
-
-def result_of(ledger: Ledger, event: LedgerEvent, job_id: str) -> dict[str, Any] | None:
-    """The last `event` record of a job, if any."""
-    return recorded_result(ledger, event, job_id)

@@ -171,6 +171,7 @@ TRAIN = StageJob(
     check_hub=check_hub,
     pushes_to=lambda cfg: cfg.hub_model_id,
     in_process=False,
+    multi_process=True,
     finish_plan=finish_plan,
     before_submit=before_submit,
 )

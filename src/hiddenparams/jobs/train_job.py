@@ -53,6 +53,7 @@ from typing import Any
 from hiddenparams.config import TrainConfig
 from hiddenparams.data.convert import TRAIN_SPLITS as SPLITS
 from hiddenparams.data.convert import TrainDataError, check_data_dir
+from hiddenparams.files import write_atomic
 from hiddenparams.hub import push_folder
 from hiddenparams.jobs.script import job_main
 from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable
@@ -328,14 +329,14 @@ def train(cfg: TrainConfig) -> dict[str, Any]:
         ordinary_modes(final_dir)
         tokenizer.save_pretrained(str(final_dir))
         cfg.save(final_dir / "resolved_config.yaml")
-        (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+        write_atomic(final_dir / "train_summary.json", json.dumps(summary, indent=2))
         folder_card(final_dir, model_ref=cfg.hub_model_id or str(final_dir)).save(final_dir / "README.md")
         summary["tensorboard"] = copy_tensorboard(Path(info["tensorboard_dir"]), final_dir)
         if cfg.hub_model_id:
             summary["pushed"] = push_folder(
                 final_dir, cfg.hub_model_id, "hiddenparams: train job output", private=cfg.hub_private
             )
-            (final_dir / "train_summary.json").write_text(json.dumps(summary, indent=2))
+            write_atomic(final_dir / "train_summary.json", json.dumps(summary, indent=2))
     summary["output"] = str(final_dir)
     return summary
 

@@ -42,15 +42,15 @@ class Decoding:
     batch_size: int = field(default=DEFAULT_BATCH_SIZE, metadata=flag("Rows generated together."))
 
     def validate(self, source: str = "config") -> None:
-        limits = {
-            "temperature": self.temperature >= 0,
-            "top_p": 0 < self.top_p <= 1,
-            "batch_size": self.batch_size >= 1,
-            "max_new_tokens": self.max_new_tokens is None or self.max_new_tokens >= 1,
+        rules = {  # field: (holds, what it must be)
+            "temperature": (self.temperature >= 0, ">= 0 (0 decodes greedily)"),
+            "top_p": (0 < self.top_p <= 1, "in (0, 1]"),
+            "batch_size": (self.batch_size >= 1, ">= 1"),
+            "max_new_tokens": (self.max_new_tokens is None or self.max_new_tokens >= 1, ">= 1"),
         }
-        for name, ok in limits.items():
-            if not ok:
-                raise ConfigError(f"{source}: field '{name}': out of range: {getattr(self, name)}")
+        for name, (holds, rule) in rules.items():
+            if not holds:
+                raise ConfigError(f"{source}: field '{name}': must be {rule}, got {getattr(self, name)}")
 
     @classmethod
     def recorded(cls, decoding: dict[str, Any]) -> Decoding:

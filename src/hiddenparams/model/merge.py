@@ -6,7 +6,7 @@ Merging simplifies deployment (one model, no PEFT at inference); it does not imp
     result = run(cfg)            # MergeResult: out, equivalence, info (= merge_info.json), pushed
 
 The base is loaded in the dtype it is stored in (bf16 for the real checkpoints; an FP8 checkpoint is dequantised to
-bf16 by `model.load_model`, so nothing is ever merged in FP8), never upcast, and merged in place after its logits are
+bf16 by `model.load.load_model`, so nothing is ever merged in FP8), never upcast, and merged in place after its logits are
 kept (merge_check.py): the merge fits in about the memory of the checkpoint. When the merged model's logits differ
 from base+adapter's by more than the tolerance, nothing is written.
 
@@ -27,7 +27,6 @@ import yaml
 
 from ..config import ConfigError, flag
 from ..data.rows import read_rows
-from ..errors import HiddenParamsError
 from ..files import check_out, staged_folder
 from ..hub import is_local, push_folder
 from ..ledger import Ledger, LedgerEvent, RepoKind
@@ -41,10 +40,6 @@ MERGE_NOTE = "Merging simplifies deployment; it does not improve quality."
 DTYPES = ("float32", "bfloat16", "float16")
 ADAPTER_WEIGHTS = "adapter_model.safetensors"
 ADAPTER_RECORDS = ("resolved_config.yaml", "train_summary.json")  # what the training job writes beside an adapter
-
-
-class MergeError(HiddenParamsError, RuntimeError):
-    """The merge cannot start as asked (output folder in use, ...); the message says what to do."""
 
 
 @dataclass

@@ -102,7 +102,7 @@ class Predictor:
 
     @classmethod
     def load(cls, cfg: PredictConfig) -> Predictor:
-        """Full-model mode (`model_id`) or base+adapter mode; raises `model.ModelLoadError` with what to do."""
+        """Full-model mode (`model_id`) or base+adapter mode; raises `model.load.ModelLoadError` with what to do."""
         model, tokenizer, description = load_for_inference(
             cfg.model_id, cfg.base_model_id, cfg.adapter_model_id, cfg.device
         )
