@@ -26,7 +26,7 @@ from ..files import check_out
 from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, is_local, valid_repo_id
 from ..ledger import LedgerEvent
 from ..model.load import check_adapter
-from .stage import JobPlan, Prepared, StageJob, job_output
+from .stage import JobPlan, Prepared, StageJob, job_output, model_ref
 
 _MODEL_FLAGS = (
     ("--model-id", "model_id"),
@@ -37,28 +37,17 @@ _DATA_SUFFIXES = (".jsonl", ".json", ".csv", ".parquet")  # a --data that names 
 
 
 def _check_models(cfg: EvalConfig, hf: bool) -> EvalConfig:
-    """Models that are folders (made absolute, as the ledger records them) or valid repo ids (the mode was checked
-    by `EvalConfig.validate`)."""
+    """The models that are set, as `model_ref` resolves them (the mode was checked by `EvalConfig.validate`); a local
+    adapter is also checked as an adapter."""
     resolved = {}
     for flag, name in _MODEL_FLAGS:
         value = getattr(cfg, name)
         if value is None:
             continue
-        if not is_local(value):
-            valid_repo_id(value, f"{flag} is no local folder, and as a Hub model id")
-            continue
-        if not Path(value).exists():
-            raise PreflightError(f"{flag} {value}: no such folder")
-        if hf:
-            raise PreflightError(
-                f"{flag} {value} is a local folder the job cannot see: push it to the Hub first"
-                " (the training job's hub_model_id, or `hiddenparams merge --push-to`)"
-            )
-        if name == "adapter_model_id":
+        marker = "adapter_config.json" if name == "adapter_model_id" else "config.json"
+        resolved[name] = model_ref(value, flag, hf, marker)
+        if name == "adapter_model_id" and is_local(value):
             check_adapter(value)
-        elif not (Path(value) / "config.json").is_file():
-            raise PreflightError(f"{flag} {value}: a folder without config.json")
-        resolved[name] = str(Path(value).resolve())
     return dataclasses.replace(cfg, **resolved)
 
 
@@ -94,7 +83,7 @@ def prepare(cfg: EvalConfig, run_on: RunOn) -> Prepared:
         cfg = dataclasses.replace(cfg, out=str(Path(cfg.out or "").resolve()))
         return Prepared(cfg, data=cfg.data, shown=evaluates)
 
-    namespace = run_on.namespace or (cfg.push_results_to.split("/")[0] if cfg.push_results_to else None)
+    namespace = run_on.namespace
     if not namespace:
         raise PreflightError(
             "hf-jobs needs --namespace (the user or organisation that runs the job), or --push-results-to"
@@ -118,7 +107,6 @@ def prepare(cfg: EvalConfig, run_on: RunOn) -> Prepared:
     return Prepared(
         cfg,
         data=cfg.data,
-        namespace=namespace,
         ship_repo=ship_repo,
         upload=upload,
         uploaded_from=upload or None,

@@ -23,25 +23,9 @@ from ..files import check_out
 from ..hub import PreflightError, check_model_on_hub, is_local, valid_repo_id
 from ..ledger import LedgerEvent
 from ..model.merge import MergeConfig
-from .stage import JobPlan, Prepared, StageJob, job_output
+from .stage import JobPlan, Prepared, StageJob, job_output, model_ref
 
 _MODELS = (("base_model_id", "config.json"), ("adapter_model_id", "adapter_config.json"))
-
-
-def _check_models(cfg: MergeConfig, hf: bool) -> dict[str, str]:
-    """Model folders (made absolute, as the ledger records them) or valid repo ids (`hub.is_local` decides which)."""
-    resolved = {}
-    for name, marker in _MODELS:
-        value = getattr(cfg, name)
-        if not is_local(value):
-            valid_repo_id(value, f"{name} is no local folder, and as a Hub model id")
-            continue
-        if hf:
-            raise PreflightError(f"{name} {value} is a local folder the job cannot see: push it to the Hub first")
-        if not (Path(value) / marker).is_file():
-            raise PreflightError(f"{name} {value}: no such folder, or a folder without {marker}")
-        resolved[name] = str(Path(value).resolve())
-    return resolved
 
 
 def prepare(cfg: MergeConfig, run_on: RunOn) -> Prepared:
@@ -49,7 +33,9 @@ def prepare(cfg: MergeConfig, run_on: RunOn) -> Prepared:
     where the job reads and writes."""
     if run_on.hf and not cfg.push_to:
         raise PreflightError("hf-jobs writes to an ephemeral disk: give --push-to, the repo the job uploads to")
-    cfg = dataclasses.replace(cfg, **_check_models(cfg, run_on.hf))
+    cfg = dataclasses.replace(
+        cfg, **{name: model_ref(getattr(cfg, name), name, run_on.hf, marker) for name, marker in _MODELS}
+    )
     if cfg.push_to:
         valid_repo_id(cfg.push_to, "push_to")
     if not run_on.hf:
@@ -62,8 +48,7 @@ def prepare(cfg: MergeConfig, run_on: RunOn) -> Prepared:
     if local:
         raise PreflightError(f"{', '.join(local)}: local files the job cannot see; merge with --backend local")
     cfg = dataclasses.replace(cfg, out=job_output(cfg.out, "merged"))
-    namespace = run_on.namespace or cfg.push_to.split("/")[0]
-    return Prepared(cfg, model_repo=cfg.push_to, data=cfg.adapter_model_id, namespace=namespace)
+    return Prepared(cfg, model_repo=cfg.push_to, data=cfg.adapter_model_id)
 
 
 def check_hub(plan: JobPlan, api: HfApi) -> None:

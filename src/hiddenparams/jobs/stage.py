@@ -27,6 +27,7 @@ from typing import Any
 from huggingface_hub import HfApi
 
 from ..config import RunOn, config_hash
+from ..hub import PreflightError, is_local, valid_repo_id
 from ..ledger import Ledger, LedgerEvent
 from . import describe, get_backend, submit
 from .base import JobHandle, JobSpec
@@ -43,7 +44,6 @@ class Prepared:
     config: Any
     model_repo: str | None = None  # where the job's model lands: a Hub repo id or a local folder
     data: str | None = None  # what the job reads: a Hub dataset id, a local folder or file
-    namespace: str | None = None  # hf-jobs: the owner of the job and of `ship_repo`
     ship_repo: str | None = None  # hf-jobs: the private dataset repo the job's code (and local data) is committed to
     upload: dict[str, str] = field(default_factory=dict)  # hf-jobs: path in `ship_repo` -> local file, sent at submit
     uploaded_from: Any = None  # what the dry run names as uploaded (a folder, or the files)
@@ -113,13 +113,14 @@ def plan_job(
     run_on.validate("--backend/--flavor/--timeout/--namespace")
     if run_on.hf:
         check_flavor(run_on.flavor or "")
-    prepared = stage.prepare(cfg, run_on)
-    if run_on.hf:
-        run_on = dataclasses.replace(run_on, namespace=prepared.namespace)
+        # Explicit, or the namespace of the repo the job writes to: never a whoami call per request.
+        pushed = stage.pushes_to(cfg)
+        run_on = dataclasses.replace(run_on, namespace=run_on.namespace or (pushed.split("/")[0] if pushed else None))
         processes = flavor_gpus(run_on.flavor or "") if stage.multi_process else 1
     else:
         run_on = dataclasses.replace(run_on, namespace=None)
         processes = num_processes
+    prepared = stage.prepare(cfg, run_on)
     spec = JobSpec(
         entry=stage.entry,
         args=job_args(prepared.config),
@@ -171,6 +172,26 @@ def launch_job(plan: JobPlan, ledger: Ledger) -> JobHandle:
         plan.stage.before_submit(plan, api)
     backend = get_backend(plan.run_on.backend or "local", ledger.root, plan.spec.namespace)
     return submit(plan.spec, backend, ledger)
+
+
+def model_ref(value: str, what: str, hf: bool, marker: str = "config.json") -> str:
+    """A model a job reads: a Hub repo id (its shape checked here, the Hub asked at submit), kept as is; or a local
+    folder holding `marker`, made absolute (as the ledger records it). A job on hf-jobs cannot see this machine's
+    folders."""
+    if not is_local(value):
+        valid_repo_id(value, f"{what} is no local folder, and as a Hub model id")
+        return value
+    folder = Path(value)
+    if not (folder / marker).is_file():
+        raise PreflightError(
+            f"{what} {value}: " + (f"a folder without {marker}" if folder.is_dir() else "no such folder")
+        )
+    if hf:
+        raise PreflightError(
+            f"{what} {value} is a local folder the job cannot see: push it to the Hub first (the training job's"
+            " hub_model_id, or `hiddenparams merge --push-to`)"
+        )
+    return str(folder.resolve())
 
 
 def job_output(out: str, default: str) -> str:

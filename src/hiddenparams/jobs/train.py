@@ -37,7 +37,7 @@ from .estimate import (
     model_shape,
 )
 from .hf import hub_hardware
-from .stage import JobPlan, Prepared, StageJob
+from .stage import JobPlan, Prepared, StageJob, model_ref
 
 
 def prepare(cfg: TrainConfig, run_on: RunOn) -> Prepared:
@@ -57,19 +57,12 @@ def prepare(cfg: TrainConfig, run_on: RunOn) -> Prepared:
         check_data_dir(Path(cfg.data_dir))
     else:
         valid_repo_id(cfg.data_dir, "data_dir is no local folder, and as a Hub dataset id")
-    if is_local(cfg.model_id):
-        if not (Path(cfg.model_id) / "config.json").is_file():
-            what = "a folder without config.json is not a model" if Path(cfg.model_id).is_dir() else "no such folder"
-            raise PreflightError(f"model_id {cfg.model_id}: {what}")
-        if run_on.hf:
-            raise PreflightError(f"model_id {cfg.model_id} is a local folder the job cannot see: push it to the Hub")
-    else:
-        valid_repo_id(cfg.model_id, "model_id is no local folder, and as a Hub model id")
+    model_ref(cfg.model_id, "model_id", run_on.hf)  # the job resolves a local model_id itself: kept as given
     if not run_on.hf:
         return Prepared(cfg, model_repo=str(cfg.model_dir().resolve()), data=cfg.data_dir)
 
-    assert cfg.hub_model_id
-    namespace = run_on.namespace or cfg.hub_model_id.split("/")[0]  # explicit: never a whoami call per request
+    assert cfg.hub_model_id and run_on.namespace  # hf-jobs: required above; the namespace is the repo's by default
+    namespace = run_on.namespace
     # The job's code goes to this private dataset repo, with the data when it is local.
     ship_repo = f"{namespace}/{cfg.hub_model_id.split('/')[1]}-data"
     valid_repo_id(ship_repo, "the dataset repo for the training data")
@@ -82,7 +75,6 @@ def prepare(cfg: TrainConfig, run_on: RunOn) -> Prepared:
         job_cfg,
         model_repo=cfg.hub_model_id,
         data=job_cfg.data_dir,
-        namespace=namespace,
         ship_repo=ship_repo,
         upload=upload,
         uploaded_from=uploaded_from,
