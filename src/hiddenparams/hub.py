@@ -151,3 +151,22 @@ def check_dataset_on_hub(api: HfApi, dataset_id: str, what: str) -> None:
         raise PreflightError(f"{what} {dataset_id!r}: no such local folder, and no such dataset on the Hub") from None
     except HUB_ERRORS as exc:
         hub_error(exc, f"checking {what} {dataset_id}")
+
+
+class DatasetFileError(HiddenParamsError):
+    """A file a job needs from a Hub dataset repo could not be downloaded; the message names the repo, the commit
+    and the file. The stage that asked says what the repo should hold."""
+
+
+def dataset_file(repo: str, name: str, revision: str | None = None) -> Path:
+    """One file of a Hub dataset repo at `revision` (the commit a submit uploaded), through the local cache."""
+    from huggingface_hub import hf_hub_download
+    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
+
+    try:
+        return Path(hf_hub_download(repo, name, repo_type="dataset", revision=revision))
+    except (EntryNotFoundError, HfHubHTTPError) as exc:
+        where = f"{repo}@{revision}" if revision else repo
+        raise DatasetFileError(
+            f"{where}: cannot download {name} from the Hub dataset ({type(exc).__name__}: {str(exc).splitlines()[0]})"
+        ) from None

@@ -262,3 +262,17 @@ def test_the_job_trains_on_the_shipped_hub_dataset_at_its_commit_and_pushes_the_
     assert lfs == {"adapter_model.safetensors", "training_args.bin"}  # binary: through LFS, as the Hub takes them
 
     hf_token.assert_absent(out, printed.out + printed.err, *(content.decode("latin-1") for content in pushed.values()))
+
+
+def test_a_hub_dataset_without_converted_files_is_refused_naming_the_file(hub, tmp_path, monkeypatch):
+    from huggingface_hub import constants
+
+    from hiddenparams.jobs.train_job import load_data
+
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "cache"))
+    revision = "1" * 40
+    with pytest.raises(
+        TrainDataError, match=rf"^data_dir alice/nothing@{revision}: cannot download train.jsonl"
+    ) as err:
+        load_data("alice/nothing", revision)
+    assert str(err.value).endswith("it must hold the output of `hiddenparams convert`")

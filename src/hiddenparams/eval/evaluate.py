@@ -32,7 +32,7 @@ from typing import Any
 from ..config import ConfigError, flag, not_hashed
 from ..data.rows import DataError, write_jsonl
 from ..files import check_out, write_atomic
-from ..hub import is_local, push_folder
+from ..hub import DatasetFileError, dataset_file, is_local, push_folder
 from ..ledger import Ledger, LedgerEvent, RepoKind
 from ..model.card import hub_card, with_eval_results
 from ..model.generation import context_warnings
@@ -172,17 +172,12 @@ def fetch_data(data: str, train: str | None, revision: str | None) -> tuple[Path
     holding `test.jsonl`; `train` is then a local file or a file of that repo (default `train.jsonl`)."""
     if Path(data).is_file() or Path(data).suffix == ".jsonl":
         return Path(data), Path(train) if train else None, {"data": data}
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
 
     def download(name: str) -> Path:
         try:
-            return Path(hf_hub_download(data, name, repo_type="dataset", revision=revision))
-        except (EntryNotFoundError, HfHubHTTPError) as exc:
-            raise DataError(
-                f"--data {data}: no such local file, and cannot download {name} from it as a Hub dataset"
-                f" ({type(exc).__name__}: {str(exc).splitlines()[0]})"
-            ) from None
+            return dataset_file(data, name, revision)
+        except DatasetFileError as exc:
+            raise DataError(f"--data {data}: no such local file; as a Hub dataset, {exc}") from None
 
     test_file, train_file = DATA_FILES
     test_path, train_name = download(test_file), train or train_file

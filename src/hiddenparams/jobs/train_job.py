@@ -54,7 +54,7 @@ from hiddenparams.config import TrainConfig
 from hiddenparams.data.convert import TRAIN_SPLITS as SPLITS
 from hiddenparams.data.convert import TrainDataError, check_data_dir
 from hiddenparams.files import write_atomic
-from hiddenparams.hub import push_folder
+from hiddenparams.hub import DatasetFileError, dataset_file, push_folder
 from hiddenparams.jobs.script import job_main
 from hiddenparams.jobs.smoke_checks import SMOKE_ROWS, check_repo_writable
 from hiddenparams.jobs.train import TRAIN
@@ -73,19 +73,10 @@ TB_IN_MODEL_DIR = "runs"  # the TensorBoard logs' copy in the pushed folder: the
 def download_data(dataset_id: str, revision: str | None) -> Path:
     """The folder of a Hub dataset's `train.jsonl` and `validation.jsonl` at `revision` (the commit the submit
     uploaded): the layout of `hiddenparams convert`'s output, which the submit uploads, downloaded file by file."""
-    from huggingface_hub import hf_hub_download
-    from huggingface_hub.errors import EntryNotFoundError, HfHubHTTPError
-
-    paths = []
-    for split in SPLITS:
-        try:
-            paths.append(Path(hf_hub_download(dataset_id, f"{split}.jsonl", repo_type="dataset", revision=revision)))
-        except (EntryNotFoundError, HfHubHTTPError) as exc:
-            raise TrainDataError(
-                f"data_dir {dataset_id}{f'@{revision}' if revision else ''}: cannot download {split}.jsonl from the"
-                f" Hub dataset ({type(exc).__name__}: {str(exc).splitlines()[0]}); it must hold the output of"
-                " `hiddenparams convert`"
-            ) from None
+    try:
+        paths = [dataset_file(dataset_id, f"{split}.jsonl", revision) for split in SPLITS]
+    except DatasetFileError as exc:
+        raise TrainDataError(f"data_dir {exc}; it must hold the output of `hiddenparams convert`") from None
     return paths[0].parent  # one snapshot folder holds both files
 
 
