@@ -99,6 +99,24 @@ def job_side(hub, tiny_model_dir, tiny_adapter_dir, tmp_path, monkeypatch):
     return side
 
 
+def eval_on_hub(eval_data_dir: Path, *args: str):
+    """`hiddenparams eval` of the adapter on `MODEL_REPO` over the eval test rows, as an hf-jobs job."""
+    return _cli(
+        "eval",
+        "--base-model-id",
+        BASE,
+        "--adapter-model-id",
+        MODEL_REPO,
+        "--data",
+        str(eval_data_dir / "test.jsonl"),
+        "--out",
+        "eval",
+        "--backend",
+        "hf-jobs",
+        *args,
+    )
+
+
 def posted_job(hub) -> tuple[dict, list[str]]:
     """The POSTed job body, and the script's arguments from its `uv run --with WHEEL SCRIPT ARGS...` command."""
     (post,) = hub.calls("POST", f"/api/jobs/{NS}")
@@ -228,24 +246,7 @@ def test_eval_smoke_reads_the_uploaded_rows_and_renders_prompts(
     hub, job_side, eval_data_dir, tmp_path, capsys, monkeypatch
 ):
     root = str(tmp_path / "artifacts")
-    result = _cli(
-        "eval",
-        "--base-model-id",
-        BASE,
-        "--adapter-model-id",
-        MODEL_REPO,
-        "--data",
-        str(eval_data_dir / "test.jsonl"),
-        "--out",
-        "eval",
-        "--backend",
-        "hf-jobs",
-        "--push-results-to",
-        MODEL_REPO,
-        "--smoke",
-        "--artifacts-dir",
-        root,
-    )
+    result = eval_on_hub(eval_data_dir, "--push-results-to", MODEL_REPO, "--smoke", "--artifacts-dir", root)
     assert result.exit_code == 0, result.output
     assert "the real run: hiddenparams eval --base-model-id" in _err(result) and "--smoke" not in _err(result)
     body, args = check_submitted_smoke(hub, root, "hiddenparams.jobs.eval_job", "eval_job.py")
@@ -328,18 +329,8 @@ def test_an_evals_config_hash_is_one_in_the_ledger_and_in_its_report(
     for flavor in ("a10g-small", "a100-large"):
         root, out = str(tmp_path / flavor), tmp_path / "container" / "eval"
         hub.requests.clear()
-        result = _cli(
-            "eval",
-            "--base-model-id",
-            BASE,
-            "--adapter-model-id",
-            MODEL_REPO,
-            "--data",
-            str(eval_data_dir / "test.jsonl"),
-            "--out",
-            "eval",
-            "--backend",
-            "hf-jobs",
+        result = eval_on_hub(
+            eval_data_dir,
             "--flavor",
             flavor,
             "--namespace",
