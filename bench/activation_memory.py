@@ -35,7 +35,7 @@ def text_config(model_id: str) -> Any:
 
     from transformers import AutoConfig
 
-    from hiddenparams.jobs.estimate import known_config
+    from hiddenparams.model.load import known_config
 
     folder = Path(model_id)
     config = json.loads((folder / "config.json").read_text()) if folder.is_dir() else known_config(model_id)
@@ -108,7 +108,8 @@ def main() -> None:
     parser.add_argument("--record", action="store_true", help="write the figures into docs/BENCHMARKS.md")
     args = common.parse_args(parser, model_id=[str(common.ROOT / "models" / "tiny-ministral3")])
     torch.set_num_threads(1)
-    from hiddenparams.jobs.estimate import checkpointed_layer_bytes, full_config, layer_activation_bytes, model_shape
+    from hiddenparams.jobs.estimate import checkpointed_layer_bytes, layer_activation_bytes, model_shape
+    from hiddenparams.model.load import full_config
 
     rows, checks = [], {}
     for model_id in args.model_id or [DEFAULT_MODEL]:
@@ -139,7 +140,7 @@ def main() -> None:
             " weights under bf16 autocast (as the Trainer runs a bf16 model), SDPA attention, no padding; every saved"
             " tensor counted once per storage, weights excluded; the slope between {a} and {b} tokens. The estimate"
             " (`hiddenparams.jobs.estimate`) multiplies the figure by the layers and the tokens of the longest batch. A Hub"
-            " id is read from the config.json hiddenparams ships for it (src/hiddenparams/jobs/known_configs, assembled from"
+            " id is read from the config.json hiddenparams ships for it (src/hiddenparams/model/known_configs, assembled from"
             " the published shape, not downloaded).".format(r=args.lora_r, a=TOKENS[0], b=TOKENS[1]),
             "",
             "| model (shape from its config) | hidden / MLP / q heads / kv heads | measured, bytes/token/layer"

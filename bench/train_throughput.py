@@ -57,7 +57,8 @@ PEAK_BF16_FLOPS = (("H100 PCIe", 756e12), ("H100", 989e12), ("H200", 989e12), ("
 def ministral3_3b_shape() -> Any:
     """The language model of Ministral-3-3B, from the config.json hiddenparams ships for it (the dry run's estimate
     reads the same file); the tiny model's builder takes any such shape."""
-    from hiddenparams.jobs.estimate import full_config, known_config, model_shape
+    from hiddenparams.jobs.estimate import model_shape
+    from hiddenparams.model.load import full_config, known_config
     from hiddenparams.model.tiny import TinySpec
 
     shape = model_shape(full_config(known_config(MINISTRAL3_3B)))

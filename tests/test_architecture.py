@@ -64,3 +64,12 @@ def test_nothing_below_the_cli_imports_it():
     cli = {name for name in MODULES if name.startswith("hiddenparams.cli")}
     outside = [(a, b) for a, b in g.edges if b in cli and a not in cli]
     assert not outside, outside
+
+
+def test_the_stages_below_the_job_layer_never_import_it():
+    """data/, model/ and eval/ are what a job runs; jobs/ plans and submits them, never the other way round."""
+    g = graph(top_level_only=False)
+    below = ("hiddenparams.data", "hiddenparams.model", "hiddenparams.eval")
+    upward = [(a, b) for a, b in g.edges if a.startswith(below) and b.startswith("hiddenparams.jobs")]
+    assert not upward, upward
+

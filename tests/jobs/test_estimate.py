@@ -23,10 +23,8 @@ from hiddenparams.jobs.estimate import (
     billed,
     estimate_flavor,
     estimate_run,
-    full_config,
     hardware_from_hub,
     hardware_table,
-    known_config,
     layer_activation_bytes,
     memory,
     model_shape,
@@ -34,6 +32,7 @@ from hiddenparams.jobs.estimate import (
     work,
 )
 from hiddenparams.ledger import Ledger
+from hiddenparams.model.load import full_config, known_config
 
 ROOT = Path(__file__).resolve().parents[2]
 TINY = ROOT / "models" / "tiny-ministral3"

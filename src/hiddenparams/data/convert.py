@@ -99,12 +99,11 @@ def check_lengths(rows: dict[str, list[Row]], model_id: str, max_length: int | N
     """Every row's tokens as training renders it; rows over the cap (default: the model's context) are refused with
     their file and line, before anything is written: training never truncates a row."""
     from ..model.chat_format import over_length, row_lengths
-    from ..jobs.estimate import full_config, model_shape
-    from ..model.load import counting_tokenizer, offline_config
+    from ..model.load import context_length_of, counting_tokenizer, offline_config
 
     tokenizer, name = counting_tokenizer(model_id)
     config = offline_config(model_id)
-    context = model_shape(full_config(config)).max_position_embeddings if config else None
+    context = context_length_of(config) if config else None
     cap = max_length or context
     lengths = row_lengths(
         tokenizer, ((f"{row.source}:{row.line}", to_prompt_completion(row)) for split in rows.values() for row in split)

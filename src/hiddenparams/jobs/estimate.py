@@ -23,18 +23,15 @@ Pure functions over three inputs: the model's config, the data's token lengths a
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from ..config import TrainConfig
 from ..errors import HiddenParamsError
 
 GB = 1e9
-KNOWN_CONFIGS = Path(__file__).resolve().parent / "known_configs"
 
 # Hugging Face Jobs' flavors: (GPU model, GPUs, GPU memory per GPU in GB, host RAM in GB, USD per hour), read from
 # https://huggingface.co/docs/hub/jobs-pricing (huggingface/hub-docs, docs/hub/jobs-pricing.md at commit 0b8c07f8) on
@@ -154,7 +151,7 @@ def _vision_parameters(vision: dict[str, Any], text_hidden: int, merge: int, pro
 
 
 def model_shape(config: dict[str, Any]) -> ModelShape:
-    """The shape of a model from its config.json (as a dict, transformers' defaults filled in by `full_config`)."""
+    """The shape of a model from its config.json (as a dict, transformers' defaults filled in by `model.load.full_config`)."""
     text = config.get("text_config") or config
     try:
         shape = ModelShape(
@@ -182,24 +179,6 @@ def model_shape(config: dict[str, Any]) -> ModelShape:
             f"the model's config has no {exc.args[0]!r}: not a transformer shape this estimate knows"
         ) from None
     return shape
-
-
-def full_config(config: dict[str, Any]) -> dict[str, Any]:
-    """config.json with transformers' defaults filled in (a saved config leaves out values equal to the defaults)."""
-    from transformers import AutoConfig
-
-    try:
-        return AutoConfig.for_model(**config).to_dict()
-    except (KeyError, ValueError):  # a model_type this transformers does not know
-        model_type = config.get("model_type")
-        raise EstimateError(f"transformers cannot read the model's config (model_type {model_type!r})") from None
-
-
-def known_config(model_id: str) -> dict[str, Any] | None:
-    """A config.json shipped with hiddenparams for a model the dry run must estimate offline (the project's model).
-    Not a download: assembled from the published shape (docs/JOBS.md, "Before the first GPU run")."""
-    path = KNOWN_CONFIGS / f"{model_id.replace('/', '--')}.json"
-    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
 
 
 @dataclass(frozen=True)

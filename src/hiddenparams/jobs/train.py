@@ -26,13 +26,12 @@ from ..data.rows import json_objects
 from ..hub import PreflightError, check_dataset_on_hub, check_model_on_hub, is_local, valid_repo_id
 from ..ledger import LedgerEvent
 from ..model.chat_format import over_length, row_lengths
-from ..model.load import ModelLoadError, counting_tokenizer, offline_config
+from ..model.load import ModelLoadError, counting_tokenizer, full_config, offline_config
 from .estimate import (
     DataLengths,
     EstimateError,
     Hardware,
     estimate_run,
-    full_config,
     hardware_table,
     model_shape,
 )

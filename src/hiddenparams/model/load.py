@@ -12,6 +12,7 @@ Traps this module exists for (docs/ARCHITECTURE.md, "Models"):
 from __future__ import annotations
 
 import functools
+import json
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +31,10 @@ _RAW_FP8_MAGNITUDE = 64.0
 
 class ModelLoadError(HiddenParamsError, RuntimeError):
     """The model or tokenizer cannot be used as asked; the message says what to do."""
+
+
+# config.json files shipped for the models the dry run must estimate offline (jobs/estimate.py, docs/JOBS.md).
+KNOWN_CONFIGS = Path(__file__).resolve().parent / "known_configs"
 
 
 @dataclass
@@ -53,14 +58,36 @@ def model_config(model_id: str) -> Any:
         ) from None
 
 
+def known_config(model_id: str) -> dict[str, Any] | None:
+    """A config.json shipped with hiddenparams for a model the dry run must estimate offline (the project's model).
+    Not a download: assembled from the published shape (docs/JOBS.md, "Before the first GPU run")."""
+    path = KNOWN_CONFIGS / f"{model_id.replace('/', '--')}.json"
+    return json.loads(path.read_text(encoding="utf-8")) if path.is_file() else None
+
+
+def full_config(config: dict[str, Any]) -> dict[str, Any]:
+    """config.json with transformers' defaults filled in (a saved config leaves out values equal to the defaults)."""
+    from transformers import AutoConfig
+
+    try:
+        return AutoConfig.for_model(**config).to_dict()
+    except (KeyError, ValueError):  # a model_type this transformers does not know
+        model_type = config.get("model_type")
+        raise ModelLoadError(f"transformers cannot read the model's config (model_type {model_type!r})") from None
+
+
+def context_length_of(config: dict[str, Any]) -> int | None:
+    """The longest sequence a model's config.json says it was built for (a VLM keeps it in its text config)."""
+    full = full_config(config)
+    return (full.get("text_config") or full).get("max_position_embeddings")
+
+
 def offline_config(model_id: str) -> dict[str, Any] | None:
     """The model's config.json without a download: a local folder's, the Hugging Face cache's, or the one hiddenparams
-    ships for the project's model (jobs/known_configs); None when none is here."""
+    ships for the project's model (model/known_configs); None when none is here."""
     import json
 
     from huggingface_hub import try_to_load_from_cache
-
-    from ..jobs.estimate import known_config
 
     path: Any = (
         Path(model_id) / "config.json" if is_local(model_id) else try_to_load_from_cache(model_id, "config.json")
