@@ -72,4 +72,3 @@ def test_the_stages_below_the_job_layer_never_import_it():
     below = ("hiddenparams.data", "hiddenparams.model", "hiddenparams.eval")
     upward = [(a, b) for a, b in g.edges if a.startswith(below) and b.startswith("hiddenparams.jobs")]
     assert not upward, upward
-
